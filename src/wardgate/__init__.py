@@ -1,2 +1,3 @@
 """Wardgate: a security gateway for the APIs of AI applications."""
+
 __version__ = "0.1.0"

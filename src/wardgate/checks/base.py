@@ -1,0 +1,38 @@
+"""What every check's config has: a name, a mode, a fault policy and a time budget."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wardgate.pipeline import Mode, OnError
+
+__all__ = ["CheckSettings", "StrictModel"]
+
+
+class StrictModel(BaseModel):
+    """Closed-world, immutable config: unknown keys are errors, values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckSettings(StrictModel):
+    """Settings the pipeline applies around any check."""
+
+    name: str | None = Field(
+        default=None,
+        description="Name used in events and logs; defaults to the check type.",
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+    )
+    mode: Mode | None = Field(
+        default=None,
+        description="off, monitor (record would_block, never block) or enforce; "
+        "defaults to the policy's top-level mode.",
+    )
+    on_error: OnError = Field(
+        default=OnError.BLOCK,
+        description="When the check raises or runs past its timeout: `block` fails closed "
+        "(503), `allow` fails open. Either way the fault is counted and recorded.",
+    )
+    timeout: float = Field(
+        default=1.0, gt=0, le=60, description="Time budget for one call of the check, seconds."
+    )

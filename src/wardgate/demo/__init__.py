@@ -1,0 +1,1 @@
+"""Bundled demo services: a fake OpenAI-compatible upstream for demos and tests."""

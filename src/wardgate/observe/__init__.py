@@ -1,0 +1,1 @@
+"""Observers: what runs after a response and can never fail it (events, metrics)."""

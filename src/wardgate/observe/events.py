@@ -1,0 +1,193 @@
+"""Per-request audit events: built from the Exchange, redacted, queued, written in batches.
+
+The request path only enqueues the finished Exchange. A writer task drains the queue in
+batches and hands each batch to the sinks on one dedicated thread, so SQLite and file I/O
+never block the event loop. The queue is bounded: when it is full, the request's log phase
+waits for room (backpressure). An event is never dropped; a failing sink is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from wardgate.decision import CheckOutcome, Finding
+from wardgate.exchange import Exchange
+from wardgate.observe.metrics import METRICS
+
+__all__ = ["EventRecorder", "EventSink", "event_record"]
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class EventSink(Protocol):
+    """Writes batches of event records. Called on the recorder's own thread only."""
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def event_record(ex: Exchange) -> dict[str, Any]:
+    """The redacted event of one exchange: no bodies, no header values, no query values."""
+    identity = ex.identity
+    return {
+        "ts": ex.started_at,
+        "request_id": ex.request_id,
+        "route": ex.route,
+        "consumer": identity.consumer if identity else None,
+        "client_ip": ex.client_ip,
+        "method": ex.method,
+        "path": ex.path,
+        "query_keys": _query_keys(ex.query_string),
+        "status": ex.status,
+        "bytes_in": ex.bytes_in,
+        "bytes_out": ex.bytes_out,
+        "latency_ms": round(ex.latency_ms, 3),
+        "action": ex.action.label,
+        "would_block": ex.would_block,
+        "upstream": ex.upstream,
+        "error": ex.error,
+        "decisions": [_outcome(o) for o in ex.outcomes],
+    }
+
+
+def _query_keys(query_string: str) -> list[str]:
+    if not query_string:
+        return []
+    keys = {part.split("=", 1)[0] for part in query_string.split("&") if part}
+    return sorted(k[:64] for k in keys)[:32]
+
+
+def _outcome(outcome: CheckOutcome) -> dict[str, Any]:
+    decision = outcome.decision
+    return {
+        "check": outcome.check,
+        "phase": outcome.phase,
+        "action": decision.action.label,
+        "status": decision.status,
+        "would_block": outcome.would_block,
+        "fault": outcome.fault,
+        "elapsed_ms": round(outcome.elapsed_ms, 3),
+        "findings": [_finding(f) for f in decision.findings],
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "kind": finding.kind,
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "score": finding.score,
+        "reason": finding.reason,
+    }
+    if finding.location is not None:
+        record["location"] = {
+            "slot": finding.location.slot,
+            "start": finding.location.start,
+            "end": finding.location.end,
+        }
+    if finding.evidence is not None:
+        record["evidence"] = {
+            "length": finding.evidence.length,
+            "sha256": finding.evidence.digest,
+        }
+    return record
+
+
+class EventRecorder:
+    """Owns the event queue, the writer task and the sinks of one process."""
+
+    def __init__(self, sinks: Sequence[EventSink], queue_size: int, batch_size: int) -> None:
+        self._sinks = list(sinks)
+        self._queue: asyncio.Queue[Exchange] = asyncio.Queue(maxsize=queue_size)
+        self._batch_size = batch_size
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wardgate-events")
+        self._writer: asyncio.Task[None] | None = None
+        self._waiting: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_forever(), name="wardgate-events")
+
+    async def record(self, ex: Exchange) -> None:
+        """Queue the event of a finished exchange; waits only when the queue is full."""
+        try:
+            self._queue.put_nowait(ex)
+        except asyncio.QueueFull:
+            METRICS.events_waited += 1
+            await self._queue.put(ex)
+
+    def record_soon(self, ex: Exchange) -> None:
+        """`record` for synchronous callers: queued now, or as soon as there is room."""
+        try:
+            self._queue.put_nowait(ex)
+        except asyncio.QueueFull:
+            METRICS.events_waited += 1
+            task = asyncio.get_running_loop().create_task(self._queue.put(ex))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def close(self) -> None:
+        """Write everything still queued, then close the sinks."""
+        if self._writer is not None:
+            while self._waiting:
+                await asyncio.gather(*self._waiting)
+            await self._queue.join()
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._close_sinks)
+        self._thread.shutdown(wait=True)
+
+    async def _write_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self._batch_size and not queue.empty():
+                batch.append(queue.get_nowait())
+            await self._write_with_retry(loop, batch)
+            for _ in batch:
+                queue.task_done()
+
+    async def _write_with_retry(
+        self, loop: asyncio.AbstractEventLoop, batch: list[Exchange]
+    ) -> None:
+        attempt = 0
+        records: list[dict[str, Any]] = []
+        pending = list(self._sinks)
+        while True:
+            try:
+                await loop.run_in_executor(self._thread, self._write_batch, batch, records, pending)
+                METRICS.events_written += len(batch)
+                return
+            except Exception as exc:
+                delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                log.error("event sink failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    @staticmethod
+    def _write_batch(
+        batch: list[Exchange], records: list[dict[str, Any]], pending: list[EventSink]
+    ) -> None:
+        # A retry writes only to the sinks that failed, so no sink sees an event twice.
+        if not records:
+            records.extend(event_record(ex) for ex in batch)
+        while pending:
+            pending[0].write(records)
+            pending.pop(0)
+
+    def _close_sinks(self) -> None:
+        for sink in self._sinks:
+            sink.close()

@@ -1,0 +1,1 @@
+"""The policy: the single source of configuration (model, loader, compiler)."""

@@ -1,0 +1,121 @@
+"""Compile a validated `Policy` into an immutable `Plan`: routes with their pipelines.
+
+A plan is built whole before it serves anything and is swapped whole on reload; a request
+keeps the plan it started with. Upstream pools are shared across plans when an upstream's
+configuration did not change, so a reload keeps warm keep-alive connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from wardgate.checks.registry import build_check
+from wardgate.errors import PolicyError
+from wardgate.pipeline import BoundCheck, Pipeline
+from wardgate.policy.model import Policy, Route, RouteMatch, Upstream
+from wardgate.providers import ProviderAdapter, get_adapter
+from wardgate.proxy.upstream import UpstreamPool, client_timeout
+
+__all__ = ["Plan", "RoutePlan", "compile_policy"]
+
+PoolFactory = Callable[[str, Upstream], UpstreamPool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    exact_hosts: frozenset[str]
+    host_suffixes: tuple[str, ...]
+    prefix: str
+    methods: frozenset[str]
+
+    @classmethod
+    def of(cls, match: RouteMatch) -> _Matcher:
+        return cls(
+            exact_hosts=frozenset(h for h in match.hosts if not h.startswith("*.")),
+            host_suffixes=tuple(h[1:] for h in match.hosts if h.startswith("*.")),
+            prefix=match.path_prefix,
+            methods=frozenset(match.methods),
+        )
+
+    def matches(self, host: str, method: str, path: str) -> bool:
+        if self.methods and method not in self.methods:
+            return False
+        if (self.exact_hosts or self.host_suffixes) and not (
+            host in self.exact_hosts or host.endswith(self.host_suffixes)
+        ):
+            return False
+        prefix = self.prefix
+        if not path.startswith(prefix):
+            return False
+        # "/v1" takes "/v1" and "/v1/...", never "/v10".
+        return prefix.endswith("/") or len(path) == len(prefix) or path[len(prefix)] == "/"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    name: str
+    matcher: _Matcher
+    pool: UpstreamPool
+    provider: ProviderAdapter
+    body_limit: int
+    timeout: aiohttp.ClientTimeout
+    stream_holdback: int
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    policy: Policy
+    routes: tuple[RoutePlan, ...]
+
+    def route_for(self, host: str, method: str, path: str) -> RoutePlan | None:
+        for route in self.routes:
+            if route.matcher.matches(host, method, path):
+                return route
+        return None
+
+    @property
+    def pools(self) -> frozenset[UpstreamPool]:
+        return frozenset(r.pool for r in self.routes)
+
+
+def compile_policy(policy: Policy, pool_for: PoolFactory | None = None) -> Plan:
+    """Build every check and route of `policy`; raise `PolicyError` if any cannot be built."""
+    make_pool: PoolFactory = pool_for or UpstreamPool
+    pools = {name: make_pool(name, config) for name, config in policy.upstreams.items()}
+    routes: list[RoutePlan] = []
+    problems: list[str] = []
+    for index, route in enumerate(policy.routes):
+        try:
+            routes.append(_compile_route(policy, route, pools[route.upstream]))
+        except (ValueError, TypeError, KeyError) as exc:
+            problems.append(f"routes[{index}] ({route.name}): {exc}")
+    if problems:
+        raise PolicyError(problems)
+    return Plan(policy=policy, routes=tuple(routes))
+
+
+def _compile_route(policy: Policy, route: Route, pool: UpstreamPool) -> RoutePlan:
+    checks = [
+        BoundCheck(
+            name=config.name or config.type,
+            check=build_check(config),
+            mode=config.mode or policy.mode,
+            on_error=config.on_error,
+            timeout=config.timeout,
+        )
+        for config in route.checks
+    ]
+    return RoutePlan(
+        name=route.name,
+        matcher=_Matcher.of(route.match),
+        pool=pool,
+        provider=get_adapter(route.provider),
+        body_limit=route.body_limit,
+        timeout=client_timeout(route.timeouts or pool.config.timeouts),
+        stream_holdback=route.stream_holdback,
+        pipeline=Pipeline(checks),
+    )

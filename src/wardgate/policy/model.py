@@ -1,0 +1,242 @@
+"""The policy model: every option Wardgate has, validated closed-world at load time.
+
+One YAML file maps onto `Policy`. Every field has a description: they are the reference
+documentation (`wardgate policy-schema` exports them as JSON Schema).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
+
+from wardgate.checks.base import StrictModel
+from wardgate.checks.registry import CheckConfig
+from wardgate.pipeline import Mode
+
+__all__ = [
+    "Ejection",
+    "EventSettings",
+    "JsonLinesSink",
+    "Policy",
+    "Route",
+    "RouteMatch",
+    "ServerSettings",
+    "SqliteSink",
+    "Timeouts",
+    "Upstream",
+]
+
+POLICY_VERSION = 1
+MiB = 1024 * 1024
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Timeouts(StrictModel):
+    """Upstream timeouts in seconds. Expiry answers 504."""
+
+    connect: float = Field(default=5.0, gt=0, description="Connecting to a target.")
+    read: float = Field(
+        default=60.0, gt=0, description="Longest wait for the next bytes of the response."
+    )
+    total: float = Field(default=600.0, gt=0, description="Whole exchange with the upstream.")
+
+
+class Ejection(StrictModel):
+    """Passive health: a target that fails to connect this often in a row rests a while."""
+
+    failures: int = Field(default=3, ge=1, description="Consecutive failures before ejection.")
+    seconds: float = Field(default=10.0, gt=0, description="How long an ejected target rests.")
+
+
+class Upstream(StrictModel):
+    """Where a route's requests go: one or more targets, used round-robin."""
+
+    targets: list[str] = Field(
+        min_length=1, description="Base URLs (scheme, host, port, optional path prefix)."
+    )
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Upstream timeouts.")
+    eject: Ejection = Field(default_factory=Ejection, description="Passive health checking.")
+    max_connections: int = Field(
+        default=0, ge=0, description="Pooled connections per process; 0 means unbounded."
+    )
+    keepalive_seconds: float = Field(
+        default=30.0, gt=0, description="How long an idle pooled connection is kept."
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _urls(cls, targets: list[str]) -> list[str]:
+        for target in targets:
+            parts = urlsplit(target)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"target {target!r} is not an http(s) URL")
+            if parts.query or parts.fragment:
+                raise ValueError(f"target {target!r} must not have a query or fragment")
+        return [t.rstrip("/") for t in targets]
+
+
+class RouteMatch(StrictModel):
+    """Which requests a route takes: all given conditions must hold."""
+
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names (`api.example.com`, `*.example.com`); empty matches any.",
+    )
+    path_prefix: str = Field(default="/", description="Path prefix, matched on segment boundaries.")
+    methods: list[str] = Field(default_factory=list, description="Methods; empty matches any.")
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _absolute(cls, prefix: str) -> str:
+        if not prefix.startswith("/"):
+            raise ValueError("path_prefix must start with '/'")
+        return prefix
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, methods: list[str]) -> list[str]:
+        for method in methods:
+            if not re.fullmatch(r"[A-Za-z]+", method):
+                raise ValueError(f"invalid method {method!r}")
+        return [m.upper() for m in methods]
+
+    @field_validator("hosts")
+    @classmethod
+    def _lower(cls, hosts: list[str]) -> list[str]:
+        return [h.lower() for h in hosts]
+
+
+class Route(StrictModel):
+    """A class of requests with its upstream, provider, limits and ordered checks."""
+
+    name: str = Field(pattern=NAME, description="Unique route name, used in events.")
+    match: RouteMatch = Field(default_factory=RouteMatch, description="What the route takes.")
+    upstream: str = Field(description="Name of an entry in `upstreams`.")
+    provider: Literal["openai", "anthropic", "generic"] = Field(
+        default="generic",
+        description="Wire format of the API behind the route; shapes error bodies and parsing.",
+    )
+    body_limit: int = Field(
+        default=10 * MiB, ge=0, description="Largest request body read or forwarded (413 above)."
+    )
+    timeouts: Timeouts | None = Field(
+        default=None, description="Overrides the upstream's timeouts for this route."
+    )
+    stream_holdback: int = Field(
+        default=0,
+        ge=0,
+        le=65536,
+        description="Characters of streamed output held back until response checks have seen "
+        "them; 0 relays every event as it arrives.",
+    )
+    checks: list[CheckConfig] = Field(
+        default_factory=list, description="Checks in the order they run."
+    )
+
+    @field_validator("upstream")
+    @classmethod
+    def _known_upstream(cls, upstream: str, info: ValidationInfo) -> str:
+        # The loader passes the upstream names it read, so the error points at this key;
+        # Policy._references repeats the check for policies built in code.
+        known = (info.context or {}).get("upstreams")
+        if known is not None and upstream not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise ValueError(f"unknown upstream {upstream!r} (known: {listed})")
+        return upstream
+
+    @model_validator(mode="after")
+    def _unique_check_names(self) -> Route:
+        names = [c.name or c.type for c in self.checks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"check names must be unique in a route: {', '.join(duplicates)}")
+        return self
+
+
+class ServerSettings(StrictModel):
+    """The data-plane listener."""
+
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Peers whose X-Forwarded-For/-Proto and X-Request-Id are believed.",
+    )
+    drain_seconds: float = Field(
+        default=15.0, ge=0, description="On shutdown, how long in-flight requests may finish."
+    )
+    keepalive_seconds: float = Field(
+        default=75.0, gt=0, description="Idle time before a client connection is closed."
+    )
+    max_header_bytes: int = Field(
+        default=8190, ge=1024, le=65536, description="Longest request line or header field."
+    )
+    max_headers: int = Field(default=128, ge=8, le=1024, description="Most request headers.")
+
+
+class SqliteSink(StrictModel):
+    """Events in an embedded SQLite database (WAL), queryable with `wardgate events`."""
+
+    type: Literal["sqlite"] = "sqlite"
+    path: Path | None = Field(
+        default=None, description="Database file; defaults to events.sqlite3 in the state dir."
+    )
+    retention_days: float | None = Field(
+        default=30.0, gt=0, description="Events older than this are deleted; null keeps all."
+    )
+
+
+class JsonLinesSink(StrictModel):
+    """Events as JSON Lines, to a file or to standard output (`-`)."""
+
+    type: Literal["jsonl"] = "jsonl"
+    path: str = Field(default="-", description="File to append to, or `-` for stdout.")
+
+
+class EventSettings(StrictModel):
+    """Where the redacted per-request events go, and how much may wait in memory."""
+
+    sinks: list[Annotated[SqliteSink | JsonLinesSink, Field(discriminator="type")]] = Field(
+        default_factory=lambda: [SqliteSink()], description="Event sinks; each gets every event."
+    )
+    queue_size: int = Field(
+        default=10000,
+        ge=1,
+        description="Events waiting to be written; when full, requests wait (never dropped).",
+    )
+    batch_size: int = Field(default=512, ge=1, description="Most events written at once.")
+
+
+class Policy(StrictModel):
+    """A Wardgate policy (version 1)."""
+
+    version: Literal[1] = Field(description="Policy format version; must be 1.")
+    mode: Mode = Field(
+        default=Mode.ENFORCE, description="Default mode of every check that sets none."
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings, description="Listener.")
+    events: EventSettings = Field(default_factory=EventSettings, description="Event sinks.")
+    upstreams: dict[str, Upstream] = Field(description="Named upstreams.")
+    routes: list[Route] = Field(min_length=1, description="Routes, first match wins.")
+
+    @field_validator("routes")
+    @classmethod
+    def _unique_route_names(cls, routes: list[Route]) -> list[Route]:
+        names = [r.name for r in routes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"route names must be unique: {', '.join(duplicates)}")
+        return routes
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        for route in self.routes:
+            if route.upstream not in self.upstreams:
+                known = ", ".join(sorted(self.upstreams)) or "none"
+                raise ValueError(
+                    f"route {route.name!r} names unknown upstream {route.upstream!r} "
+                    f"(known: {known})"
+                )
+        return self

@@ -1,0 +1,1 @@
+"""The data plane: HTTP server, routing, upstream pool, streaming relay, problem responses."""

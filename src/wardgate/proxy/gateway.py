@@ -1,0 +1,350 @@
+"""The request flow: route, run the phases, forward, relay, and always log.
+
+`Gateway.handle` is the one entry point the HTTP server calls. It takes the current plan at
+accept time (a reload never changes a request midway), runs the checks phase by phase,
+and records exactly one event per request in a `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
+
+from wardgate.decision import Verdict
+from wardgate.errors import BodyTooLarge, ClientError, MalformedRequest, UpstreamError
+from wardgate.exchange import Exchange
+from wardgate.observe.events import EventRecorder
+from wardgate.observe.metrics import METRICS
+from wardgate.phases import Phase
+from wardgate.policy.compile import Plan, RoutePlan
+from wardgate.providers import Problem
+from wardgate.proxy.headers import (
+    TrustedProxies,
+    downstream_headers,
+    forwarding,
+    upstream_headers,
+)
+from wardgate.proxy.problems import GENERIC, problem_for, problem_response
+from wardgate.proxy.sse import HoldBack, SseSplitter, parse_event
+from wardgate.proxy.upstream import Body, UpstreamResponse
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger(__name__)
+# Bodies up to this size are read whole: cheaper than streaming, and replayable on retry.
+BUFFER_SMALL_BODY = 64 * 1024
+BUFFER_SMALL_RESPONSE = 256 * 1024
+CLIENT_BODY_TIMEOUT = 60.0
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+BODYLESS_STATUS = frozenset({204, 304})
+
+
+class Gateway:
+    """Serves requests with whatever plan is current; `install` swaps plans atomically."""
+
+    def __init__(self, plan: Plan, events: EventRecorder) -> None:
+        self.events = events
+        self.ready = True
+        self.plan = plan
+        self._trusted = TrustedProxies(plan.policy.server.trusted_proxies)
+
+    def install(self, plan: Plan) -> None:
+        self._trusted = TrustedProxies(plan.policy.server.trusted_proxies)
+        self.plan = plan
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.path in HEALTH_PATHS and request.method in ("GET", "HEAD"):
+            return self._health(request.path)
+        plan = self.plan
+        METRICS.requests += 1
+        METRICS.in_flight += 1
+        ex = self._exchange(request)
+        route: RoutePlan | None = None
+        try:
+            route = plan.route_for(ex.host, ex.method, ex.path)
+            if route is None:
+                return await self._refuse(request, ex, problem_for(404, ex.request_id))
+            ex.route = route.name
+            return await self._serve(request, ex, route)
+        except ClientError as exc:
+            return await self._refuse(request, ex, _problem(exc, ex), route)
+        except UpstreamError as exc:
+            ex.error = exc.slug
+            return await self._refuse(request, ex, _problem(exc, ex), route)
+        except (ConnectionError, asyncio.CancelledError):
+            ex.error = ex.error or "client-disconnected"
+            raise
+        except Exception:
+            log.exception("internal error serving request %s", ex.request_id)
+            ex.error = "internal-error"
+            return await self._refuse(request, ex, problem_for(500, ex.request_id), route)
+        finally:
+            METRICS.in_flight -= 1
+            ex.latency_ms = ex.elapsed_ms()
+            if route is not None and route.pipeline.has(Phase.LOG):
+                await route.pipeline.run(Phase.LOG, ex)
+            await self.events.record(ex)
+
+    def _exchange(self, request: web.BaseRequest) -> Exchange:
+        headers = request.headers
+        fwd = forwarding(request.remote or "", headers, request.scheme, self._trusted)
+        host = (request.host or "").lower()
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        ex = Exchange(
+            request_id=fwd.request_id,
+            method=request.method,
+            path=request.raw_path.partition("?")[0],
+            query_string=request.query_string,
+            headers=headers,
+            client_ip=fwd.client_ip,
+            scheme=fwd.proto,
+            host=host,
+        )
+        ex.vault["forwarding"] = fwd
+        return ex
+
+    async def _serve(
+        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan
+    ) -> web.StreamResponse:
+        pipeline = route.pipeline
+        _refuse_ambiguous_framing(request)
+        verdict = await pipeline.run(Phase.REQUEST_HEADERS, ex)
+        if verdict.blocked:
+            return await self._blocked(request, ex, route, verdict)
+
+        declared = request.content_length
+        if declared is not None and declared > route.body_limit:
+            raise BodyTooLarge("declared length over the route limit")
+        body: Body = None
+        if pipeline.has(Phase.REQUEST_BODY) or (
+            declared is not None and declared <= BUFFER_SMALL_BODY
+        ):
+            if request.body_exists:
+                body = await _read_body(request.content, route.body_limit)
+                ex.body = body
+                ex.bytes_in = len(body)
+            verdict = await pipeline.run(Phase.REQUEST_BODY, ex)
+            if verdict.blocked:
+                return await self._blocked(request, ex, route, verdict)
+        elif request.body_exists:
+            body = _LimitedStream(request.content, route.body_limit, ex)
+
+        fwd = ex.vault["forwarding"]
+        headers = upstream_headers(
+            request.headers.items(),
+            request.headers,
+            fwd,
+            request.host,
+            keep_content_length=isinstance(body, _LimitedStream),
+        )
+        route.pool.in_flight += 1
+        try:
+            try:
+                upstream = await route.pool.send(
+                    ex.method, request.raw_path, headers, body, route.timeout
+                )
+            except UpstreamError:
+                if isinstance(body, _LimitedStream) and body.failure is not None:
+                    raise body.failure from None
+                raise
+            try:
+                return await self._respond(request, ex, route, upstream)
+            finally:
+                upstream.release()
+        finally:
+            route.pool.in_flight -= 1
+
+    async def _respond(
+        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan, upstream: UpstreamResponse
+    ) -> web.StreamResponse:
+        pipeline = route.pipeline
+        ex.upstream = upstream.target
+        ex.status = upstream.status
+        ex.response_headers = upstream.headers
+        verdict = await pipeline.run(Phase.RESPONSE_HEADERS, ex)
+        if verdict.blocked:
+            upstream.abort()
+            return await self._blocked(request, ex, route, verdict)
+        headers = downstream_headers(upstream.headers, ex.request_id)
+        content_type = upstream.headers.get("content-type", "")
+        if content_type.startswith("text/event-stream"):
+            return await self._relay_events(request, ex, route, upstream, headers)
+        length = upstream.content_length
+        if pipeline.has(Phase.RESPONSE_BODY) or (
+            length is not None and length <= BUFFER_SMALL_RESPONSE
+        ):
+            body = await upstream.read()
+            ex.response_body = body
+            verdict = await pipeline.run(Phase.RESPONSE_BODY, ex)
+            if verdict.blocked:
+                return await self._blocked(request, ex, route, verdict)
+            response = web.Response(status=upstream.status, headers=headers)
+            if upstream.status not in BODYLESS_STATUS:
+                response.body = body
+            ex.bytes_out = len(body)
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        return await self._relay_bytes(request, ex, upstream, headers)
+
+    async def _relay_bytes(
+        self, request: web.BaseRequest, ex: Exchange, upstream: UpstreamResponse, headers: object
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, headers=headers)  # type: ignore[arg-type]
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.chunks():
+                ex.bytes_out += len(chunk)
+                await response.write(chunk)
+        except UpstreamError as exc:
+            _cut(request, ex, exc)
+            return response
+        await response.write_eof()
+        return response
+
+    async def _relay_events(
+        self,
+        request: web.BaseRequest,
+        ex: Exchange,
+        route: RoutePlan,
+        upstream: UpstreamResponse,
+        headers: object,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, headers=headers)  # type: ignore[arg-type]
+        await response.prepare(request)
+        pipeline = route.pipeline
+        inspect = pipeline.has(Phase.RESPONSE_CHUNK) or route.stream_holdback > 0
+        splitter = SseSplitter()
+        holdback = HoldBack(route.stream_holdback)
+        index = 0
+        try:
+            async for chunk in upstream.chunks():
+                if not inspect:
+                    ex.bytes_out += len(chunk)
+                    await response.write(chunk)
+                    continue
+                for raw in splitter.feed(chunk):
+                    event = parse_event(raw, index)
+                    index += 1
+                    verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, event)
+                    if verdict.blocked:
+                        upstream.abort()
+                        problem = problem_for(verdict.status or 403, ex.request_id)
+                        await response.write(route.provider.error_event(problem))
+                        await response.write_eof()
+                        return response
+                    for released in holdback.push(raw, len(event.data)):
+                        ex.bytes_out += len(released)
+                        await response.write(released)
+        except UpstreamError as exc:
+            _cut(request, ex, exc)
+            return response
+        for released in [*holdback.drain(), splitter.rest()]:
+            if released:
+                ex.bytes_out += len(released)
+                await response.write(released)
+        await response.write_eof()
+        return response
+
+    async def _blocked(
+        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan, verdict: Verdict
+    ) -> web.StreamResponse:
+        problem = problem_for(verdict.status or 403, ex.request_id)
+        return await self._refuse(request, ex, problem, route)
+
+    async def _refuse(
+        self,
+        request: web.BaseRequest,
+        ex: Exchange,
+        problem: Problem,
+        route: RoutePlan | None = None,
+    ) -> web.StreamResponse:
+        ex.status = problem.status
+        response = problem_response(problem, route.provider if route else GENERIC)
+        if problem.status in (400, 413):
+            # The rest of the body may still be on the wire: never read it as a new request.
+            response.force_close()
+        ex.bytes_out = len(response.body) if isinstance(response.body, bytes) else 0
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    def _health(self, path: str) -> web.Response:
+        if path == "/readyz" and not self.ready:
+            return web.json_response({"status": "draining"}, status=503)
+        return web.json_response({"status": "ok"})
+
+
+def _problem(exc: ClientError | UpstreamError, ex: Exchange) -> Problem:
+    return Problem(exc.status, exc.slug, exc.title, ex.request_id)
+
+
+def _refuse_ambiguous_framing(request: web.BaseRequest) -> None:
+    """Framing the parser tolerates but a proxy must not pass on (request smuggling)."""
+    te = request.headers.get("transfer-encoding")
+    if te is None:
+        return
+    if request.version < (1, 1):
+        raise MalformedRequest("transfer-encoding on HTTP/1.0")
+    codings = [c.strip().lower() for c in te.split(",")]
+    if codings != ["chunked"] or len(request.headers.getall("transfer-encoding")) > 1:
+        raise MalformedRequest("unsupported transfer-encoding")
+
+
+async def _read_body(content: StreamReader, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(CLIENT_BODY_TIMEOUT):
+            while chunk := await content.readany():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge("body over the route limit")
+                chunks.append(chunk)
+    except HttpProcessingError:
+        raise MalformedRequest("invalid body framing") from None
+    except TimeoutError:
+        raise MalformedRequest("client body timeout") from None
+    return b"".join(chunks)
+
+
+class _LimitedStream:
+    """A request body streamed upstream, cut off at the route limit.
+
+    The client library wraps whatever the body iterator raises, so the reason is kept in
+    `failure` for the gateway to answer with (413 or 400) instead of a 502.
+    """
+
+    def __init__(self, content: StreamReader, limit: int, ex: Exchange) -> None:
+        self._content = content
+        self._limit = limit
+        self._ex = ex
+        self.failure: ClientError | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        try:
+            while chunk := await self._content.readany():
+                size += len(chunk)
+                if size > self._limit:
+                    self.failure = BodyTooLarge("body over the route limit")
+                    raise self.failure
+                self._ex.bytes_in = size
+                yield chunk
+        except HttpProcessingError:
+            self.failure = MalformedRequest("invalid body framing")
+            raise self.failure from None
+
+
+def _cut(request: web.BaseRequest, ex: Exchange, exc: UpstreamError) -> None:
+    """Headers are already sent: the only honest signal left is to end the connection."""
+    ex.error = exc.slug
+    if request.transport is not None:
+        request.transport.close()

@@ -1,0 +1,93 @@
+"""Server-sent events: an incremental splitter and the hold-back relay.
+
+The splitter is fed bytes as they arrive and returns whole events, however the upstream's
+writes were cut. Events are relayed byte for byte as the upstream sent them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from wardgate.pipeline import StreamEvent
+
+__all__ = ["HoldBack", "SseSplitter", "parse_event"]
+
+EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+LINE_END = re.compile(r"\r\n|\n|\r")
+
+
+class SseSplitter:
+    """Cuts a byte stream into complete raw events (each with its blank-line terminator)."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = self._buffer + data if self._buffer else data
+        events: list[bytes] = []
+        start = 0
+        # A lone "\r" at the end may be the first half of "\r\n": wait for more bytes.
+        for match in EVENT_END.finditer(buffer):
+            if match.end() == len(buffer) and buffer.endswith(b"\r"):
+                break
+            events.append(buffer[start : match.end()])
+            start = match.end()
+        self._buffer = buffer[start:]
+        return events
+
+    def rest(self) -> bytes:
+        """Whatever was left unterminated when the stream ended."""
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+
+def parse_event(raw: bytes, index: int) -> StreamEvent:
+    """The `data` (joined by newlines) and `event` fields of one raw event."""
+    data: list[str] = []
+    event: str | None = None
+    for line in LINE_END.split(raw.decode("utf-8", "replace")):
+        if not line or line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    return StreamEvent(data="\n".join(data), event=event, index=index)
+
+
+class HoldBack:
+    """Keeps the newest events until `window` characters of data stand behind them.
+
+    With a window of 0 every event is released as soon as it is pushed. A violation found by
+    a chunk check can then end the stream before the held text reaches the client.
+    """
+
+    __slots__ = ("_chars", "_held", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._held: deque[tuple[bytes, int]] = deque()
+        self._chars = 0
+
+    def push(self, raw: bytes, chars: int) -> list[bytes]:
+        if self.window == 0:
+            return [raw]
+        self._held.append((raw, chars))
+        self._chars += chars
+        released: list[bytes] = []
+        while self._held and self._chars - self._held[0][1] >= self.window:
+            event, size = self._held.popleft()
+            self._chars -= size
+            released.append(event)
+        return released
+
+    def drain(self) -> list[bytes]:
+        released = [raw for raw, _ in self._held]
+        self._held.clear()
+        self._chars = 0
+        return released
