@@ -78,8 +78,8 @@ async def read_body(receive: Receive) -> bytes:
 
 def upstream_target(scope: Scope) -> str:
     # raw_path keeps the client's own percent-encoding; it is optional in ASGI.
-    path = scope.get("raw_path") or scope["path"].encode()
-    query = scope["query_string"]
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope["query_string"]
     return (path + b"?" + query if query else path).decode("latin-1")
 
 

@@ -136,12 +136,16 @@ class EventRecorder:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    async def flush(self) -> None:
+        """Wait until every event queued so far has been written."""
+        while self._waiting:
+            await asyncio.gather(*self._waiting)
+        await self._queue.join()
+
     async def close(self) -> None:
         """Write everything still queued, then close the sinks."""
         if self._writer is not None:
-            while self._waiting:
-                await asyncio.gather(*self._waiting)
-            await self._queue.join()
+            await self.flush()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None

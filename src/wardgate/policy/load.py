@@ -133,9 +133,9 @@ def _data_path(loc: KeyPath, data: Any) -> KeyPath:
     node = data
     for position, segment in enumerate(loc):
         is_last = position == len(loc) - 1
-        if (isinstance(node, dict) and segment in node) or (
-            isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node)
-        ):
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
             node = node[segment]
         elif isinstance(node, dict) and not is_last:
             continue  # a discriminator tag such as `access`: not a key of the document

@@ -195,11 +195,18 @@ class JsonLinesSink(StrictModel):
     path: str = Field(default="-", description="File to append to, or `-` for stdout.")
 
 
+EventSink = Annotated[SqliteSink | JsonLinesSink, Field(discriminator="type")]
+
+
+def _default_sinks() -> list[EventSink]:
+    return [SqliteSink()]
+
+
 class EventSettings(StrictModel):
     """Where the redacted per-request events go, and how much may wait in memory."""
 
-    sinks: list[Annotated[SqliteSink | JsonLinesSink, Field(discriminator="type")]] = Field(
-        default_factory=lambda: [SqliteSink()], description="Event sinks; each gets every event."
+    sinks: list[EventSink] = Field(
+        default_factory=_default_sinks, description="Event sinks; each gets every event."
     )
     queue_size: int = Field(
         default=10000,

@@ -1,0 +1,320 @@
+"""The core sections of the benchmark: throughput, streaming, memory, workers.
+
+Each takes the run's `Ctx` and returns a `SectionResult` (markdown, targets, raw data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+
+from lib.procs import cpu_seconds, log, rss_mb, settle_cpu
+from lib.report import SectionResult, Target, num, percentile, table, verdict
+from lib.systems import (
+    BENCH, BEARER, LOAD_CPU, PATH, PYTHON, SYSTEMS, Ctx, Running, System, check, upstream_requests,
+)
+from lib.wrk import WrkResult, parse, run_wrk, write_lua
+
+CONNECTIONS = (1, 16, 64)
+FLOOR_SHARE = {"wg-pass": 0.80, "wg-checks": 0.60}  # of the aiohttp floor's requests/CPU-s
+ADDED_P50_MS = 0.5
+TTFB_MS = 1.0
+RSS_LIMIT_MB = 150.0
+FLAT_MB = 10.0
+
+
+@dataclass
+class Load:
+    """One wrk run against one system, with the system's CPU time over it."""
+
+    system: str
+    label: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    seconds: float
+    cpu_s: float | None
+    non_2xx: int
+    socket_errors: int
+
+    @property
+    def cpu_per_1k(self) -> float | None:
+        return self.cpu_s / self.requests * 1000 if self.cpu_s and self.requests else None
+
+    @property
+    def per_cpu_s(self) -> float | None:
+        return self.requests / self.cpu_s if self.cpu_s and self.requests else None
+
+    @property
+    def busy(self) -> float | None:
+        return self.cpu_s / self.seconds if self.cpu_s is not None and self.seconds else None
+
+
+def _launch(ctx: Ctx, system: System, *, stream: bool, **kwargs: object) -> Running | None:
+    try:
+        running = system.launch(ctx, **kwargs)  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        ctx.note(f"{system.label}: not measured: {str(exc).splitlines()[0]}")
+        return None
+    problems = check(ctx, running, stream=stream)
+    if problems:
+        ctx.note(f"{system.label}: failed its functional check, not measured: {'; '.join(problems)}")
+        system.stop(ctx, running)
+        return None
+    return running
+
+
+def _measure(ctx: Ctx, system: System, running: Running, connections: int, lua_path) -> Load:
+    warm, seconds = (1, 2) if ctx.quick else (2, 10)
+    run_wrk(ctx.procs, running.port, lua_path, connections, warm)
+    pids = running.pids
+    before = cpu_seconds(pids()) if running.proc else None
+    result = run_wrk(ctx.procs, running.port, lua_path, connections, seconds)
+    after = settle_cpu(pids) if running.proc else None
+    log(f"  {system.label} c={connections}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.3f} ms")
+    _note_errors(ctx, f"{system.label}, {connections} connections", result)
+    return Load(system.key, system.label, connections, result.rps, result.p50_ms, result.p99_ms,
+                result.requests, result.seconds,
+                None if before is None else after - before,  # type: ignore[operator]
+                result.non_2xx, sum(result.socket_errors.values()))
+
+
+def _note_errors(ctx: Ctx, what: str, result: WrkResult) -> None:
+    if result.rc != 0 or not result.requests:
+        ctx.note(f"{what}: wrk exited {result.rc}: {result.raw[-300:]!r}")
+    if result.errors:
+        ctx.note(f"{what}: {result.non_2xx} non-2xx/3xx responses, socket errors "
+                 f"{result.socket_errors} out of {result.requests} requests")
+
+
+def throughput(ctx: Ctx) -> SectionResult:
+    lua = write_lua(ctx.tmp / "post.lua", ctx.body_file, PATH, BEARER)
+    loads: list[Load] = []
+    for key in ("direct", "nginx", "aiohttp", "litellm", "wg-pass", "wg-checks"):
+        system = SYSTEMS[key]
+        running = _launch(ctx, system, stream=False)
+        if running is None:
+            continue
+        try:
+            loads += [_measure(ctx, system, running, c, lua) for c in CONNECTIONS]
+        finally:
+            system.stop(ctx, running)
+    by = {(x.system, x.connections): x for x in loads}
+
+    def floor_ratio(x: Load) -> float | None:
+        floor = by.get(("aiohttp", x.connections))
+        if x.system not in FLOOR_SHARE or floor is None or not floor.per_cpu_s or not x.per_cpu_s:
+            return None
+        return x.per_cpu_s / floor.per_cpu_s
+
+    def added_p50(x: Load) -> float | None:
+        direct = by.get(("direct", x.connections))
+        return x.p50_ms - direct.p50_ms if direct and x.system != "direct" else None
+
+    rows = [
+        [x.label, str(x.connections), num(x.rps), num(x.p50_ms, 3), num(x.p99_ms, 3),
+         num(added_p50(x), 3), num(x.cpu_per_1k, 3), num(x.per_cpu_s),
+         num(x.busy * 100 if x.busy is not None else None, 0, " %"),
+         num(floor_ratio(x) * 100 if floor_ratio(x) is not None else None, 0, " %"),
+         f"{x.non_2xx} / {x.socket_errors}"]
+        for x in loads
+    ]
+    targets = []
+    for key, share in FLOOR_SHARE.items():
+        for c in CONNECTIONS:
+            x = by.get((key, c))
+            ratio = floor_ratio(x) if x else None
+            targets.append(Target(
+                f"{SYSTEMS[key].label}: requests per CPU-second vs aiohttp floor, {c} conn.",
+                f">= {share:.0%}", num(ratio * 100 if ratio is not None else None, 0, " %"),
+                None if ratio is None else ratio >= share))
+    for key in FLOOR_SHARE:
+        x = by.get((key, 1))
+        added = added_p50(x) if x else None
+        targets.append(Target(f"{SYSTEMS[key].label}: added p50 latency over direct, 1 conn.",
+                              f"<= {ADDED_P50_MS} ms", num(added, 3, " ms"),
+                              None if added is None else added <= ADDED_P50_MS))
+    seconds = 2 if ctx.quick else 10
+    md = f"""wrk, 1 thread, POSTing the {ctx.body_file.stat().st_size}-byte JSON body to
+`{PATH}` at 1, 16 and 64 connections: {seconds} s measured after a {1 if ctx.quick else 2} s
+warm-up at the same connection count. The upstream answers a {ctx.facts['completion_bytes']}-byte
+`chat.completion` JSON. *CPU-s / 1k req* is the system's own CPU time (user + system, all
+threads; nginx master + worker; LiteLLM's whole process tree) read from `/proc/PID/stat` before
+and after the run, per 1,000 requests. *busy* is that CPU time over the run's wall time: near
+100 % means the system under test was the bottleneck on its core; well under 100 % means the
+load side (wrk + upstream, sharing CPU {LOAD_CPU}) was. *vs floor* is requests per CPU-second
+relative to the aiohttp floor at the same connection count. *errors* is wrk's non-2xx/3xx
+responses / socket errors.
+
+{table(["system", "conn.", "req/s", "p50 ms", "p99 ms", "+p50 vs direct", "CPU-s / 1k req",
+        "req / CPU-s", "busy", "vs floor", "errors"], rows)}
+"""
+    return SectionResult(md, targets, {"loads": [asdict(x) for x in loads]})
+
+
+def streaming(ctx: Ctx) -> SectionResult:
+    rounds = 2 if ctx.quick else 10
+    streams = 64
+    delay = ctx.event_delay_ms / 1000
+    results: dict[str, dict] = {}
+    for key in ("direct", "aiohttp", "wg-pass", "wg-holdback"):
+        system = SYSTEMS[key]
+        running = _launch(ctx, system, stream=True)
+        if running is None:
+            continue
+        try:
+            argv = [str(PYTHON), str(BENCH / "lib" / "stream_client.py"), "--port",
+                    str(running.port), "--path", PATH, "--streams", str(streams), "--rounds",
+                    str(rounds), "--body-file", str(ctx.stream_body_file), "--bearer", BEARER]
+            rc, out = ctx.procs.run("stream-client", argv, cpus=LOAD_CPU, timeout=300)
+            if rc != 0:
+                ctx.note(f"{system.label}: stream client exited {rc}: {out[-300:]}")
+                continue
+            data = json.loads(out)
+        finally:
+            system.stop(ctx, running)
+        errors = [e for r in data["rounds"] for e in r["errors"]]
+        if errors:
+            ctx.note(f"{system.label}: {len(errors)} of {rounds * streams} streams failed, "
+                     f"e.g. {errors[0]}")
+        events = [s for r in data["rounds"] for s in r["events"]]
+        short = sum(1 for s in events if len(s) != 21)
+        if short:
+            ctx.note(f"{system.label}: {short} streams did not deliver 21 events")
+        results[key] = {"label": system.label,
+                        "ttfb": [t for r in data["rounds"] for t in r["ttfb"]],
+                        "events": [s for s in events if len(s) == 21]}
+        log(f"  {system.label}: TTFB p50 {percentile(results[key]['ttfb'], 50) * 1000:.2f} ms")
+    direct = results.get("direct")
+    reference = ([percentile([s[i] for s in direct["events"]], 50) for i in range(21)]
+                 if direct and direct["events"] else None)
+    rows, summary = [], {}
+    for key, r in results.items():
+        ttfb50, ttfb99 = (percentile(r["ttfb"], q) * 1000 for q in (50, 99))
+        row = {"ttfb50": ttfb50, "ttfb99": ttfb99, "added50": None, "added99": None,
+               "held": None, "events": len(r["events"]) * 21}
+        if reference and direct:
+            d50, d99 = (percentile(direct["ttfb"], q) * 1000 for q in (50, 99))
+            row["ttfb_d50"], row["ttfb_d99"] = ttfb50 - d50, ttfb99 - d99
+            diffs = [(s[i] - reference[i]) * 1000 for s in r["events"] for i in range(21)]
+            row["added50"], row["added99"] = percentile(diffs, 50), percentile(diffs, 99)
+            row["held"] = sum(1 for d in diffs if d > delay * 1000 / 2)
+        summary[key] = row
+        rows.append([r["label"], str(len(r["ttfb"])), num(ttfb50, 2), num(ttfb99, 2),
+                     num(row.get("ttfb_d50"), 2), num(row.get("ttfb_d99"), 2),
+                     num(row["added50"], 2), num(row["added99"], 2),
+                     f"{row['held']} / {row['events']}" if row["held"] is not None else "-"])
+    targets = []
+    wg = summary.get("wg-pass", {})
+    for q in ("50", "99"):
+        added = wg.get(f"ttfb_d{q}")
+        targets.append(Target(f"Wardgate passthrough: TTFB p{q} over direct, 64 streams",
+                              f"<= {TTFB_MS:g} ms", num(added, 2, " ms"),
+                              None if added is None else added <= TTFB_MS))
+    held = wg.get("held")
+    targets.append(Target("Wardgate passthrough: events held back (no hold-back configured)",
+                          "0", "-" if held is None else f"{held} of {wg['events']}",
+                          None if held is None else held == 0))
+    md = f"""{streams} concurrent streaming requests (`"stream": true`, same
+{ctx.stream_body_file.stat().st_size}-byte body), opened together by an asyncio raw-socket
+client pinned to CPU {LOAD_CPU}; {rounds} rounds after one warm-up round. The upstream sends
+the first of 20 `chat.completion.chunk` events at once, then one every {ctx.event_delay_ms:g} ms,
+then `data: [DONE]` (21 events, each {ctx.facts['event_bytes']} bytes on the wire before chunk
+framing). *TTFB* is from writing the request to the first body byte. *Added per event* compares
+every event's arrival (from its stream's request) with the median arrival of the same event
+directly from the upstream. An event counts as *held* when it came more than half an
+inter-event gap ({ctx.event_delay_ms / 2:g} ms) later than that.
+
+{table(["system", "streams", "TTFB p50 ms", "TTFB p99 ms", "+p50 vs direct", "+p99 vs direct",
+        "added per event p50 ms", "added p99 ms", "held events"], rows)}
+"""
+    return SectionResult(md, targets, {"streams": summary})
+
+
+def memory(ctx: Ctx) -> SectionResult:
+    count = 20_000 if ctx.quick else 1_000_000
+    interval = 1.0 if ctx.quick else 5.0
+    system = SYSTEMS["wg-pass"]
+    running = _launch(ctx, system, stream=False)
+    if running is None or running.proc is None:
+        return SectionResult("Not measured (see anomalies).",
+                             [Target("Wardgate passthrough RSS", "flat, < 150 MB", "-", None)])
+    lua = write_lua(ctx.tmp / "post-limit.lua", ctx.body_file, PATH, BEARER, count=count)
+    samples: list[tuple[int, float]] = []
+    try:
+        base = upstream_requests(ctx)
+        samples.append((0, rss_mb(running.proc.pid) or math.nan))
+        argv = ["wrk", "-t1", "-c64", "-d3600s", "--timeout=10s", "--latency", "-s", str(lua),
+                f"http://127.0.0.1:{running.port}/"]
+        started = time.monotonic()
+        wrk = ctx.procs.start("wrk-memory", argv, cpus=LOAD_CPU)
+        while wrk.poll() is None:
+            time.sleep(interval)
+            samples.append((upstream_requests(ctx) - base, rss_mb(running.proc.pid) or math.nan))
+            if len(samples) % 12 == 0:
+                log(f"  {samples[-1][0]:,} requests, RSS {samples[-1][1]:.1f} MB")
+        elapsed = time.monotonic() - started
+        ctx.procs.stop("wrk-memory")
+        time.sleep(2)
+        samples.append((upstream_requests(ctx) - base, rss_mb(running.proc.pid) or math.nan))
+        result = parse(ctx.procs.log_path("wrk-memory").read_text(errors="replace"))
+        _note_errors(ctx, "memory run", result)
+    finally:
+        system.stop(ctx, running)
+    done = samples[-1][0]
+    tenth = next((rss for n, rss in samples if n >= done / 10), samples[-1][1])
+    final, peak = samples[-1][1], max(rss for _, rss in samples)
+    growth = final - tenth
+    step = max(1, (len(samples) - 1) // 12)
+    shown = samples[:-1:step] + [samples[-1]]
+    rows = [[f"{n:,}", num(rss, 1)] for n, rss in shown]
+    targets = [Target("Wardgate passthrough: RSS over the run", f"< {RSS_LIMIT_MB:g} MB",
+                      f"peak {peak:.1f} MB, final {final:.1f} MB", peak < RSS_LIMIT_MB),
+               Target(f"Wardgate passthrough: RSS flat (growth after the first 10 % of "
+                      f"requests <= {FLAT_MB:g} MB)", "flat", f"{growth:+.1f} MB",
+                      growth <= FLAT_MB)]
+    md = f"""Wardgate passthrough (pinned to CPU 0) under wrk at 64 connections until
+{count:,} responses ({done:,} reached the upstream; {elapsed:.0f} s, {result.rps:,.0f} req/s,
+p99 {result.p99_ms:.2f} ms), VmRSS from `/proc/PID/status` every {interval:g} s; requests done
+as counted by the upstream. Every request also wrote its event to SQLite in the state dir.
+Final RSS (2 s after the load stopped): **{final:.1f} MB**; peak {peak:.1f} MB; after the first
+10 % of requests {tenth:.1f} MB.
+
+{table(["requests done", "RSS MB"], rows)}
+"""
+    return SectionResult(md, targets, {"samples": samples, "rps": result.rps})
+
+
+def workers(ctx: Ctx) -> SectionResult:
+    lua = write_lua(ctx.tmp / "post.lua", ctx.body_file, PATH, BEARER)
+    system = SYSTEMS["wg-pass"]
+    loads: dict[int, Load] = {}
+    for count, cpus in ((1, "0"), (2, None)):
+        running = _launch(ctx, system, stream=False, cpus=cpus, workers=count)
+        if running is None:
+            continue
+        try:
+            time.sleep(2 if count > 1 else 0)  # let every worker bind the port
+            loads[count] = _measure(ctx, system, running, 64, lua)
+        finally:
+            system.stop(ctx, running)
+    rows = [[str(n), "CPU 0" if n == 1 else "not pinned (CPUs 0-1)", num(x.rps), num(x.p50_ms, 3),
+             num(x.p99_ms, 3), num(x.cpu_per_1k, 3), num(x.busy * 100 if x.busy else None, 0, " %"),
+             f"{x.non_2xx} / {x.socket_errors}"] for n, x in loads.items()]
+    scale = loads[2].rps / loads[1].rps if len(loads) == 2 and loads[1].rps else None
+    md = f"""Wardgate passthrough with `--workers 1` (pinned to CPU 0) and `--workers 2` (not pinned),
+wrk at 64 connections as above. With 2 workers the gateway competes with wrk and the upstream
+(both still pinned to CPU {LOAD_CPU}) for the same 2 cores, so this figure **understates** how
+far workers scale on a machine with spare cores. *busy* counts the whole process tree (the
+supervisor and both workers), so above 100 % means more than one core.
+2 workers / 1 worker throughput: **{num(scale, 2, "x")}**.
+
+{table(["workers", "pinning", "req/s", "p50 ms", "p99 ms", "CPU-s / 1k req", "busy", "errors"],
+       rows)}
+"""
+    return SectionResult(md, [], {"loads": {n: asdict(x) for n, x in loads.items()},
+                                  "scale": scale})
