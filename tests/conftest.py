@@ -38,14 +38,19 @@ class Gateway:
         await self.process.events.flush()
 
 
-def policy_text(upstream_targets: str, routes: str = "", *, events_db: Path, extra: str = "") -> str:
+def policy_text(
+    upstream_targets: str, routes: str = "", *, events_db: Path, extra: str = ""
+) -> str:
     """A policy with one upstream `up` and the given routes (a default catch-all if none)."""
-    routes = routes or """
+    routes = (
+        routes
+        or """
       - name: api
         match: {path_prefix: /}
         upstream: up
         provider: openai
     """
+    )
     return (
         textwrap.dedent(f"""
         version: 1

@@ -11,7 +11,10 @@ from wardgate.decision import Action, Decision, Edit, Evidence, Finding
 
 def test_precedence_is_block_modify_flag_allow() -> None:
     assert sorted([Action.FLAG, Action.BLOCK, Action.ALLOW, Action.MODIFY]) == [
-        Action.ALLOW, Action.FLAG, Action.MODIFY, Action.BLOCK,
+        Action.ALLOW,
+        Action.FLAG,
+        Action.MODIFY,
+        Action.BLOCK,
     ]
 
 

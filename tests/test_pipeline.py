@@ -34,12 +34,20 @@ class FakeCheck:
         return self.decision
 
 
-def bound(check: FakeCheck, name: str = "c", mode: Mode = Mode.ENFORCE, on_error: OnError = OnError.BLOCK, timeout: float = 1.0) -> BoundCheck:
+def bound(
+    check: FakeCheck,
+    name: str = "c",
+    mode: Mode = Mode.ENFORCE,
+    on_error: OnError = OnError.BLOCK,
+    timeout: float = 1.0,
+) -> BoundCheck:
     return BoundCheck(name=name, check=check, mode=mode, on_error=on_error, timeout=timeout)
 
 
 def exchange() -> Exchange:
-    return Exchange(request_id="r", method="GET", path="/", query_string="", headers={}, client_ip="127.0.0.1")
+    return Exchange(
+        request_id="r", method="GET", path="/", query_string="", headers={}, client_ip="127.0.0.1"
+    )
 
 
 async def test_no_checks_is_a_free_pass() -> None:
@@ -52,7 +60,9 @@ async def test_the_strongest_decision_wins_and_a_block_stops_the_phase() -> None
     block = FakeCheck(Decision.block(403, [FINDING]))
     after = FakeCheck(Decision.allow())
     ex = exchange()
-    verdict = await Pipeline([bound(flag, "a"), bound(block, "b"), bound(after, "c")]).run(Phase.REQUEST_HEADERS, ex)
+    verdict = await Pipeline([bound(flag, "a"), bound(block, "b"), bound(after, "c")]).run(
+        Phase.REQUEST_HEADERS, ex
+    )
     assert verdict.action is Action.BLOCK and verdict.status == 403
     assert after.calls == 0  # nothing runs after a block
     assert [o.check for o in ex.outcomes] == ["a", "b"]
@@ -65,9 +75,13 @@ async def test_the_strongest_decision_wins_and_a_block_stops_the_phase() -> None
         (Mode.MONITOR, Action.FLAG, True),  # monitored: recorded as a flag with would_block
     ],
 )
-async def test_monitor_mode_records_would_block(mode: Mode, action: Action, would_block: bool) -> None:
+async def test_monitor_mode_records_would_block(
+    mode: Mode, action: Action, would_block: bool
+) -> None:
     ex = exchange()
-    verdict = await Pipeline([bound(FakeCheck(Decision.block(403, [FINDING])), mode=mode)]).run(Phase.REQUEST_HEADERS, ex)
+    verdict = await Pipeline([bound(FakeCheck(Decision.block(403, [FINDING])), mode=mode)]).run(
+        Phase.REQUEST_HEADERS, ex
+    )
     assert verdict.action is action
     assert ex.would_block is would_block
     assert ex.outcomes[0].decision.findings == (FINDING,)
@@ -82,15 +96,34 @@ async def test_off_checks_never_run() -> None:
 @pytest.mark.parametrize(
     ("check", "on_error", "action", "kind"),
     [
-        (FakeCheck(Decision.allow(), raises=True), OnError.BLOCK, Action.BLOCK, "check.fault"),  # fail closed
-        (FakeCheck(Decision.allow(), raises=True), OnError.ALLOW, Action.FLAG, "check.fault"),  # fail open
-        (FakeCheck(Decision.allow(), sleep=0.5), OnError.BLOCK, Action.BLOCK, "check.timeout"),  # over budget
+        (
+            FakeCheck(Decision.allow(), raises=True),
+            OnError.BLOCK,
+            Action.BLOCK,
+            "check.fault",
+        ),  # fail closed
+        (
+            FakeCheck(Decision.allow(), raises=True),
+            OnError.ALLOW,
+            Action.FLAG,
+            "check.fault",
+        ),  # fail open
+        (
+            FakeCheck(Decision.allow(), sleep=0.5),
+            OnError.BLOCK,
+            Action.BLOCK,
+            "check.timeout",
+        ),  # over budget
         (FakeCheck(Decision.allow(), sleep=0.5), OnError.ALLOW, Action.FLAG, "check.timeout"),
     ],
 )
-async def test_faults_are_recorded_then_on_error_decides(check: FakeCheck, on_error: OnError, action: Action, kind: str) -> None:
+async def test_faults_are_recorded_then_on_error_decides(
+    check: FakeCheck, on_error: OnError, action: Action, kind: str
+) -> None:
     ex = exchange()
-    verdict = await Pipeline([bound(check, on_error=on_error, timeout=0.05)]).run(Phase.REQUEST_HEADERS, ex)
+    verdict = await Pipeline([bound(check, on_error=on_error, timeout=0.05)]).run(
+        Phase.REQUEST_HEADERS, ex
+    )
     assert verdict.action is action
     (outcome,) = ex.outcomes
     assert outcome.fault

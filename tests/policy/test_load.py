@@ -45,23 +45,36 @@ def test_env_interpolation() -> None:
     ("change", "message"),
     [
         # a misspelt mode, deep in a check
-        (("type: access", "type: access\n        mode: enforced"),
-         "p.yaml:12: routes[0].checks[0].mode: Input should be 'off', 'monitor' or 'enforce'"),
+        (
+            ("type: access", "type: access\n        mode: enforced"),
+            "p.yaml:12: routes[0].checks[0].mode: Input should be 'off', 'monitor' or 'enforce'",
+        ),
         # an unknown key (extra=forbid)
-        (("provider: openai", "provider: openai\n    colour: blue"),
-         "p.yaml:10: routes[0].colour: Extra inputs are not permitted"),
+        (
+            ("provider: openai", "provider: openai\n    colour: blue"),
+            "p.yaml:10: routes[0].colour: Extra inputs are not permitted",
+        ),
         # an unknown check type (discriminated union)
-        (("type: request_limits", "type: nope"),
-         "p.yaml:13: routes[0].checks[1]: Input tag 'nope' found using 'type' does not match"),
+        (
+            ("type: request_limits", "type: nope"),
+            "p.yaml:13: routes[0].checks[1]: Input tag 'nope' found using 'type' does not match",
+        ),
         # a reference to an upstream that does not exist
-        (("upstream: up", "upstream: down"),
-         "p.yaml:8: routes[0].upstream: unknown upstream 'down' (known: up)"),
+        (
+            ("upstream: up", "upstream: down"),
+            "p.yaml:8: routes[0].upstream: unknown upstream 'down' (known: up)",
+        ),
         # an invalid value
-        (("max_body_bytes: 1024", "max_body_bytes: -1"),
-         "p.yaml:14: routes[0].checks[1].max_body_bytes: Input should be greater than or equal to 0"),
+        (
+            ("max_body_bytes: 1024", "max_body_bytes: -1"),
+            "p.yaml:14: routes[0].checks[1].max_body_bytes: Input should be greater than or "
+            "equal to 0",
+        ),
         # a missing environment variable without a default
-        (("${UP_PORT:-9000}", "${NOT_SET_ANYWHERE}"),
-         "p.yaml:4: upstreams.up.targets[0]: environment variable NOT_SET_ANYWHERE is not set"),
+        (
+            ("${UP_PORT:-9000}", "${NOT_SET_ANYWHERE}"),
+            "p.yaml:4: upstreams.up.targets[0]: environment variable NOT_SET_ANYWHERE is not set",
+        ),
         # a wrong version
         (("version: 1", "version: 2"), "p.yaml:1: version: Input should be 1"),
         # a duplicate key
@@ -69,8 +82,10 @@ def test_env_interpolation() -> None:
         # broken YAML
         (("routes:", "routes: ["), "p.yaml:6: invalid YAML"),
         # a bad regular expression
-        (("deny_networks: [10.0.0.0/8]", "deny_headers: [{name: x, matches: '(('}]"),
-         "p.yaml:12: routes[0].checks[0].deny_headers[0].matches: invalid regular expression"),
+        (
+            ("deny_networks: [10.0.0.0/8]", "deny_headers: [{name: x, matches: '(('}]"),
+            "p.yaml:12: routes[0].checks[0].deny_headers[0].matches: invalid regular expression",
+        ),
     ],
 )
 def test_errors_name_file_line_and_key(change: tuple[str, str], message: str) -> None:
@@ -83,7 +98,7 @@ def test_errors_name_file_line_and_key(change: tuple[str, str], message: str) ->
 
 def test_empty_and_non_mapping_documents() -> None:
     for text in ("", "[1, 2]"):
-        with pytest.raises(PolicyError, match="p.yaml:1"):
+        with pytest.raises(PolicyError, match=r"p\.yaml:1"):
             parse_policy(text, "p.yaml")
 
 

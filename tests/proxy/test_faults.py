@@ -109,7 +109,9 @@ async def test_body_limit(
         upstream: up
         body_limit: 2048
     """
-    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db"))
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db")
+    )
     payload = b"x" * size
 
     async def chunks():  # type: ignore[no-untyped-def]

@@ -23,7 +23,9 @@ async def _echo(http: aiohttp.ClientSession, base: str, headers: dict[str, str])
     return data
 
 
-async def test_hop_by_hop_headers_are_dropped(gateway: Gateway, http: aiohttp.ClientSession) -> None:
+async def test_hop_by_hop_headers_are_dropped(
+    gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
     echoed = await _echo(
         http,
         gateway.base,
@@ -65,7 +67,9 @@ async def test_forwarding_headers_from_a_trusted_proxy(
     server:
       trusted_proxies: [127.0.0.0/8, 10.0.0.0/8]
     """
-    gw = await make_gateway(policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db", extra=extra))
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db", extra=extra)
+    )
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     echoed = await _echo(
         http,
@@ -113,7 +117,9 @@ async def test_routing_by_prefix(
         match: {path_prefix: /v1, methods: [GET]}
         upstream: up
     """
-    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db"))
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db")
+    )
     async with http.get(f"{gw.base}{path}") as response:
         if routed:
             assert response.status != 404 or response.content_type != "application/problem+json"

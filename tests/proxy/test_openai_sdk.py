@@ -26,14 +26,18 @@ def _sync_round_trip(base: str) -> None:
         assert reply.usage is not None and reply.usage.total_tokens > 0
 
         stream = client.chat.completions.create(
-            model="demo-chat", messages=MESSAGES, stream=True  # type: ignore[arg-type]
+            model="demo-chat",
+            messages=MESSAGES,
+            stream=True,  # type: ignore[arg-type]
         )
         text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
         assert text == "Echo: Hello through the gateway"
 
 
 async def test_async_client_completes_and_streams_with_usage(gateway: Gateway) -> None:
-    async with AsyncOpenAI(base_url=f"{gateway.base}/v1", api_key="demo-key", max_retries=0) as client:
+    async with AsyncOpenAI(
+        base_url=f"{gateway.base}/v1", api_key="demo-key", max_retries=0
+    ) as client:
         reply = await client.chat.completions.create(model="any-model", messages=MESSAGES)  # type: ignore[arg-type]
         assert reply.choices[0].message.content == "Echo: Hello through the gateway"
 
@@ -83,7 +87,9 @@ async def test_a_block_is_a_provider_shaped_error(
           - type: access
             deny_headers: [{name: user-agent, matches: "(?i)sqlmap"}]
     """
-    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db"))  # type: ignore[operator]
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db")
+    )  # type: ignore[operator]
     async with AsyncOpenAI(
         base_url=f"{gw.base}/v1",
         api_key="demo-key",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, strategies as st
 
 from wardgate.proxy.sse import HoldBack, SseSplitter, parse_event
@@ -23,7 +25,7 @@ def test_split_anywhere_gives_the_same_events(events: list[bytes], cuts: list[in
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     splitter = SseSplitter()
     seen: list[bytes] = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         seen.extend(splitter.feed(stream[start:end]))
     assert seen == events
     assert splitter.rest() == b""

@@ -49,7 +49,9 @@ async def _gateway_with_chunk_check(
         provider: openai
         stream_holdback: {holdback}
     """
-    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db"))
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db")
+    )
     plan = gw.process.gateway.plan
     check = BoundCheck("forbidden-word", ForbiddenWord("SECRET"), Mode.ENFORCE, OnError.BLOCK, 1.0)
     route = dataclasses.replace(plan.routes[0], pipeline=Pipeline([check]))

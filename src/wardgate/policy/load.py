@@ -132,17 +132,23 @@ def _data_path(loc: KeyPath, data: Any) -> KeyPath:
     path: list[str | int] = []
     node = data
     for position, segment in enumerate(loc):
-        is_last = position == len(loc) - 1
-        if isinstance(node, dict) and segment in node:
-            node = node[segment]
-        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
-            node = node[segment]
-        elif isinstance(node, dict) and not is_last:
+        child = _child(node, segment)
+        if child is _MISSING and isinstance(node, dict) and position < len(loc) - 1:
             continue  # a discriminator tag such as `access`: not a key of the document
-        else:
-            node = None
+        node = None if child is _MISSING else child
         path.append(segment)
     return tuple(path)
+
+
+_MISSING = object()
+
+
+def _child(node: Any, segment: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(segment, _MISSING)
+    if isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
+        return node[segment]
+    return _MISSING
 
 
 def _dotted(path: KeyPath) -> str:

@@ -1,0 +1,1 @@
+"""Detectors: pure functions over text and values; no HTTP, no policy objects."""

@@ -1,0 +1,185 @@
+"""The command line: real processes for serve (workers, drain), CliRunner for the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import Upstream, policy_text
+from wardgate import __version__
+from wardgate.cli import main
+
+WARDGATE = [sys.executable, "-m", "wardgate"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            assert process.poll() is None, "the gateway exited early"
+            try:
+                async with http.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("gateway never became ready")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[object]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(policy: str, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
+        path = tmp_path / "policy.yaml"
+        path.write_text(policy)
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                *WARDGATE,
+                "serve",
+                "--policy",
+                str(path),
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            env={**os.environ, "WARDGATE_STATE_DIR": str(tmp_path / "state")},
+        )
+        processes.append(process)
+        return f"http://127.0.0.1:{port}", process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+async def test_serve_with_two_workers(upstream: Upstream, serve: object, tmp_path: Path) -> None:
+    base, process = serve(
+        policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db"), "--workers", "2"
+    )  # type: ignore[operator]
+    await _wait_ready(base, process)
+    async with aiohttp.ClientSession() as http:
+        for i in range(40):
+            async with http.get(f"{base}/echo/{i}") as response:
+                assert response.status == 200
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 20) == 0
+    result = CliRunner().invoke(main, ["events", "--db", str(tmp_path / "e.db"), "--limit", "1000"])
+    assert len(result.output.splitlines()) == 40
+
+
+async def test_shutdown_drains_in_flight_requests(
+    upstream: Upstream, serve: object, tmp_path: Path
+) -> None:
+    base, process = serve(policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db"))  # type: ignore[operator]
+    await _wait_ready(base, process)
+    async with aiohttp.ClientSession() as http:
+        slow = asyncio.ensure_future(
+            http.get(f"{base}/echo", headers={"x-demo-fault": "slow", "x-demo-delay-ms": "1000"})
+        )
+        await asyncio.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        response = await slow
+        assert response.status == 200
+        response.release()
+    assert await asyncio.to_thread(process.wait, 20) == 0
+
+
+def test_version() -> None:
+    assert CliRunner().invoke(main, ["version"]).output.strip() == f"wardgate {__version__}"
+
+
+def test_help_lists_every_command() -> None:
+    output = CliRunner().invoke(main, ["--help"]).output
+    for command in ("serve", "demo", "check", "events", "policy-schema", "version"):
+        assert command in output
+
+
+def test_serve_refuses_an_invalid_policy(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\nupstreams: {}\nroutes: []\n")
+    result = CliRunner().invoke(main, ["serve", "--policy", str(path)])
+    assert result.exit_code == 1
+    assert "bad.yaml:3: routes" in result.output
+
+
+def test_events_filters(tmp_path: Path) -> None:
+    from wardgate.observe.sqlite_sink import SqliteEventStore
+
+    store = SqliteEventStore(tmp_path / "e.db")
+    now = time.time()
+
+    def record(request_id: str, ts: float, action: str, route: str) -> dict[str, object]:
+        return {
+            "ts": ts,
+            "request_id": request_id,
+            "route": route,
+            "consumer": None,
+            "client_ip": "127.0.0.1",
+            "method": "GET",
+            "path": "/",
+            "status": 200,
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "latency_ms": 1.0,
+            "action": action,
+            "would_block": False,
+            "upstream": None,
+            "error": None,
+            "decisions": [],
+        }
+
+    store.write(
+        [
+            record("old", now - 3600, "block", "chat"),
+            record("new-block", now - 5, "block", "chat"),
+            record("new-allow", now - 5, "allow", "chat"),
+            record("other-route", now - 5, "block", "embed"),
+        ]
+    )
+    store.close()
+    result = CliRunner().invoke(
+        main,
+        [
+            "events",
+            "--db",
+            str(tmp_path / "e.db"),
+            "--since",
+            "10m",
+            "--action",
+            "block",
+            "--route",
+            "chat",
+        ],
+    )
+    assert result.exit_code == 0
+    assert [orjson.loads(line)["request_id"] for line in result.output.splitlines()] == [
+        "new-block"
+    ]
+    bad = CliRunner().invoke(
+        main, ["events", "--db", str(tmp_path / "e.db"), "--since", "ten minutes"]
+    )
+    assert bad.exit_code == 2 and "use a number and s, m, h, d or w" in bad.output
