@@ -22,8 +22,8 @@ run: install
 test: install lint typecheck unit
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 
 typecheck: install
 	$(BIN)/mypy

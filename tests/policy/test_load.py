@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -141,5 +140,10 @@ def test_policy_schema_documents_every_field() -> None:
     assert undocumented == []
 
 
-def test_dedent_helper_is_not_needed() -> None:
-    assert textwrap.dedent(VALID) == VALID
+def test_policy_docs_are_up_to_date() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "policy_docs.py"
+    checked = subprocess.run([sys.executable, str(script), "--check"], check=False)
+    assert checked.returncode == 0, "run `python scripts/policy_docs.py` to refresh docs/policy.md"
