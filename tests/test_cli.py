@@ -20,6 +20,8 @@ from click.testing import CliRunner
 from tests.conftest import Upstream, policy_text
 from wardgate import __version__
 from wardgate.cli import main
+from wardgate.decision import CheckOutcome, Decision, Finding
+from wardgate.exchange import Exchange
 
 WARDGATE = [sys.executable, "-m", "wardgate"]
 
@@ -132,32 +134,19 @@ def test_events_filters(tmp_path: Path) -> None:
     store = SqliteEventStore(tmp_path / "e.db")
     now = time.time()
 
-    def record(request_id: str, ts: float, action: str, route: str) -> dict[str, object]:
-        return {
-            "ts": ts,
-            "request_id": request_id,
-            "route": route,
-            "consumer": None,
-            "client_ip": "127.0.0.1",
-            "method": "GET",
-            "path": "/",
-            "status": 200,
-            "bytes_in": 0,
-            "bytes_out": 0,
-            "latency_ms": 1.0,
-            "action": action,
-            "would_block": False,
-            "upstream": None,
-            "error": None,
-            "decisions": [],
-        }
+    def record(request_id: str, ts: float, blocked: bool, route: str) -> Exchange:
+        ex = Exchange(request_id, "GET", "/", "", {}, "127.0.0.1", route=route, started_at=ts)
+        if blocked:
+            decision = Decision.block(403, [Finding(kind="t.k", rule="t.r")])
+            ex.outcomes.append(CheckOutcome("c", "request_headers", decision))
+        return ex
 
     store.write(
         [
-            record("old", now - 3600, "block", "chat"),
-            record("new-block", now - 5, "block", "chat"),
-            record("new-allow", now - 5, "allow", "chat"),
-            record("other-route", now - 5, "block", "embed"),
+            record("old", now - 3600, True, "chat"),
+            record("new-block", now - 5, True, "chat"),
+            record("new-allow", now - 5, False, "chat"),
+            record("other-route", now - 5, True, "embed"),
         ]
     )
     store.close()

@@ -23,6 +23,7 @@ class FakeCheck:
     raises: bool = False
     sleep: float = 0.0
     calls: int = 0
+    awaits_io: bool = True
     phases: frozenset[Phase] = frozenset({Phase.REQUEST_HEADERS})
 
     async def check_request(self, ex: Exchange) -> Decision:
@@ -130,6 +131,24 @@ async def test_faults_are_recorded_then_on_error_decides(
     assert outcome.decision.findings[0].kind == kind
     if action is Action.BLOCK:
         assert verdict.status == 503
+
+
+async def test_a_computing_check_over_budget_is_a_timeout_fault() -> None:
+    slow = FakeCheck(Decision.allow(), awaits_io=False)
+    slow.check_request = _busy  # type: ignore[method-assign]
+    ex = exchange()
+    verdict = await Pipeline([bound(slow, timeout=0.01)]).run(Phase.REQUEST_HEADERS, ex)
+    assert verdict.action is Action.BLOCK
+    assert ex.outcomes[0].decision.findings[0].kind == "check.timeout"
+
+
+async def _busy(ex: Exchange) -> Decision:
+    import time
+
+    deadline = time.perf_counter() + 0.05
+    while time.perf_counter() < deadline:
+        pass
+    return Decision.allow()
 
 
 async def test_checks_run_only_in_their_phases() -> None:

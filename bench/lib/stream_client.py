@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Concurrent SSE client: N streams at once, per stream the time to the first body byte and
-the arrival time of every event (both from the moment its request was written).
+"""Concurrent SSE client: N streams, per stream the time to the first body byte and the
+arrival time of every event (both from the moment its request was written).
 
-    python bench/lib/stream_client.py --port P --streams 64 --rounds 10 --body-file F
+    python bench/lib/stream_client.py --port P --streams 64 --rounds 10 --body-file F [--steady S]
+
+Burst mode (default): each round opens N connections, then writes all N requests at once.
+Steady mode (--steady S, S = one stream's expected duration in seconds): N workers, worker k
+starts k*S/N seconds late and then runs `rounds` streams back to back, so N streams are in
+flight at any time but they start spread out, as independent clients' would.
 
 Prints one JSON document: {"rounds": [{"ttfb": [...], "events": [[...], ...], "errors": [...]}]}.
 Raw sockets (asyncio streams on uvloop), so the client adds as little as it can; the harness
@@ -59,9 +64,10 @@ class Body:
         return fresh
 
 
-async def one_stream(port: int, request: bytes, go: asyncio.Event) -> dict:
+async def one_stream(port: int, request: bytes, go: asyncio.Event | None) -> dict:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await go.wait()
+    if go is not None:
+        await go.wait()
     t0 = clock()
     writer.write(request)
     result: dict = {"ttfb": None, "events": [], "status": None}
@@ -95,13 +101,9 @@ async def one_stream(port: int, request: bytes, go: asyncio.Event) -> dict:
     return result
 
 
-async def round_(port: int, request: bytes, streams: int) -> dict:
-    go = asyncio.Event()
-    tasks = [asyncio.create_task(one_stream(port, request, go)) for _ in range(streams)]
-    await asyncio.sleep(0.2)  # let every connection open first
-    go.set()
+def collect(outcomes: list) -> dict:
     out: dict = {"ttfb": [], "events": [], "errors": []}
-    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+    for outcome in outcomes:
         if isinstance(outcome, BaseException):
             out["errors"].append(repr(outcome))
         elif outcome["status"] != 200 or outcome["ttfb"] is None:
@@ -110,6 +112,29 @@ async def round_(port: int, request: bytes, streams: int) -> dict:
             out["ttfb"].append(outcome["ttfb"])
             out["events"].append(outcome["events"])
     return out
+
+
+async def round_(port: int, request: bytes, streams: int) -> dict:
+    go = asyncio.Event()
+    tasks = [asyncio.create_task(one_stream(port, request, go)) for _ in range(streams)]
+    await asyncio.sleep(0.2)  # let every connection open first
+    go.set()
+    return collect(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+async def steady(port: int, request: bytes, streams: int, rounds: int, period: float) -> dict:
+    async def worker(k: int) -> list:
+        await asyncio.sleep(k * period / streams)
+        outcomes = []
+        for _ in range(rounds):
+            try:
+                outcomes.append(await one_stream(port, request, None))
+            except Exception as exc:  # noqa: BLE001  (reported, not raised)
+                outcomes.append(exc)
+        return outcomes
+
+    per_worker = await asyncio.gather(*(worker(k) for k in range(streams)))
+    return collect([o for outcomes in per_worker for o in outcomes])
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -126,6 +151,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     request = ("\r\n".join(headers) + "\r\n\r\n").encode() + body
     for _ in range(args.warmup_rounds):
         await round_(args.port, request, args.streams)
+    if args.steady:
+        return {"rounds": [await steady(args.port, request, args.streams, args.rounds,
+                                        args.steady)]}
     rounds = []
     for _ in range(args.rounds):
         rounds.append(await round_(args.port, request, args.streams))
@@ -142,6 +170,8 @@ def main() -> None:
     parser.add_argument("--warmup-rounds", type=int, default=1)
     parser.add_argument("--body-file", required=True)
     parser.add_argument("--bearer", default="sk-bench")
+    parser.add_argument("--steady", type=float, default=0.0,
+                        help="steady mode: one stream's expected duration in seconds")
     args = parser.parse_args()
     try:
         from uvloop import run

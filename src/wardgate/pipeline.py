@@ -21,6 +21,7 @@ from wardgate.phases import Phase
 
 __all__ = [
     "PASS",
+    "AwaitsIO",
     "BoundCheck",
     "Check",
     "ChunkCheck",
@@ -70,6 +71,16 @@ class Check(Protocol):
     phases: frozenset[Phase]
 
 
+class AwaitsIO(Protocol):
+    """Optional: a check that waits on I/O (a store, a service) sets `awaits_io = True`.
+
+    Its time budget is then enforced by cancelling the call. A check that only computes
+    cannot be interrupted on the event loop, so its budget is checked when it returns.
+    """
+
+    awaits_io: bool
+
+
 @runtime_checkable
 class RequestCheck(Protocol):
     """Called in `request_headers` and/or `request_body`, as declared in `phases`."""
@@ -100,6 +111,10 @@ class BoundCheck:
     mode: Mode
     on_error: OnError
     timeout: float
+
+    @property
+    def interruptible(self) -> bool:
+        return bool(getattr(self.check, "awaits_io", False))
 
 
 class Pipeline:
@@ -145,8 +160,13 @@ async def _run_one(
     started = time.perf_counter()
     fault = False
     try:
-        async with asyncio.timeout(bound.timeout):
+        if bound.interruptible:
+            async with asyncio.timeout(bound.timeout):
+                decision = await _call(bound.check, phase, ex, event)
+        else:
             decision = await _call(bound.check, phase, ex, event)
+            if time.perf_counter() - started > bound.timeout:
+                raise TimeoutError("check ran past its time budget")
     except Exception as exc:  # a fault in a check must never take the request down
         fault = True
         decision = _fault_decision(bound, exc)

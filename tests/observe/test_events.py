@@ -59,3 +59,25 @@ async def test_events_hold_no_secrets(gateway: Gateway, http: aiohttp.ClientSess
     (event,) = query_events(gateway.events_db, EventQuery())
     assert event["query_keys"] == ["api_key"]
     assert event["path"] == "/echo"
+
+
+def test_stored_rows_read_back_as_the_event_record() -> None:
+    from wardgate.decision import CheckOutcome, Decision, Finding
+    from wardgate.exchange import Exchange
+    from wardgate.observe.events import event_columns, event_record
+    from wardgate.observe.sqlite_sink import COLUMNS, SqliteEventStore
+
+    ex = Exchange("rid", "POST", "/v1/x", "a=1&b=2&a=3", {}, "10.0.0.1", route="r")
+    ex.outcomes.append(
+        CheckOutcome("c", "request_headers", Decision.flag([Finding(kind="k.k", rule="r.r")]))
+    )
+    assert tuple(event_columns(ex)) == COLUMNS
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteEventStore(Path(tmp) / "e.db")
+        store.write([ex])
+        store.close()
+        (stored,) = query_events(Path(tmp) / "e.db", EventQuery())
+    assert stored == event_record(ex)
+    assert stored["query_keys"] == ["a", "b"]

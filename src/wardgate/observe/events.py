@@ -18,22 +18,34 @@ from wardgate.decision import CheckOutcome, Finding
 from wardgate.exchange import Exchange
 from wardgate.observe.metrics import METRICS
 
-__all__ = ["EventRecorder", "EventSink", "event_record"]
+__all__ = ["EventRecorder", "EventSink", "event_columns", "event_detail", "event_record"]
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# How long the writer lets a small batch grow: fewer, larger transactions cost far less per
+# event, and an event still reaches the store within this time.
+LINGER_SECONDS = 0.01
 
 
 class EventSink(Protocol):
-    """Writes batches of event records. Called on the recorder's own thread only."""
+    """Writes batches of finished exchanges. Called on the recorder's own thread only.
 
-    def write(self, records: Sequence[dict[str, Any]]) -> None: ...
+    A sink turns each exchange into its own form (`event_record` for JSON, a row for SQL)
+    and must never store bodies, header values or query values.
+    """
+
+    def write(self, exchanges: Sequence[Exchange]) -> None: ...
 
     def close(self) -> None: ...
 
 
 def event_record(ex: Exchange) -> dict[str, Any]:
     """The redacted event of one exchange: no bodies, no header values, no query values."""
+    return {**event_columns(ex), **event_detail(ex)}
+
+
+def event_columns(ex: Exchange) -> dict[str, Any]:
+    """The flat, indexed part of an event."""
     identity = ex.identity
     return {
         "ts": ex.started_at,
@@ -43,7 +55,6 @@ def event_record(ex: Exchange) -> dict[str, Any]:
         "client_ip": ex.client_ip,
         "method": ex.method,
         "path": ex.path,
-        "query_keys": _query_keys(ex.query_string),
         "status": ex.status,
         "bytes_in": ex.bytes_in,
         "bytes_out": ex.bytes_out,
@@ -52,6 +63,13 @@ def event_record(ex: Exchange) -> dict[str, Any]:
         "would_block": ex.would_block,
         "upstream": ex.upstream,
         "error": ex.error,
+    }
+
+
+def event_detail(ex: Exchange) -> dict[str, Any]:
+    """The nested part of an event: query parameter names and every check's decision."""
+    return {
+        "query_keys": _query_keys(ex.query_string),
         "decisions": [_outcome(o) for o in ex.outcomes],
     }
 
@@ -158,6 +176,8 @@ class EventRecorder:
         queue = self._queue
         while True:
             batch = [await queue.get()]
+            if queue.qsize() < self._batch_size:
+                await asyncio.sleep(LINGER_SECONDS)
             while len(batch) < self._batch_size and not queue.empty():
                 batch.append(queue.get_nowait())
             await self._write_with_retry(loop, batch)
@@ -168,11 +188,10 @@ class EventRecorder:
         self, loop: asyncio.AbstractEventLoop, batch: list[Exchange]
     ) -> None:
         attempt = 0
-        records: list[dict[str, Any]] = []
         pending = list(self._sinks)
         while True:
             try:
-                await loop.run_in_executor(self._thread, self._write_batch, batch, records, pending)
+                await loop.run_in_executor(self._thread, self._write_batch, batch, pending)
                 METRICS.events_written += len(batch)
                 return
             except Exception as exc:
@@ -182,14 +201,10 @@ class EventRecorder:
                 await asyncio.sleep(delay)
 
     @staticmethod
-    def _write_batch(
-        batch: list[Exchange], records: list[dict[str, Any]], pending: list[EventSink]
-    ) -> None:
+    def _write_batch(batch: list[Exchange], pending: list[EventSink]) -> None:
         # A retry writes only to the sinks that failed, so no sink sees an event twice.
-        if not records:
-            records.extend(event_record(ex) for ex in batch)
         while pending:
-            pending[0].write(records)
+            pending[0].write(batch)
             pending.pop(0)
 
     def _close_sinks(self) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
+
+from wardgate.exchange import Exchange
+from wardgate.observe.events import event_record
 
 __all__ = ["JsonLinesSink"]
 
@@ -18,8 +21,8 @@ class JsonLinesSink:
         self._owned = path != "-"
         self._out: BinaryIO = open(path, "ab") if self._owned else sys.stdout.buffer  # noqa: SIM115
 
-    def write(self, records: Sequence[dict[str, Any]]) -> None:
-        self._out.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    def write(self, exchanges: Sequence[Exchange]) -> None:
+        self._out.write(b"".join(orjson.dumps(event_record(ex)) + b"\n" for ex in exchanges))
         self._out.flush()
 
     def close(self) -> None:

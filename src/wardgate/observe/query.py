@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from wardgate.errors import StoreError
-from wardgate.observe.sqlite_sink import connect
+from wardgate.observe.sqlite_sink import SELECT, connect, row_to_event
 
 __all__ = ["EventQuery", "query_events"]
 
@@ -46,12 +44,12 @@ def query_events(path: Path, query: EventQuery) -> list[dict[str, Any]]:
         conditions.append("ts >= ?")
         params.append(query.since)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = f"SELECT detail FROM events {where} ORDER BY ts DESC, id DESC LIMIT ?"
+    sql = f"{SELECT} {where} ORDER BY ts DESC, id DESC LIMIT ?"
     params.append(query.limit)
     try:
         conn = connect(path, readonly=True)
         try:
-            return [orjson.loads(row[0]) for row in conn.execute(sql, params)]
+            return [row_to_event(row) for row in conn.execute(sql, params)]
         finally:
             conn.close()
     except sqlite3.Error as exc:

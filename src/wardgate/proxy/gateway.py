@@ -299,6 +299,15 @@ def _refuse_ambiguous_framing(request: web.BaseRequest) -> None:
 
 
 async def _read_body(content: StreamReader, limit: int) -> bytes:
+    if content.is_eof():
+        # The whole body came with the headers (the common case for API calls): no waiting,
+        # so no timer is needed.
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise BodyTooLarge("body over the route limit")
+        if content.exception() is None:
+            return body
+        raise MalformedRequest("invalid body framing")
     chunks: list[bytes] = []
     size = 0
     try:

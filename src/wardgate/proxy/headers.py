@@ -47,6 +47,8 @@ REWRITTEN = frozenset(
         "traceparent",
     }
 )
+_DROP_UPSTREAM = HOP_BY_HOP | REWRITTEN
+_DROP_DOWNSTREAM = HOP_BY_HOP | {"content-length"}
 TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _random = random.Random()  # trace and request ids must be unique, not secret
@@ -115,7 +117,9 @@ def _connection_tokens(headers: Mapping[str, str]) -> frozenset[str]:
     value = headers.get("connection")
     if not value:
         return frozenset()
-    return frozenset(t.strip().lower() for t in value.split(","))
+    tokens = frozenset(t.strip().lower() for t in value.split(","))
+    # "keep-alive" and "close" are hop-by-hop already; only other names add work.
+    return tokens - {"keep-alive", "close"}
 
 
 def upstream_headers(
@@ -126,7 +130,8 @@ def upstream_headers(
     keep_content_length: bool,
 ) -> list[tuple[str, str]]:
     """The headers sent upstream: the client's minus hop-by-hop, plus forwarding and ids."""
-    dropped = HOP_BY_HOP | REWRITTEN | _connection_tokens(headers)
+    named = _connection_tokens(headers)
+    dropped = _DROP_UPSTREAM | named if named else _DROP_UPSTREAM
     out = [(k, v) for k, v in raw if k.lower() not in dropped]
     if keep_content_length and "content-length" in headers:
         out.append(("Content-Length", headers["content-length"]))
@@ -141,7 +146,8 @@ def upstream_headers(
 
 def downstream_headers(upstream: Mapping[str, str], request_id: str) -> CIMultiDict[str]:
     """The headers sent to the client: the upstream's minus hop-by-hop and framing."""
-    dropped = HOP_BY_HOP | {"content-length"} | _connection_tokens(upstream)
+    named = _connection_tokens(upstream)
+    dropped = _DROP_DOWNSTREAM | named if named else _DROP_DOWNSTREAM
     items: Iterable[tuple[str, str]] = upstream.items()
     out = CIMultiDict((k, v) for k, v in items if k.lower() not in dropped)
     out["X-Request-Id"] = request_id
