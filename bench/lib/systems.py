@@ -6,6 +6,8 @@ import http.client
 import json
 import re
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,11 @@ class Ctx:
     litellm_problem: str | None = None  # why LiteLLM rows are skipped, if they are
     anomalies: list[str] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)
+    load_ends: list[float] = field(default_factory=list)  # wall-clock ends of load runs
+
+    def load_ended(self) -> None:
+        """Mark the end of a wrk/client run: it closes its connections, requests in flight."""
+        self.load_ends.append(time.time())
 
     def note(self, message: str) -> None:
         log(f"NOTE: {message}")
@@ -71,20 +78,47 @@ class System:
         if running.proc is None:
             return
         ctx.procs.stop(running.key)
-        problems = log_problems(running.log_path)
-        if problems:
-            ctx.note(
-                f"{self.label}: {len(problems)} error line(s) in its output, e.g. "
-                + " | ".join(f"`{p[:200]}`" for p in problems[:3])
-            )
+        summary = log_problems(running.log_path, ctx.load_ends)
+        if summary:
+            ctx.note(f"{self.label} (`bench/results/logs/{running.key}.log`): {summary}")
 
 
-def log_problems(path: Path | None) -> list[str]:
+ERROR_LINE = re.compile(
+    r"Traceback|\b(?:ERROR|CRITICAL)\b|\[(?:error|crit|alert|emerg)\]", re.IGNORECASE
+)
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.](\d{3})")
+EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Reset\w*))\b")
+
+
+def log_problems(path: Path | None, load_ends: list[float]) -> str:
+    """A one-line summary of the error entries in a process's output ('' if none): how many,
+    which exceptions, and how many were logged within 2 s of a load run closing its
+    connections (requests cut off in flight)."""
     if path is None or not path.exists():
-        return []
-    pattern = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|\[(?:error|crit|alert|emerg)\]|Exception")
+        return ""
     lines = path.read_text(errors="replace").splitlines()[1:]  # the first line is the command
-    return [line.strip() for line in lines if pattern.search(line)]
+    entries = [line for line in lines if ERROR_LINE.search(line) and "Traceback" not in line]
+    tracebacks = sum("Traceback (most recent call last)" in line for line in lines)
+    if not entries and not tracebacks:
+        return ""
+    kinds = Counter(m.group(1) for line in lines if (m := EXCEPTION.match(line.strip())))
+    near_end = 0
+    for line in entries:
+        if m := STAMP.match(line):
+            stamp = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+            near_end += any(-1.0 <= stamp - end <= 2.0 for end in load_ends)
+    stamped = sum(bool(STAMP.match(line)) for line in entries)
+    parts = [f"{len(entries)} error log entries, {tracebacks} tracebacks"]
+    if kinds:
+        parts.append("exceptions: " + ", ".join(f"`{k}` x{n}" for k, n in kinds.most_common(4)))
+    if stamped:
+        parts.append(f"{near_end} of the {stamped} timestamped entries fall within 2 s after the "
+                     "end of a load run, when the load generator closes connections with "
+                     "requests in flight")
+    first = next((line.strip() for line in entries), "")
+    if first:
+        parts.append(f"first: `{first[:160]}`")
+    return "; ".join(parts)
 
 
 def _start(ctx: Ctx, key: str, argv: list[str], cpus: str | None, port: int, timeout: float,
