@@ -42,7 +42,7 @@ from processes import (  # noqa: E402
     CandidateFailed,
     Launcher,
     free_port,
-    tree_cpu_seconds,
+    read_cpu_clock,
     wait_until_listening,
 )
 from report import (  # noqa: E402
@@ -69,6 +69,11 @@ PINS = (
     "sniffio==1.3.1",
 )
 CONNECTIONS = (1, 16, 64)
+# This machine may be shared (other benchmarks, test suites): a run during which other
+# processes used more than this share of a core is done again, at most MAX_ATTEMPTS times.
+QUIET_SHARE = 0.10
+MAX_ATTEMPTS = 3
+RETRY_PAUSE_S = 5
 
 
 def script_proxy(path: Path) -> tuple[str, ...]:
@@ -185,42 +190,69 @@ def check_forwarding(port: int, upstream_port: int) -> None:
             raise CandidateFailed(f"buffers streams: first byte after {first_byte_s:.2f} s")
 
 
-def measure(
-    candidate: Candidate,
-    port: int,
-    pid: int | None,
-    connections: int,
-    settings: Settings,
-    script: Path,
-) -> Row:
+@dataclass(frozen=True)
+class Target:
+    """What wrk loads, and the processes whose CPU time is the benchmark's own."""
+
+    candidate: Candidate
+    port: int
+    proxy_pid: int | None  # None when wrk loads the upstream directly
+    upstream_pid: int
+
+
+def measure(target: Target, connections: int, settings: Settings, script: Path) -> Row:
+    """One row. A run that shared the machine with too much other work (another benchmark,
+    a test suite) is done again after a pause; the quietest attempt is kept."""
     # The warm-up fills the upstream pool and the caches before anything is counted.
-    run_wrk(port, connections, settings.warmup_s, script, settings.load_cpu)
-    cpu_before = tree_cpu_seconds(pid) if pid else 0.0
-    load = run_wrk(port, connections, settings.run_s, script, settings.load_cpu)
-    cpu_seconds = tree_cpu_seconds(pid) - cpu_before if pid else None
-    row = Row(candidate, connections, load, cpu_seconds)
-    cpu = f", {cpu_seconds:.2f} CPU-s" if cpu_seconds is not None else ""
-    print(f"  c={connections}: {load.requests_per_s:,.0f} req/s, p50 {load.p50_ms:.2f} ms{cpu}")
+    run_wrk(target.port, connections, settings.warmup_s, script, settings.load_cpu)
+    attempts = [measured_run(target, connections, settings, script)]
+    while attempts[-1].others_share > QUIET_SHARE and len(attempts) < MAX_ATTEMPTS:
+        print(f"  other work used {attempts[-1].others_share:.0%} of a core: again in a moment")
+        time.sleep(RETRY_PAUSE_S)
+        attempts.append(measured_run(target, connections, settings, script))
+    row = min(attempts, key=lambda attempt: attempt.others_share)
+    print(f"  c={connections}: {progress(row)}", flush=True)
     return row
 
 
+def measured_run(target: Target, connections: int, settings: Settings, script: Path) -> Row:
+    before = read_cpu_clock(target.proxy_pid, target.upstream_pid)
+    load = run_wrk(target.port, connections, settings.run_s, script, settings.load_cpu)
+    after = read_cpu_clock(target.proxy_pid, target.upstream_pid)
+    return Row(
+        target.candidate,
+        connections,
+        load,
+        cpu_seconds=after.proxy - before.proxy if target.proxy_pid else None,
+        others_cpu_seconds=(after.machine - before.machine) - (after.ours - before.ours),
+    )
+
+
+def progress(row: Row) -> str:
+    assert row.load is not None
+    cpu = f", {row.cpu_seconds:.2f} CPU-s" if row.cpu_seconds is not None else ""
+    others = f", others {row.others_share:.0%} of a core"
+    return f"{row.load.requests_per_s:,.0f} req/s, p50 {row.load.p50_ms:.2f} ms{cpu}{others}"
+
+
 def bench_candidate(
-    candidate: Candidate, launcher: Launcher, upstream_port: int, settings: Settings, script: Path
+    candidate: Candidate, launcher: Launcher, upstream: Target, settings: Settings, script: Path
 ) -> tuple[list[Row], dict[str, str] | None]:
     """Rows for each connection count, then the parser probes (last, so they cannot disturb
     the numbers). A failure ends the candidate with a row that says why."""
     print(f"{candidate.name}:", flush=True)
     port = free_port(18181)
-    upstream = f"http://127.0.0.1:{upstream_port}"
-    command = [part.format(port=port, upstream=upstream) for part in candidate.command]
-    environment = {"STACKS_UPSTREAM": upstream}  # how the ASGI and RSGI apps learn it
+    upstream_url = f"http://127.0.0.1:{upstream.port}"
+    command = [part.format(port=port, upstream=upstream_url) for part in candidate.command]
+    environment = {"STACKS_UPSTREAM": upstream_url}  # how the ASGI and RSGI apps learn it
     process = launcher.start(candidate.name, command, settings.proxy_cpu, environment)
+    target = Target(candidate, port, process.pid, upstream.upstream_pid)
     rows: list[Row] = []
     try:
         wait_until_listening(process, port)
-        check_forwarding(port, upstream_port)
+        check_forwarding(port, upstream.port)
         for connections in CONNECTIONS:
-            rows.append(measure(candidate, port, process.pid, connections, settings, script))
+            rows.append(measure(target, connections, settings, script))
             if process.poll() is not None:
                 raise CandidateFailed(f"died under load, exit code {process.returncode}")
         return rows, probe_all(port)
@@ -288,15 +320,16 @@ def run_all(
         script = write_wrk_script(Path(tmp))
         upstream_port = free_port(18180)
         upstream_command = [PYTHON, str(STACKS / "upstream.py"), "--port", str(upstream_port)]
-        upstream = launcher.start("upstream", upstream_command, settings.load_cpu)
-        wait_until_listening(upstream, upstream_port)
+        upstream_process = launcher.start("upstream", upstream_command, settings.load_cpu)
+        wait_until_listening(upstream_process, upstream_port)
+        upstream = Target(DIRECT, upstream_port, None, upstream_process.pid)
         for round_number in range(1, settings.rounds + 1):
             print(f"== round {round_number} of {settings.rounds}\ndirect:", flush=True)
             for connections in CONNECTIONS:
-                rows.append(measure(DIRECT, upstream_port, None, connections, settings, script))
+                rows.append(measure(upstream, connections, settings, script))
             for candidate in candidates:
                 candidate_rows, answers = bench_candidate(
-                    candidate, launcher, upstream_port, settings, script
+                    candidate, launcher, upstream, settings, script
                 )
                 rows += candidate_rows
                 if answers is not None:

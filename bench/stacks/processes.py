@@ -1,10 +1,12 @@
 """Starting, watching and stopping the benchmark's processes, and reading their CPU time."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -114,3 +116,29 @@ def tree_cpu_seconds(root_pid: int) -> float:
             family.add(pid)
             ticks += own_ticks
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """CPU-seconds used so far: by the proxy, by all of the benchmark's own processes, and by
+    the whole machine. The difference tells how much other work shared the cores."""
+
+    proxy: float
+    ours: float
+    machine: float
+
+
+def read_cpu_clock(proxy_pid: int | None, upstream_pid: int) -> CpuClock:
+    proxy = tree_cpu_seconds(proxy_pid) if proxy_pid else 0.0
+    finished_children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has ended
+    ours = proxy + tree_cpu_seconds(upstream_pid)
+    ours += finished_children.ru_utime + finished_children.ru_stime
+    return CpuClock(proxy=proxy, ours=ours, machine=machine_busy_seconds())
+
+
+def machine_busy_seconds() -> float:
+    """CPU time of all cores in processes (user, nice, system) or stolen by the hypervisor;
+    interrupt time is left out, as the kernel does not charge it to the process it serves."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields[:8])
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")

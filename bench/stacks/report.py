@@ -31,7 +31,13 @@ class Row:
     connections: int
     load: LoadResult | None = None
     cpu_seconds: float | None = None  # the proxy's process tree; None for direct
+    others_cpu_seconds: float = 0.0  # used by processes not ours during the run
     failure: str | None = None
+
+    @property
+    def others_share(self) -> float:
+        """Other work on the machine during the run, as a share of one core."""
+        return self.others_cpu_seconds / self.load.seconds if self.load else 0.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,10 @@ def setup_description(run: RunDescription) -> list[str]:
         "- **CPU:** utime + stime of the proxy process, its threads and child processes, from"
         " `/proc`, over the measured run. *Proxy core busy* is that CPU time over wall time:"
         " near 100% means the proxy was the bottleneck.",
+        "- **Others:** CPU time that processes other than the benchmark's own (proxy, upstream,"
+        " wrk) took on the machine during the run, as a share of one core (from `/proc/stat`:"
+        " user, nice, system and steal time). A run with more than 10% is done again, up to"
+        " three times, and the quietest attempt is kept.",
         "- **Errors:** wrk's socket errors plus non-2xx answers.",
     ]
 
@@ -128,8 +138,8 @@ def median_run(runs: list[Row]) -> Row:
 
 def results_table(rounds: list[list[Row]]) -> list[str]:
     header = ["stack", "server", "client", "conns", "req/s", "req/s range", "p50 ms", "p99 ms"]
-    header += ["proxy CPU-s / 1k req", "req / CPU-s", "proxy core busy", "errors"]
-    alignment = ["---"] * 3 + ["---:"] * 9
+    header += ["proxy CPU-s / 1k req", "req / CPU-s", "proxy core busy", "others", "errors"]
+    alignment = ["---"] * 3 + ["---:"] * 10
     return [table_line(header), table_line(alignment), *map(table_line, map(result_cells, rounds))]
 
 
@@ -138,7 +148,7 @@ def result_cells(runs: list[Row]) -> list[str]:
     head = [f"`{row.candidate.name}`", row.candidate.server, row.candidate.client]
     if row.load is None:
         failure = (row.failure or "").replace("|", "\\|")  # a bare | would end the cell
-        return [*head, "-", f"**failed** ({len(runs)}x): {failure}", *[""] * 7]
+        return [*head, "-", f"**failed** ({len(runs)}x): {failure}", *[""] * 8]
     rates = [run.load.requests_per_s for run in runs if run.load]
     load, cpu = row.load, row.cpu_seconds
     return [
@@ -151,6 +161,7 @@ def result_cells(runs: list[Row]) -> list[str]:
         f"{cpu / load.requests * 1000:.3f}" if cpu else "-",
         f"{load.requests / cpu:,.0f}" if cpu else "-",
         f"{cpu / load.seconds:.0%}" if cpu else "-",
+        f"{row.others_share:.0%}",
         str(load.errors),
     ]
 

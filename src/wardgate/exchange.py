@@ -66,5 +66,14 @@ class Exchange:
     def would_block(self) -> bool:
         return any(o.would_block for o in self.outcomes)
 
+    def release_payloads(self) -> None:
+        """Drop bodies and headers once the log phase is done: the event needs neither, and
+        a queued event must not keep a request's memory alive."""
+        self.body = None
+        self.response_body = None
+        self.headers = {}
+        self.response_headers = None
+        self.vault.clear()
+
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

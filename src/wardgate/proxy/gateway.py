@@ -36,6 +36,7 @@ from wardgate.proxy.upstream import Body, UpstreamResponse
 __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
+HeaderList = list[tuple[str, str]]
 # Bodies up to this size are read whole: cheaper than streaming, and replayable on retry.
 BUFFER_SMALL_BODY = 64 * 1024
 BUFFER_SMALL_RESPONSE = 256 * 1024
@@ -88,6 +89,7 @@ class Gateway:
             ex.latency_ms = ex.elapsed_ms()
             if route is not None and route.pipeline.has(Phase.LOG):
                 await route.pipeline.run(Phase.LOG, ex)
+            ex.release_payloads()
             await self.events.record(ex)
 
     def _exchange(self, request: web.BaseRequest) -> Exchange:
@@ -193,9 +195,13 @@ class Gateway:
         return await self._relay_bytes(request, ex, upstream, headers)
 
     async def _relay_bytes(
-        self, request: web.BaseRequest, ex: Exchange, upstream: UpstreamResponse, headers: object
+        self,
+        request: web.BaseRequest,
+        ex: Exchange,
+        upstream: UpstreamResponse,
+        headers: HeaderList,
     ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, headers=headers)  # type: ignore[arg-type]
+        response = web.StreamResponse(status=upstream.status, headers=headers)
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
         await response.prepare(request)
@@ -215,9 +221,9 @@ class Gateway:
         ex: Exchange,
         route: RoutePlan,
         upstream: UpstreamResponse,
-        headers: object,
+        headers: HeaderList,
     ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, headers=headers)  # type: ignore[arg-type]
+        response = web.StreamResponse(status=upstream.status, headers=headers)
         await response.prepare(request)
         pipeline = route.pipeline
         inspect = pipeline.has(Phase.RESPONSE_CHUNK) or route.stream_holdback > 0

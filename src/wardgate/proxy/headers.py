@@ -9,8 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from multidict import CIMultiDict
-
 __all__ = [
     "Forwarding",
     "TrustedProxies",
@@ -84,7 +82,8 @@ class TrustedProxies:
 
 def new_trace() -> tuple[str, str]:
     """A fresh (trace id, span id) pair as lowercase hex."""
-    return f"{_random.getrandbits(128):032x}", f"{_random.getrandbits(64):016x}"
+    ids = f"{_random.getrandbits(192):048x}"
+    return ids[:32], ids[32:]
 
 
 def forwarding(
@@ -92,7 +91,8 @@ def forwarding(
 ) -> Forwarding:
     trace_id, span_id = new_trace()
     flags = "01"
-    incoming_trace = TRACEPARENT.match(headers.get("traceparent", ""))
+    incoming = headers.get("traceparent")
+    incoming_trace = TRACEPARENT.match(incoming) if incoming else None
     if incoming_trace and incoming_trace.group(2) != "0" * 32 and incoming_trace.group(1) != "ff":
         trace_id, flags = incoming_trace.group(2), incoming_trace.group(4)
     if not trusted.trusts(peer):
@@ -144,13 +144,16 @@ def upstream_headers(
     return out
 
 
-def downstream_headers(upstream: Mapping[str, str], request_id: str) -> CIMultiDict[str]:
-    """The headers sent to the client: the upstream's minus hop-by-hop and framing."""
+def downstream_headers(upstream: Mapping[str, str], request_id: str) -> list[tuple[str, str]]:
+    """The headers sent to the client: the upstream's minus hop-by-hop and framing.
+
+    A plain list: the response object builds its own multidict from it once.
+    """
     named = _connection_tokens(upstream)
     dropped = _DROP_DOWNSTREAM | named if named else _DROP_DOWNSTREAM
-    items: Iterable[tuple[str, str]] = upstream.items()
-    out = CIMultiDict((k, v) for k, v in items if k.lower() not in dropped)
-    out["X-Request-Id"] = request_id
-    # Never advertise our own stack; an upstream's own Server header passes unchanged.
-    out.setdefault("Server", "wardgate")
+    out = [(k, v) for k, v in upstream.items() if k.lower() not in dropped]
+    out.append(("X-Request-Id", request_id))
+    if "server" not in upstream:
+        # Never advertise our own stack; an upstream's own Server header passes unchanged.
+        out.append(("Server", "wardgate"))
     return out
