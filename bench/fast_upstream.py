@@ -7,6 +7,8 @@ HTTP/1.1 with keep-alive. Every POST whose path ends in `/chat/completions`:
   - body without `"stream": true`  -> a fixed OpenAI `chat.completion` JSON (600 bytes);
   - body with `"stream": true`     -> `text/event-stream`, chunked: 20 `chat.completion.chunk`
     events, the first at once and each next one after `--event-delay-ms`, then `data: [DONE]`.
+    Each chunk's `system_fingerprint` is `fp_` + the upstream's time.monotonic() when it was
+    written (fixed width), so a client on the same host can tell each event's relay delay.
 `GET /__stats` answers the counters (requests, streams) as JSON, so a harness can follow
 progress without touching the load generator. Anything else is 404.
 """
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import signal
+import time
 
 import httptools
 
@@ -49,6 +52,9 @@ def _completion() -> bytes:
     return body
 
 
+STAMP = b"%018.6f"  # time.monotonic(), fixed width: every event keeps its size
+
+
 def _chunk(index: int) -> bytes:
     delta = {"role": "assistant", "content": ""} if index == 0 else {"content": f"word{index} "}
     doc = {
@@ -56,6 +62,7 @@ def _chunk(index: int) -> bytes:
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": "bench",
+        "system_fingerprint": "fp_" + "@" * 18,  # replaced by the stamp on write
         "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
     }
     if index == STREAM_EVENTS - 1:
@@ -76,7 +83,10 @@ STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n"
 )
-STREAM_EVENTS_WIRE = [_chunked(_chunk(i)) for i in range(STREAM_EVENTS)]
+STREAM_EVENTS_WIRE = [
+    tuple(_chunked(_chunk(i)).split(b"@" * 18, 1))
+    for i in range(STREAM_EVENTS)
+]  # (before the stamp, after it)
 STREAM_DONE_WIRE = _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -146,12 +156,13 @@ class Upstream(asyncio.Protocol):
 
     async def _stream(self, transport: asyncio.Transport, keep_alive: bool) -> None:
         try:
-            transport.write(STREAM_HEAD + STREAM_EVENTS_WIRE[0])
-            for wire in STREAM_EVENTS_WIRE[1:]:
+            before, after = STREAM_EVENTS_WIRE[0]
+            transport.write(STREAM_HEAD + before + STAMP % time.monotonic() + after)
+            for before, after in STREAM_EVENTS_WIRE[1:]:
                 await asyncio.sleep(self.delay)
                 if transport.is_closing():
                     return
-                transport.write(wire)
+                transport.write(before + STAMP % time.monotonic() + after)
             await asyncio.sleep(self.delay)
             if transport.is_closing():
                 return
