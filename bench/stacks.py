@@ -73,7 +73,7 @@ CONNECTIONS = (1, 16, 64)
 # processes used more than this share of a core is done again, at most MAX_ATTEMPTS times.
 QUIET_SHARE = 0.10
 MAX_ATTEMPTS = 3
-RETRY_PAUSE_S = 5
+RETRY_PAUSE_S = 10
 
 
 def script_proxy(path: Path) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ class Procs:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.live: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}  # name -> log of its latest start (one file per start)
         self.taken_ports: set[int] = set()
 
     def start(
@@ -45,7 +46,12 @@ class Procs:
             raise RuntimeError(f"{name} is already running")
         command = ["taskset", "-c", cpus, *argv] if cpus is not None else list(argv)
         log_path = self.log_dir / f"{name}.log"
-        with open(log_path, "ab") as out:
+        serial = 1
+        while log_path.exists():
+            serial += 1
+            log_path = self.log_dir / f"{name}-{serial}.log"
+        self.logs[name] = log_path
+        with open(log_path, "wb") as out:
             out.write(f"$ {' '.join(command)}\n".encode())
             out.flush()
             proc = subprocess.Popen(
@@ -100,7 +106,7 @@ class Procs:
             self.stop(name)
 
     def log_path(self, name: str) -> Path:
-        return self.log_dir / f"{name}.log"
+        return self.logs.get(name, self.log_dir / f"{name}.log")
 
     def port(self, preferred: int) -> int:
         """`preferred` if nothing listens there and it can be bound, else the next such 19xxx."""

@@ -188,29 +188,33 @@ def _stream_run(ctx: Ctx, system: System, running: Running, mode: str, rounds: i
     if short:
         ctx.note(f"{system.label}, {mode} streams: {short} streams did not deliver 21 events")
     ttfb = [t for r in data["rounds"] for t in r["ttfb"]]
-    log(f"  {system.label}, {mode}: TTFB p50 {percentile(ttfb, 50) * 1000:.2f} ms")
-    return {"label": system.label, "ttfb": ttfb, "events": [s for s in events if len(s) == 21]}
+    relay = [d for r in data["rounds"] for stream in r["relay"] for d in stream]
+    log(f"  {system.label}, {mode}: TTFB p50 {percentile(ttfb, 50) * 1000:.2f} ms, "
+        f"event relay p50 {percentile(relay, 50) * 1000:.2f} ms")
+    return {"label": system.label, "ttfb": ttfb, "relay": relay}
+
+
+def _pair(a: float | None, b: float | None, digits: int = 2) -> str:
+    return f"{num(a, digits)} / {num(b, digits)}"
 
 
 def _stream_rows(results: dict[str, dict], gap_ms: float) -> tuple[list[list[str]], dict]:
-    direct = results.get("direct")
-    reference = ([percentile([s[i] for s in direct["events"]], 50) for i in range(21)]
-                 if direct and direct["events"] else None)
     rows, summary = [], {}
+    direct = results.get("direct")
     for key, r in results.items():
-        ttfb50, ttfb99 = (percentile(r["ttfb"], q) * 1000 for q in (50, 99))
-        row: dict = {"ttfb50": ttfb50, "ttfb99": ttfb99, "events": len(r["events"]) * 21}
-        if reference and direct:
-            row["ttfb_d50"] = ttfb50 - percentile(direct["ttfb"], 50) * 1000
-            row["ttfb_d99"] = ttfb99 - percentile(direct["ttfb"], 99) * 1000
-            diffs = [(s[i] - reference[i]) * 1000 for s in r["events"] for i in range(21)]
-            row["added50"], row["added99"] = percentile(diffs, 50), percentile(diffs, 99)
-            row["held"] = sum(1 for d in diffs if d > gap_ms / 2)
+        row: dict = {"streams": len(r["ttfb"]), "events": len(r["relay"])}
+        for name, values in (("ttfb", r["ttfb"]), ("relay", r["relay"])):
+            for q in (50, 99):
+                row[f"{name}{q}"] = percentile(values, q) * 1000
+                if direct:
+                    row[f"{name}_d{q}"] = row[f"{name}{q}"] - percentile(direct[name], q) * 1000
+        row["held"] = sum(1 for d in r["relay"] if d * 1000 > gap_ms / 2)
         summary[key] = row
-        held = f"{row['held']} / {row['events']}" if "held" in row else "-"
-        rows.append([r["label"], str(len(r["ttfb"])), num(ttfb50, 2), num(ttfb99, 2),
-                     num(row.get("ttfb_d50"), 2), num(row.get("ttfb_d99"), 2),
-                     num(row.get("added50"), 2), num(row.get("added99"), 2), held])
+        rows.append([r["label"], str(row["streams"]), _pair(row["ttfb50"], row["ttfb99"]),
+                     _pair(row.get("ttfb_d50"), row.get("ttfb_d99")),
+                     _pair(row["relay50"], row["relay99"], 3),
+                     _pair(row.get("relay_d50"), row.get("relay_d99"), 3),
+                     f"{row['held']} / {row['events']}"])
     return rows, summary
 
 
@@ -229,8 +233,8 @@ def streaming(ctx: Ctx) -> SectionResult:
         finally:
             system.stop(ctx, running)
     gap = ctx.event_delay_ms
-    headers = ["system", "streams", "TTFB p50 ms", "TTFB p99 ms", "+p50 vs direct",
-               "+p99 vs direct", "added per event p50 ms", "added p99 ms", "held events"]
+    headers = ["system", "streams", "TTFB ms p50 / p99", "TTFB over direct p50 / p99",
+               "event relay ms p50 / p99", "relay over direct p50 / p99", "held events"]
     tables, targets, summaries = [], [], {}
     for mode, description in STREAM_MODES.items():
         rows, summary = _stream_rows(results[mode], gap)
@@ -250,16 +254,18 @@ def streaming(ctx: Ctx) -> SectionResult:
     blank = "\n\n"
     md = f"""64 concurrent streaming requests (`"stream": true`, same
 {ctx.stream_body_file.stat().st_size}-byte body) from an asyncio raw-socket client pinned to
-CPU {LOAD_CPU}, in two patterns (one warm-up burst first, not counted), {rounds} streams per
+CPU {LOAD_CPU}, in two patterns (after one warm-up burst, not counted), {rounds} streams per
 client each. The upstream sends the first of 20 `chat.completion.chunk` events at once, then
-one every {gap:g} ms, then `data: [DONE]` (21 events of {ctx.facts['event_bytes']} bytes before
-chunk framing). *TTFB* is from writing the request to the first body byte; *+p50/+p99 vs
-direct* subtract direct's TTFB percentile in the same pattern. *Added per event* compares every
-event's arrival (from its stream's request) with the median arrival of the same event direct
-from the upstream in the same pattern; an event counts as *held* when it came more than half an
-inter-event gap ({gap / 2:g} ms) later than that. A burst of 64 requests at one instant queues
-on the single core a Python gateway runs on, so burst TTFB mostly measures per-request CPU
-cost times queue position; the steady pattern is what 64 independent streaming clients see.
+one every {gap:g} ms, then `data: [DONE]` (events of {ctx.facts['event_bytes']} bytes before
+chunk framing), and stamps every chunk with the time it wrote it (`system_fingerprint`).
+*TTFB* is from writing the request to the first body byte. *Event relay* is each event's
+arrival at the client minus the upstream's stamp (same host, same monotonic clock): the delay
+the path adds to every event, whatever happened before the stream began. *Over direct*
+subtracts direct's percentile in the same pattern. An event counts as *held* when its relay
+took more than half the inter-event gap ({gap / 2:g} ms), i.e. it waited for later events.
+A burst of 64 requests at one instant queues on the single core a Python gateway runs on, so
+burst TTFB is mostly per-request CPU cost times queue position; the steady pattern is what 64
+independent streaming clients see.
 
 {blank.join(tables)}
 """

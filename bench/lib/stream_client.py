@@ -9,7 +9,10 @@ Steady mode (--steady S, S = one stream's expected duration in seconds): N worke
 starts k*S/N seconds late and then runs `rounds` streams back to back, so N streams are in
 flight at any time but they start spread out, as independent clients' would.
 
-Prints one JSON document: {"rounds": [{"ttfb": [...], "events": [[...], ...], "errors": [...]}]}.
+Prints one JSON document: {"rounds": [{"ttfb": [...], "events": [[...], ...], "relay": [[...],
+...], "errors": [...]}]}: per stream, the TTFB, every event's arrival, and for every event the
+upstream stamped (bench/fast_upstream.py puts its time.monotonic() in `system_fingerprint`) the
+relay delay, arrival minus that stamp (same host, same monotonic clock).
 Raw sockets (asyncio streams on uvloop), so the client adds as little as it can; the harness
 pins it to CPU 1 beside the upstream.
 """
@@ -19,11 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
-clock = time.perf_counter
+clock = time.monotonic  # the clock the upstream stamps events with
+STAMP = re.compile(rb'"system_fingerprint":"fp_([0-9.]+)"')
 
 
 class Body:
@@ -34,7 +39,7 @@ class Body:
         self.raw = bytearray()
         self.text = bytearray()
         self.done = False
-        self.events = 0
+        self.parsed = 0
 
     def feed(self, data: bytes) -> int:
         """Add bytes; return how many body bytes they completed (0 if only framing)."""
@@ -58,10 +63,14 @@ class Body:
                 del self.raw[: start + size + 2]
         return len(self.text) - before
 
-    def new_events(self) -> int:
-        total = self.text.count(b"\n\n")
-        fresh, self.events = total - self.events, total
-        return fresh
+    def new_events(self) -> list[float | None]:
+        """The upstream's stamp (or None) of every event completed since the last call."""
+        stamps: list[float | None] = []
+        while (end := self.text.find(b"\n\n", self.parsed)) >= 0:
+            m = STAMP.search(self.text, self.parsed, end)
+            stamps.append(float(m.group(1)) if m else None)
+            self.parsed = end + 2
+        return stamps
 
 
 async def one_stream(port: int, request: bytes, go: asyncio.Event | None) -> dict:
@@ -70,7 +79,7 @@ async def one_stream(port: int, request: bytes, go: asyncio.Event | None) -> dic
         await go.wait()
     t0 = clock()
     writer.write(request)
-    result: dict = {"ttfb": None, "events": [], "status": None}
+    result: dict = {"ttfb": None, "events": [], "relay": [], "status": None}
     try:
         head = b""
         while b"\r\n\r\n" not in head:
@@ -89,7 +98,10 @@ async def one_stream(port: int, request: bytes, go: asyncio.Event | None) -> dic
             if data:
                 if body.feed(data) and result["ttfb"] is None:
                     result["ttfb"] = now - t0
-                result["events"].extend([now - t0] * body.new_events())
+                for stamp in body.new_events():
+                    result["events"].append(now - t0)
+                    if stamp is not None:
+                        result["relay"].append(now - stamp)
             if body.done or (length >= 0 and len(body.text) >= length):
                 break
             data = await reader.read(65536)
@@ -102,7 +114,7 @@ async def one_stream(port: int, request: bytes, go: asyncio.Event | None) -> dic
 
 
 def collect(outcomes: list) -> dict:
-    out: dict = {"ttfb": [], "events": [], "errors": []}
+    out: dict = {"ttfb": [], "events": [], "relay": [], "errors": []}
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             out["errors"].append(repr(outcome))
@@ -111,6 +123,7 @@ def collect(outcomes: list) -> dict:
         else:
             out["ttfb"].append(outcome["ttfb"])
             out["events"].append(outcome["events"])
+            out["relay"].append(outcome["relay"])
     return out
 
 

@@ -80,7 +80,7 @@ class System:
         ctx.procs.stop(running.key)
         summary = log_problems(running.log_path, ctx.load_ends)
         if summary:
-            ctx.note(f"{self.label} (`bench/results/logs/{running.key}.log`): {summary}")
+            ctx.note(f"{self.label} (`bench/results/logs/{running.log_path.name}`): {summary}")
 
 
 ERROR_LINE = re.compile(

@@ -137,8 +137,8 @@ def read_cpu_clock(proxy_pid: int | None, upstream_pid: int) -> CpuClock:
 
 
 def machine_busy_seconds() -> float:
-    """CPU time of all cores in processes (user, nice, system) or stolen by the hypervisor;
-    interrupt time is left out, as the kernel does not charge it to the process it serves."""
+    """CPU time of all cores that was not idle. Interrupt time counts: the kernel charges the
+    interrupts it serves in a process's time to that process's stime as well."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields[:8])
-    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -102,8 +102,8 @@ def setup_description(run: RunDescription) -> list[str]:
         " `/proc`, over the measured run. *Proxy core busy* is that CPU time over wall time:"
         " near 100% means the proxy was the bottleneck.",
         "- **Others:** CPU time that processes other than the benchmark's own (proxy, upstream,"
-        " wrk) took on the machine during the run, as a share of one core (from `/proc/stat`:"
-        " user, nice, system and steal time). A run with more than 10% is done again, up to"
+        " wrk) took on the machine during the run, as a share of one core (non-idle time in"
+        " `/proc/stat` less our processes' own). A run with more than 10% is done again, up to"
         " three times, and the quietest attempt is kept.",
         "- **Errors:** wrk's socket errors plus non-2xx answers.",
     ]

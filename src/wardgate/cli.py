@@ -57,9 +57,22 @@ def default_policy_path() -> Path:
     return Path(str(resources.files("wardgate") / "data" / "default-policy.yaml"))
 
 
-def _state_dir_option(value: str | None) -> None:
+def _set_state_dir(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value:
         os.environ[STATE_DIR_ENV] = value
+
+
+state_dir_option = click.option(
+    "--state-dir",
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_state_dir,
+    help=f"Where events are kept (default: the XDG state dir; also ${STATE_DIR_ENV}).",
+)
+log_level_option = click.option(
+    "--log-level", default="info", show_default=True, type=LOG_LEVELS, help="Log verbosity."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,15 +106,12 @@ def main() -> None:
     type=click.IntRange(1, 256),
     help="Worker processes sharing the port.",
 )
-@click.option("--state-dir", default=None, help=f"Where events are kept (also ${STATE_DIR_ENV}).")
-@click.option("--log-level", default="info", show_default=True, type=LOG_LEVELS)
-def serve(
-    policy_path: Path, host: str, port: int, workers: int, state_dir: str | None, log_level: str
-) -> None:
+@state_dir_option
+@log_level_option
+def serve(policy_path: Path, host: str, port: int, workers: int, log_level: str) -> None:
     """Run the gateway with a policy. SIGHUP or editing the file reloads it."""
     from wardgate.policy.load import load_policy
 
-    _state_dir_option(state_dir)
     configure_logging(log_level)
     try:
         load_policy(policy_path)
@@ -136,16 +146,13 @@ def serve(
     default=None,
     help="Policy to serve instead of the default one.",
 )
-@click.option("--state-dir", default=None, help=f"Where events are kept (also ${STATE_DIR_ENV}).")
-@click.option("--log-level", default="info", show_default=True, type=LOG_LEVELS)
-def demo(
-    host: str, port: int, policy_path: Path | None, state_dir: str | None, log_level: str
-) -> None:
+@state_dir_option
+@log_level_option
+def demo(host: str, port: int, policy_path: Path | None, log_level: str) -> None:
     """Start a bundled OpenAI-compatible demo upstream and the gateway in front of it."""
     from wardgate.demo.upstream import start_demo_upstream
     from wardgate.runtime import GatewayProcess, run_gateway
 
-    _state_dir_option(state_dir)
     configure_logging(log_level)
 
     async def run() -> None:
@@ -218,7 +225,7 @@ def check(policy_path: Path) -> None:
     default=None,
     help="Event store (default: events.sqlite3 in the state dir).",
 )
-@click.option("--state-dir", default=None, help=f"State directory (also ${STATE_DIR_ENV}).")
+@state_dir_option
 def events(
     since: str | None,
     action: str | None,
@@ -227,13 +234,11 @@ def events(
     request_id: str | None,
     limit: int,
     db: Path | None,
-    state_dir: str | None,
 ) -> None:
     """Query recorded events, newest first, as JSON Lines."""
     from wardgate.observe.query import EventQuery, query_events
     from wardgate.runtime import default_event_db
 
-    _state_dir_option(state_dir)
     query = EventQuery(
         since=time.time() - _seconds(since) if since else None,
         action=action,
