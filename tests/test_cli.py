@@ -110,6 +110,43 @@ async def test_shutdown_drains_in_flight_requests(
     assert await asyncio.to_thread(process.wait, 20) == 0
 
 
+async def test_demo_serves_the_openai_sdk_out_of_the_box(tmp_path: Path) -> None:
+    from openai import AsyncOpenAI
+
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, then awaited over HTTP
+        [
+            *WARDGATE,
+            "demo",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        await _wait_ready(f"http://127.0.0.1:{port}", process)
+        async with AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="demo-key"
+        ) as client:
+            reply = await client.chat.completions.create(
+                model="any-model", messages=[{"role": "user", "content": "Hello!"}]
+            )
+        assert reply.choices[0].message.content == "Echo: Hello!"
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    banner = output.decode()
+    assert f'base_url="http://127.0.0.1:{port}/v1", api_key="demo-key"' in banner
+    assert process.returncode == 0
+
+
 def test_version() -> None:
     assert CliRunner().invoke(main, ["version"]).output.strip() == f"wardgate {__version__}"
 

@@ -115,6 +115,10 @@ class PolicyWatcher:
                 METRICS.reload_failures += 1
                 log.error("policy reload failed; keeping the current policy:\n%s", exc)
                 return False
+            current = self.gateway.plan.policy
+            for section in ("server", "events"):
+                if getattr(policy, section) != getattr(current, section):
+                    log.warning("policy reload: `%s` settings take effect on restart", section)
             self.gateway.install(plan)
             METRICS.reloads += 1
             grace = max(r.timeout.total or 0.0 for r in plan.routes) if plan.routes else 0.0
