@@ -84,8 +84,7 @@ STREAM_HEAD = (
     b"Transfer-Encoding: chunked\r\n\r\n"
 )
 STREAM_EVENTS_WIRE = [
-    tuple(_chunked(_chunk(i)).split(b"@" * 18, 1))
-    for i in range(STREAM_EVENTS)
+    tuple(_chunked(_chunk(i)).split(b"@" * 18, 1)) for i in range(STREAM_EVENTS)
 ]  # (before the stamp, after it)
 STREAM_DONE_WIRE = _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"

@@ -34,11 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lib import sections as core  # noqa: E402
-from lib.procs import Procs, log  # noqa: E402
-from lib.report import SectionResult, Target, table, verdict  # noqa: E402
-from lib.setup_env import facts, setup  # noqa: E402
-from lib.systems import BENCH, REPO, SYSTEMS, Ctx, start_upstream  # noqa: E402
+from lib import sections as core
+from lib.procs import Procs, foreign_cpu, log
+from lib.report import SectionResult, Target, table, verdict
+from lib.setup_env import facts, setup
+from lib.systems import BENCH, QUIET_CORES, REPO, Ctx, start_upstream
 
 BODY_BYTES = 2048
 EVENT_DELAY_MS = 20.0
@@ -59,8 +59,9 @@ class Section:
 # ---------------------------------------------------------------------------------------------
 SECTIONS: dict[str, Section] = {
     "throughput": Section("Throughput, latency and CPU cost", core.throughput, "~6 min"),
-    "streaming": Section("Streaming: time to first byte and per-event delay", core.streaming,
-                         "~1 min"),
+    "streaming": Section(
+        "Streaming: time to first byte and per-event delay", core.streaming, "~1 min"
+    ),
     "memory": Section("Memory under sustained load", core.memory, "~5-10 min"),
     "workers": Section("Worker processes", core.workers, "~1 min"),
     # "limits": Section("...", limits_section, "..."),
@@ -89,23 +90,19 @@ def make_body(stream: bool) -> bytes:
     return body
 
 
-def other_load() -> list[str]:
-    """Load generators or proxies running that this harness did not start."""
-    mine = os.getpid()
-    seen = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != mine:
-            try:
-                comm = Path(f"/proc/{entry}/comm").read_text().strip()
-            except OSError:
-                continue
-            if comm in ("wrk", "nginx", "litellm", "wardgate", "granian", "uvicorn"):
-                seen.append(f"{comm} ({entry})")
-    return seen
+def note_others(ctx: Ctx) -> None:
+    """Note CPU used by processes outside this run (other benchmarks, builds...) at the start."""
+    cores, top = foreign_cpu(1.0)
+    if cores >= QUIET_CORES:
+        ctx.note(
+            f"at the start, processes outside this run used {cores:.2f} cores "
+            f"({', '.join(top)}); see the *others* columns for each measurement"
+        )
 
 
-def write_report(path: Path, ctx: Ctx, results: dict[str, SectionResult], started: float,
-                 argv: list[str]) -> None:
+def write_report(
+    path: Path, ctx: Ctx, results: dict[str, SectionResult], started: float, argv: list[str]
+) -> None:
     f = ctx.facts
     targets: list[Target] = [t for r in results.values() for t in r.targets]
     minutes = (time.monotonic() - started) / 60
@@ -123,31 +120,41 @@ def write_report(path: Path, ctx: Ctx, results: dict[str, SectionResult], starte
         "",
         "## Targets",
         "",
-        table(["target", "goal", "measured", "verdict"],
-              [[t.what, t.goal, t.measured, verdict(t.met)] for t in targets], "lllc")
-        if targets else "No targets in the sections that ran.",
+        table(
+            ["target", "goal", "measured", "verdict"],
+            [[t.what, t.goal, t.measured, verdict(t.met)] for t in targets],
+            "lllc",
+        )
+        if targets
+        else "No targets in the sections that ran.",
         "",
         "## How it was measured",
         "",
         f"- **Machine**: {f['cores']} cores ({f['cpu']}), {f['memory']} RAM, Linux "
         f"{f['kernel']}. Load average at the start: {f['loadavg']}. The machine also runs "
         "idle database/broker services of the development image.",
-        f"- **CPU pinning** (`taskset`): the system under test on CPU 0; the fast upstream, wrk "
-        f"and the streaming client on CPU 1. **The load generator shares the machine's 2 cores** "
-        f"with the upstream (and, for `--workers 2`, with the gateway), so absolute numbers are "
-        f"lower than on dedicated load hosts; the comparisons are like for like.",
+        "- **CPU pinning** (`taskset`): the system under test on CPU 0; the fast upstream, wrk "
+        "and the streaming client on CPU 1. **The load generator shares the machine's 2 cores** "
+        "with the upstream (and, for `--workers 2`, with the gateway), so absolute numbers are "
+        "lower than on dedicated load hosts; the comparisons are like for like.",
         f"- **Inputs**: request body {BODY_BYTES} bytes of OpenAI chat-completions JSON "
         f"(`Content-Type: application/json`, POST `{core.PATH}`); non-streamed answer: a "
-        f"{f['completion_bytes']}-byte `chat.completion` JSON with Content-Length; streamed answer: "
-        f"chunked `text/event-stream`, 20 `chat.completion.chunk` events of {f['event_bytes']} "
-        f"bytes + `data: [DONE]`, {ctx.event_delay_ms:g} ms apart. HTTP/1.1 keep-alive throughout.",
+        f"{f['completion_bytes']}-byte `chat.completion` JSON with Content-Length; streamed "
+        f"answer: chunked `text/event-stream`, 20 `chat.completion.chunk` events of "
+        f"{f['event_bytes']} bytes + `data: [DONE]`, {ctx.event_delay_ms:g} ms apart. Every "
+        "request also carries `Authorization: Bearer sk-bench` (LiteLLM's master key; the others "
+        "forward it) and a `User-Agent` (which the `access` check tests). HTTP/1.1 keep-alive "
+        "throughout; wrk's timeout 10 s.",
         "- **Systems**: *direct* = wrk to the upstream; *nginx* = 1 worker, upstream keepalive 64, "
         "`proxy_http_version 1.1`, `proxy_buffering off`, no access log; *aiohttp floor* = "
         "`shared/bench/aiohttp_proxy.py` as it is (the Python reference); *LiteLLM* = "
         "`litellm --config bench/litellm_config.yaml --num_workers 1` (no database, no "
         "callbacks, log level ERROR) "
-        + (f"({f['litellm']})" if ctx.litellm_problem is None
-           else f"— **not measured: {ctx.litellm_problem}**")
+        + (
+            f"({f['litellm']})"
+            if ctx.litellm_problem is None
+            else f"— **not measured: {ctx.litellm_problem}**"
+        )
         + "; *Wardgate* = `wardgate serve --workers 1` with `bench/policies/passthrough.yaml` "
         "(no checks), `demo-checks.yaml` (the `access` and `request_limits` checks of the default "
         "policy) or `holdback.yaml` (`stream_holdback: 200`). Wardgate writes one event per "
@@ -156,8 +163,9 @@ def write_report(path: Path, ctx: Ctx, results: dict[str, SectionResult], starte
         f"asyncio.Protocol with {f['upstream_packages']}; {f['wrk']}; {f['nginx']}.",
         f"- **Reproduce**: `make bench` (= `.venv/bin/python bench/run.py`); "
         f"`--quick` for a smoke run of every section, `--only SECTION` for one of "
-        f"{', '.join(SECTIONS)}. This report: `{' '.join(argv)}`. Process logs of the run: "
-        f"`bench/results/logs/`.",
+        f"{', '.join(SECTIONS)}; `--wait-quiet SECONDS` waits (up to that long in all) "
+        "for other processes to go quiet before each measurement. This report: "
+        f"`{' '.join(argv)}`. Process logs of the run: `bench/results/logs/`.",
         "",
     ]
     for name, result in results.items():
@@ -177,6 +185,14 @@ def main() -> int:
     parser.add_argument("--only", choices=list(SECTIONS), help="run one section")
     parser.add_argument("--output", type=Path, help="report path (default: see above)")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM rows")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine: before the run and each measurement, wait for other "
+        "processes to go quiet, up to this many seconds in all",
+    )
     args = parser.parse_args()
     if args.output is None:
         if args.quick or args.only:
@@ -211,28 +227,47 @@ def main() -> int:
         body, stream_body = tmp / "body.json", tmp / "stream-body.json"
         body.write_bytes(make_body(stream=False))
         stream_body.write_bytes(make_body(stream=True))
-        ctx = Ctx(procs, tmp, args.quick, body, stream_body, EVENT_DELAY_MS,
-                  litellm_problem=litellm_problem)
+        ctx = Ctx(
+            procs,
+            tmp,
+            args.quick,
+            body,
+            stream_body,
+            EVENT_DELAY_MS,
+            litellm_problem=litellm_problem,
+        )
         if litellm_problem:
             ctx.note(f"LiteLLM rows skipped: {litellm_problem}")
         ctx.facts = facts(litellm_problem is None)
         ctx.facts["date"] = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        if busy := other_load():
-            ctx.note(f"other load-test processes were running at the start: {', '.join(busy)}")
+        ctx.quiet_budget = args.wait_quiet
+        ctx.wait_quiet("the run", settle=60.0)
+        note_others(ctx)
         start_upstream(ctx)
         results: dict[str, SectionResult] = {}
         for name in [args.only] if args.only else list(SECTIONS):
             log(f"== {name} ({'quick' if args.quick else SECTIONS[name].takes})")
             results[name] = SECTIONS[name].run(ctx)
-        write_report(args.output, ctx, results, started, ["python", "bench/run.py",
-                                                           *sys.argv[1:]])
-        raw = args.output.with_suffix(".json") if args.output.parent != REPO / "docs" else (
-            BENCH / "results" / "performance.json")
+        write_report(args.output, ctx, results, started, ["python", "bench/run.py", *sys.argv[1:]])
+        raw = (
+            args.output.with_suffix(".json")
+            if args.output.parent != REPO / "docs"
+            else (BENCH / "results" / "performance.json")
+        )
         raw.parent.mkdir(parents=True, exist_ok=True)
-        raw.write_text(json.dumps({"facts": ctx.facts, "anomalies": ctx.anomalies,
-                                   "sections": {n: {"targets": [asdict(t) for t in r.targets],
-                                                    "data": r.data}
-                                                for n, r in results.items()}}, indent=1))
+        raw.write_text(
+            json.dumps(
+                {
+                    "facts": ctx.facts,
+                    "anomalies": ctx.anomalies,
+                    "sections": {
+                        n: {"targets": [asdict(t) for t in r.targets], "data": r.data}
+                        for n, r in results.items()
+                    },
+                },
+                indent=1,
+            )
+        )
         log(f"wrote {args.output} (raw numbers: {raw})")
         for t in (t for r in results.values() for t in r.targets):
             log(f"  {verdict(t.met):>13}  {t.what}: {t.measured} (goal {t.goal})")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Choose Wardgate's server + upstream-client stack by measurement.
 
-    python3 bench/stacks.py            # full run (~6 min), writes docs/stack-comparison.md
+    python3 bench/stacks.py            # 3 rounds, ~13 min, writes docs/stack-comparison.md
     python3 bench/stacks.py --quick    # 2 s runs, writes bench/results/stack-comparison-quick.md
 
 Starts a fast fake upstream, then each candidate proxy in turn (the shared aiohttp floor as it
@@ -71,7 +71,7 @@ PINS = (
 CONNECTIONS = (1, 16, 64)
 # This machine may be shared (other benchmarks, test suites): a run during which other
 # processes used more than this share of a core is done again, at most MAX_ATTEMPTS times.
-QUIET_SHARE = 0.10
+QUIET_SHARE = 0.15
 MAX_ATTEMPTS = 3
 RETRY_PAUSE_S = 10
 
@@ -304,6 +304,8 @@ def describe_run(args: argparse.Namespace, settings: Settings) -> RunDescription
         warmup_s=settings.warmup_s,
         run_s=settings.run_s,
         rounds=settings.rounds,
+        quiet_share=QUIET_SHARE,
+        max_attempts=MAX_ATTEMPTS,
     )
 
 

@@ -7,6 +7,7 @@ run.py, so nothing outlives the harness.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -126,10 +127,8 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     _reap_group(proc.pid)
     try:
         proc.wait(timeout=2)
@@ -139,10 +138,8 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 def _reap_group(pgid: int) -> None:
     """SIGKILL whatever is left in the group (children that outlived the leader)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def port_free(port: int) -> bool:
@@ -159,7 +156,9 @@ def port_free(port: int) -> bool:
     return True
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, log_path: Path) -> None:
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes] | None, timeout: float, log_path: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -172,7 +171,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, l
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"nothing answered on port {port} within {timeout:.0f} s:\n" + tail(log_path, 20))
+    raise RuntimeError(
+        f"nothing answered on port {port} within {timeout:.0f} s:\n" + tail(log_path, 20)
+    )
 
 
 def tail(path: Path, lines: int) -> str:
@@ -237,3 +238,54 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def _ancestors(pid: int) -> set[int]:
+    found = set()
+    while pid > 1:
+        found.add(pid)
+        fields = _stat(pid)
+        if fields is None:
+            break
+        pid = int(fields[1])
+    return found
+
+
+def foreign_ticks() -> dict[int, tuple[str, int]]:
+    """CPU ticks of every process outside this harness (its ancestors and descendants)."""
+    mine = set(descendants(os.getpid())) | _ancestors(os.getpid())
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in mine:
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            out[int(entry)] = (
+                raw[raw.index("(") + 1 : raw.rindex(")")],
+                int(fields[11]) + int(fields[12]),
+            )
+    return out
+
+
+def foreign_since(before: dict[int, tuple[str, int]], seconds: float) -> tuple[float, list[str]]:
+    """Cores used by outside processes since `before` (over `seconds`), and the busiest."""
+    after = foreign_ticks()
+    used = sorted(
+        (
+            (ticks - before[pid][1], f"{comm} ({pid})")
+            for pid, (comm, ticks) in after.items()
+            if pid in before and ticks > before[pid][1]
+        ),
+        reverse=True,
+    )
+    cores = sum(t for t, _ in used) / CLOCK_TICKS / seconds
+    return cores, [f"{name} {t / CLOCK_TICKS / seconds:.0%}" for t, name in used[:4]]
+
+
+def foreign_cpu(window: float = 1.0) -> tuple[float, list[str]]:
+    """Cores used by processes outside this harness over the next `window` seconds."""
+    before = foreign_ticks()
+    time.sleep(window)
+    return foreign_since(before, window)

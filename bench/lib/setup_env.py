@@ -18,8 +18,9 @@ LITELLM_PINS = ("litellm[proxy]==1.106.12",)
 
 
 def _quiet(argv: list[str], timeout: float = 1800) -> tuple[int, str]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -47,8 +48,15 @@ def ensure_venv(venv: Path, pins: tuple[str, ...]) -> str | None:
         shutil.rmtree(venv)
     rc, out = _quiet([sys.executable, "-m", "venv", str(venv)])
     if rc == 0:
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-               "--disable-pip-version-check", *pins]
+        pip = [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *pins,
+        ]
         rc, out = _quiet(pip)
     if rc != 0:
         errors = [line for line in out.splitlines() if line.startswith("ERROR")]
@@ -73,7 +81,7 @@ def setup(skip_litellm: bool) -> str | None:
 
 def _first_line(argv: list[str]) -> str:
     try:
-        rc, out = _quiet(argv, timeout=60)
+        _, out = _quiet(argv, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     return out.strip().splitlines()[0] if out.strip() else "?"

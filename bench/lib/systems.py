@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib.procs import Procs, descendants, log, tail, wait_port
+from lib.procs import Procs, descendants, foreign_cpu, log, tail, wait_port
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
@@ -24,6 +24,7 @@ FLOOR = REPO.parent / "shared" / "bench" / "aiohttp_proxy.py"
 GATEWAY_CPU = "0"  # the system under test
 LOAD_CPU = "1"  # upstream, wrk and the streaming client
 PATH = "/v1/chat/completions"
+QUIET_CORES = 0.10  # CPU use by other processes (in cores) above which the machine is busy
 BEARER = "sk-bench"  # LiteLLM's master key in bench/litellm_config.yaml; others forward it
 
 
@@ -42,6 +43,29 @@ class Ctx:
     anomalies: list[str] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)
     load_ends: list[float] = field(default_factory=list)  # wall-clock ends of load runs
+    quiet_budget: float = 0.0  # seconds this run may still wait for other work to go quiet
+
+    def wait_quiet(self, before: str, settle: float = 5.0) -> None:
+        """With a budget (--wait-quiet), wait until processes outside this run have used under
+        QUIET_CORES for `settle` seconds in a row; all waits together stay within the budget."""
+        if self.quiet_budget <= 0:
+            return
+        started = time.monotonic()
+        quiet_since: float | None = None
+        while time.monotonic() - started < self.quiet_budget:
+            cores, top = foreign_cpu(1.0)
+            if cores < QUIET_CORES:
+                quiet_since = quiet_since or time.monotonic() - 1.0
+                if time.monotonic() - quiet_since >= settle:
+                    break
+            else:
+                if quiet_since is not None or time.monotonic() - started < 1.5:
+                    log(f"waiting before {before}: others use {cores:.2f} cores ({', '.join(top)})")
+                quiet_since = None
+        spent = time.monotonic() - started
+        self.quiet_budget = max(0.0, self.quiet_budget - spent)
+        if spent > settle + 2:
+            log(f"waited {spent:.0f} s for other processes to go quiet before {before}")
 
     def load_ended(self) -> None:
         """Mark the end of a wrk/client run: it closes its connections, requests in flight."""
@@ -105,24 +129,35 @@ def log_problems(path: Path | None, load_ends: list[float]) -> str:
     near_end = 0
     for line in entries:
         if m := STAMP.match(line):
-            stamp = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+            stamp = (
+                time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+            )
             near_end += any(-1.0 <= stamp - end <= 2.0 for end in load_ends)
     stamped = sum(bool(STAMP.match(line)) for line in entries)
     parts = [f"{len(entries)} error log entries, {tracebacks} tracebacks"]
     if kinds:
         parts.append("exceptions: " + ", ".join(f"`{k}` x{n}" for k, n in kinds.most_common(4)))
     if stamped:
-        parts.append(f"{near_end} of the {stamped} timestamped entries fall within 2 s after the "
-                     "end of a load run, when the load generator closes connections with "
-                     "requests in flight")
+        parts.append(
+            f"{near_end} of the {stamped} timestamped entries fall within 2 s after the "
+            "end of a load run, when the load generator closes connections with "
+            "requests in flight"
+        )
     first = next((line.strip() for line in entries), "")
     if first:
         parts.append(f"first: `{first[:160]}`")
     return "; ".join(parts)
 
 
-def _start(ctx: Ctx, key: str, argv: list[str], cpus: str | None, port: int, timeout: float,
-           env: dict[str, str] | None = None) -> Running:
+def _start(
+    ctx: Ctx,
+    key: str,
+    argv: list[str],
+    cpus: str | None,
+    port: int,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Running:
     proc = ctx.procs.start(key, argv, cpus=cpus, env=env)
     path = ctx.procs.log_path(key)
     try:
@@ -135,8 +170,14 @@ def _start(ctx: Ctx, key: str, argv: list[str], cpus: str | None, port: int, tim
 
 def start_upstream(ctx: Ctx) -> Running:
     port = ctx.procs.port(19100)
-    argv = [str(UPSTREAM_PYTHON), str(BENCH / "fast_upstream.py"), "--port", str(port),
-            "--event-delay-ms", str(ctx.event_delay_ms)]
+    argv = [
+        str(UPSTREAM_PYTHON),
+        str(BENCH / "fast_upstream.py"),
+        "--port",
+        str(port),
+        "--event-delay-ms",
+        str(ctx.event_delay_ms),
+    ]
     running = _start(ctx, "upstream", argv, LOAD_CPU, port, 20)
     ctx.upstream_port = port
     # Sizes for the report, read off the running upstream.
@@ -205,8 +246,14 @@ def _nginx(ctx: Ctx, cpus: str | None, workers: int) -> Running:
 
 def _aiohttp(ctx: Ctx, cpus: str | None, workers: int) -> Running:
     port = ctx.procs.port(19102)
-    argv = [str(PYTHON), str(FLOOR), "--port", str(port),
-            "--upstream", f"http://127.0.0.1:{ctx.upstream_port}"]
+    argv = [
+        str(PYTHON),
+        str(FLOOR),
+        "--port",
+        str(port),
+        "--upstream",
+        f"http://127.0.0.1:{ctx.upstream_port}",
+    ]
     return _start(ctx, "aiohttp-floor", argv, cpus, port, 30)
 
 
@@ -214,8 +261,17 @@ def _litellm(ctx: Ctx, cpus: str | None, workers: int) -> Running:
     if ctx.litellm_problem:
         raise RuntimeError(ctx.litellm_problem)
     port = ctx.procs.port(19103)
-    argv = [str(LITELLM), "--config", str(BENCH / "litellm_config.yaml"), "--host", "127.0.0.1",
-            "--port", str(port), "--num_workers", "1"]
+    argv = [
+        str(LITELLM),
+        "--config",
+        str(BENCH / "litellm_config.yaml"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
     env = {
         "BENCH_LITELLM_API_BASE": f"http://127.0.0.1:{ctx.upstream_port}/v1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list at start
@@ -232,9 +288,22 @@ def _wardgate(policy: str, preferred: int) -> Callable[[Ctx, str | None, int], R
         port = ctx.procs.port(preferred)
         state = ctx.tmp / f"state-{key}"
         state.mkdir(exist_ok=True)
-        argv = [str(WARDGATE), "serve", "--policy", str(BENCH / "policies" / f"{policy}.yaml"),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                "--state-dir", str(state), "--log-level", "warning"]
+        argv = [
+            str(WARDGATE),
+            "serve",
+            "--policy",
+            str(BENCH / "policies" / f"{policy}.yaml"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--state-dir",
+            str(state),
+            "--log-level",
+            "warning",
+        ]
         env = {"BENCH_UPSTREAM": f"http://127.0.0.1:{ctx.upstream_port}"}
         return _start(ctx, key, argv, cpus, port, 60, env)
 
@@ -259,8 +328,11 @@ SYSTEMS = {
 def check(ctx: Ctx, running: Running, *, stream: bool) -> list[str]:
     """One plain and (optionally) one streamed request; the problems found, if any."""
     problems = []
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {BEARER}",
-               "User-Agent": "wardgate-bench/1 (check)"}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {BEARER}",
+        "User-Agent": "wardgate-bench/1 (check)",
+    }
     try:
         conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=30)
         conn.request("POST", PATH, body=ctx.body_file.read_bytes(), headers=headers)
@@ -275,7 +347,9 @@ def check(ctx: Ctx, running: Running, *, stream: bool) -> list[str]:
             kind = response.getheader("Content-Type", "")
             events = body.count(b"data:")
             if response.status != 200 or not kind.startswith("text/event-stream") or events != 21:
-                problems.append(f"streamed request: HTTP {response.status}, {kind}, {events} events")
+                problems.append(
+                    f"streamed request: HTTP {response.status}, {kind}, {events} events"
+                )
         conn.close()
     except (OSError, http.client.HTTPException) as exc:
         problems.append(f"request failed: {exc!r}")

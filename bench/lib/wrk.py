@@ -48,9 +48,7 @@ class WrkResult:
 
 def write_lua(path: Path, body_file: Path, url_path: str, bearer: str, count: int = 0) -> Path:
     limit = LIMIT.format(count=count) if count else ""
-    path.write_text(
-        LUA.format(path=url_path, body_file=body_file, bearer=bearer, limit=limit)
-    )
+    path.write_text(LUA.format(path=url_path, body_file=body_file, bearer=bearer, limit=limit))
     return path
 
 
@@ -98,9 +96,7 @@ def parse(out: str) -> WrkResult:
         result.p99_ms = _ms(m.group(1), m.group(2))
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         result.non_2xx = int(m.group(1))
-    if m := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    ):
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         result.socket_errors = dict(
             zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=True)
         )

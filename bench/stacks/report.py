@@ -51,13 +51,15 @@ class RunDescription:
     warmup_s: int
     run_s: int
     rounds: int
+    quiet_share: float
+    max_attempts: int
 
 
 def render(
     rows: list[Row], probes: dict[str, dict[str, str]], run: RunDescription, notes: str
 ) -> str:
     rounds = group_rounds(rows)
-    medians = [median_run(runs) for runs in rounds]
+    medians = [median_run(kept_runs(runs, run.quiet_share)) for runs in rounds]
     lines = [
         "# Server + upstream-client stack comparison",
         "",
@@ -65,7 +67,7 @@ def render(
         "",
         *setup_description(run),
         "",
-        *results_table(rounds),
+        *results_table(rounds, run.quiet_share),
         "",
         *summary(medians),
         "",
@@ -96,15 +98,17 @@ def setup_description(run: RunDescription) -> list[str]:
         f" {run.run_s} s measured. The upstream (`bench/stacks/upstream.py`) answers a fixed"
         " ~600-byte chat.completion.",
         f"- **Rounds:** {run.rounds}, each starting every candidate afresh in turn, so that a"
-        " slow spell of the machine hits one run rather than one candidate. Each row shows the"
-        " run with the median req/s; *req/s range* spans all rounds.",
+        " busy spell of the machine hits one run rather than one candidate. Each row shows the"
+        " run with the median req/s among the quiet runs (see *others*; all runs when none was"
+        " quiet), and *req/s range* spans those runs.",
         "- **CPU:** utime + stime of the proxy process, its threads and child processes, from"
         " `/proc`, over the measured run. *Proxy core busy* is that CPU time over wall time:"
         " near 100% means the proxy was the bottleneck.",
         "- **Others:** CPU time that processes other than the benchmark's own (proxy, upstream,"
         " wrk) took on the machine during the run, as a share of one core (non-idle time in"
-        " `/proc/stat` less our processes' own). A run with more than 10% is done again, up to"
-        " three times, and the quietest attempt is kept.",
+        " `/proc/stat` less our processes' own; a quiet machine shows a few %). A run with more"
+        f" than {run.quiet_share:.0%} is done again, up to {run.max_attempts} attempts in all,"
+        " and the quietest attempt is kept.",
         "- **Errors:** wrk's socket errors plus non-2xx answers.",
     ]
 
@@ -131,31 +135,41 @@ def group_rounds(rows: list[Row]) -> list[list[Row]]:
     return list(groups.values())
 
 
+def kept_runs(runs: list[Row], quiet_share: float) -> list[Row]:
+    """The runs that other work on the machine left alone, or all when none was."""
+    return [run for run in runs if run.others_share <= quiet_share] or runs
+
+
 def median_run(runs: list[Row]) -> Row:
     by_rate = sorted(runs, key=lambda row: row.load.requests_per_s if row.load else 0.0)
     return by_rate[len(by_rate) // 2]
 
 
-def results_table(rounds: list[list[Row]]) -> list[str]:
-    header = ["stack", "server", "client", "conns", "req/s", "req/s range", "p50 ms", "p99 ms"]
-    header += ["proxy CPU-s / 1k req", "req / CPU-s", "proxy core busy", "others", "errors"]
-    alignment = ["---"] * 3 + ["---:"] * 10
-    return [table_line(header), table_line(alignment), *map(table_line, map(result_cells, rounds))]
+def results_table(rounds: list[list[Row]], quiet_share: float) -> list[str]:
+    header = ["stack", "server", "client", "conns", "req/s", "req/s range", "quiet runs"]
+    header += ["p50 ms", "p99 ms", "proxy CPU-s / 1k req", "req / CPU-s", "proxy core busy"]
+    header += ["others", "errors"]
+    alignment = ["---"] * 3 + ["---:"] * 11
+    lines = [table_line(header), table_line(alignment)]
+    return lines + [table_line(result_cells(runs, quiet_share)) for runs in rounds]
 
 
-def result_cells(runs: list[Row]) -> list[str]:
-    row = median_run(runs)
+def result_cells(runs: list[Row], quiet_share: float) -> list[str]:
+    kept = kept_runs(runs, quiet_share)
+    row = median_run(kept)
     head = [f"`{row.candidate.name}`", row.candidate.server, row.candidate.client]
     if row.load is None:
         failure = (row.failure or "").replace("|", "\\|")  # a bare | would end the cell
-        return [*head, "-", f"**failed** ({len(runs)}x): {failure}", *[""] * 8]
-    rates = [run.load.requests_per_s for run in runs if run.load]
+        return [*head, "-", f"**failed** ({len(runs)}x): {failure}", *[""] * 9]
+    rates = [run.load.requests_per_s for run in kept if run.load]
+    quiet = sum(run.others_share <= quiet_share for run in runs)
     load, cpu = row.load, row.cpu_seconds
     return [
         *head,
         str(row.connections),
         f"{load.requests_per_s:,.0f}",
         f"{min(rates):,.0f}-{max(rates):,.0f}",
+        f"{quiet}/{len(runs)}",
         f"{load.p50_ms:.2f}",
         f"{load.p99_ms:.2f}",
         f"{cpu / load.requests * 1000:.3f}" if cpu else "-",

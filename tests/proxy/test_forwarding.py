@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,42 @@ async def test_routing_by_prefix(
         else:
             assert response.status == 404
             assert (await response.json(content_type=None))["type"].endswith("no-route")
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "status", "forwarded"),
+    [
+        ("/echo/%2e%2e/admin", 403, None),  # routed as /admin: the admin route denies it
+        ("/echo/../echo/chat", 200, "/echo/chat"),  # routed and forwarded as the same path
+        ("/echo/%61bc?q=%2e%2e", 200, "/echo/abc"),
+        ("/echo/bad%zz", 400, None),
+    ],
+)
+async def test_routes_and_forwards_the_normalized_path(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    tmp_path: Path,
+    raw_path: str,
+    status: int,
+    forwarded: str | None,
+) -> None:
+    routes = """
+      - name: admin
+        match: {path_prefix: /admin}
+        upstream: up
+        checks: [{type: access, allow_networks: [192.0.2.0/24]}]
+      - name: api
+        match: {path_prefix: /v1}
+        upstream: up
+    """
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db")
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.process.port)
+    writer.write(f"GET {raw_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    answer = await reader.read()
+    writer.close()
+    assert answer.split(b" ")[1] == str(status).encode()
+    if forwarded is not None:
+        assert upstream.recorder.last is not None
+        assert upstream.recorder.last.path == forwarded

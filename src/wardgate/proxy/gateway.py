@@ -29,6 +29,7 @@ from wardgate.proxy.headers import (
     forwarding,
     upstream_headers,
 )
+from wardgate.proxy.paths import normalize_target
 from wardgate.proxy.problems import GENERIC, problem_for, problem_response
 from wardgate.proxy.sse import HoldBack, SseSplitter, parse_event
 from wardgate.proxy.upstream import Body, UpstreamResponse
@@ -59,14 +60,15 @@ class Gateway:
         self.plan = plan
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.path in HEALTH_PATHS and request.method in ("GET", "HEAD"):
-            return self._health(request.path)
+        if request.raw_path in HEALTH_PATHS and request.method in ("GET", "HEAD"):
+            return self._health(request.raw_path)
         plan = self.plan
         METRICS.requests += 1
         METRICS.in_flight += 1
         ex = self._exchange(request)
         route: RoutePlan | None = None
         try:
+            ex.path, ex.query_string = normalize_target(request.raw_path)
             route = plan.route_for(ex.host, ex.method, ex.path)
             if route is None:
                 return await self._refuse(request, ex, problem_for(404, ex.request_id))
@@ -147,9 +149,8 @@ class Gateway:
         route.pool.in_flight += 1
         try:
             try:
-                upstream = await route.pool.send(
-                    ex.method, request.raw_path, headers, body, route.timeout
-                )
+                target = f"{ex.path}?{ex.query_string}" if ex.query_string else ex.path
+                upstream = await route.pool.send(ex.method, target, headers, body, route.timeout)
             except UpstreamError:
                 if isinstance(body, _LimitedStream) and body.failure is not None:
                     raise body.failure from None
