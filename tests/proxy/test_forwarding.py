@@ -152,7 +152,7 @@ async def test_routes_and_forwards_the_normalized_path(
         upstream: up
         checks: [{type: access, allow_networks: [192.0.2.0/24]}]
       - name: api
-        match: {path_prefix: /v1}
+        match: {path_prefix: /echo}
         upstream: up
     """
     gw = await make_gateway(
