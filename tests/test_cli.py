@@ -178,14 +178,13 @@ def test_events_filters(tmp_path: Path) -> None:
             ex.outcomes.append(CheckOutcome("c", "request_headers", decision))
         return ex
 
-    store.write(
-        [
-            record("old", now - 3600, True, "chat"),
-            record("new-block", now - 5, True, "chat"),
-            record("new-allow", now - 5, False, "chat"),
-            record("other-route", now - 5, True, "embed"),
-        ]
-    )
+    batch = [
+        record("old", now - 3600, True, "chat"),
+        record("new-block", now - 5, True, "chat"),
+        record("new-allow", now - 5, False, "chat"),
+        record("other-route", now - 5, True, "embed"),
+    ]
+    store.write(store.encode(batch))
     store.close()
     result = CliRunner().invoke(
         main,

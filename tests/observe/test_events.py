@@ -76,7 +76,7 @@ def test_stored_rows_read_back_as_the_event_record() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteEventStore(Path(tmp) / "e.db")
-        store.write([ex])
+        store.write(store.encode([ex]))
         store.close()
         (stored,) = query_events(Path(tmp) / "e.db", EventQuery())
     assert stored == event_record(ex)

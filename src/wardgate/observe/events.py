@@ -28,13 +28,18 @@ LINGER_SECONDS = 0.01
 
 
 class EventSink(Protocol):
-    """Writes batches of finished exchanges. Called on the recorder's own thread only.
+    """Stores batches of events in two steps.
 
-    A sink turns each exchange into its own form (`event_record` for JSON, a row for SQL)
-    and must never store bodies, header values or query values.
+    `encode` runs on the event loop and turns finished exchanges into the sink's own form
+    (JSON lines, SQL rows): pure computation, never I/O. `write` runs on the recorder's
+    thread and does the I/O, ideally in one call into C that releases the GIL once per
+    batch: per-event GIL hand-offs between the loop and the writer thread cost more than
+    the writes. A sink never stores bodies, header values or query values.
     """
 
-    def write(self, exchanges: Sequence[Exchange]) -> None: ...
+    def encode(self, exchanges: Sequence[Exchange]) -> Any: ...
+
+    def write(self, encoded: Any) -> None: ...
 
     def close(self) -> None: ...
 
@@ -188,10 +193,10 @@ class EventRecorder:
         self, loop: asyncio.AbstractEventLoop, batch: list[Exchange]
     ) -> None:
         attempt = 0
-        pending = list(self._sinks)
+        pending = [(sink, sink.encode(batch)) for sink in self._sinks]
         while True:
             try:
-                await loop.run_in_executor(self._thread, self._write_batch, batch, pending)
+                await loop.run_in_executor(self._thread, self._write_batch, pending)
                 METRICS.events_written += len(batch)
                 return
             except Exception as exc:
@@ -201,10 +206,11 @@ class EventRecorder:
                 await asyncio.sleep(delay)
 
     @staticmethod
-    def _write_batch(batch: list[Exchange], pending: list[EventSink]) -> None:
+    def _write_batch(pending: list[tuple[EventSink, Any]]) -> None:
         # A retry writes only to the sinks that failed, so no sink sees an event twice.
         while pending:
-            pending[0].write(batch)
+            sink, encoded = pending[0]
+            sink.write(encoded)
             pending.pop(0)
 
     def _close_sinks(self) -> None:

@@ -21,8 +21,11 @@ class JsonLinesSink:
         self._owned = path != "-"
         self._out: BinaryIO = open(path, "ab") if self._owned else sys.stdout.buffer  # noqa: SIM115
 
-    def write(self, exchanges: Sequence[Exchange]) -> None:
-        self._out.write(b"".join(orjson.dumps(event_record(ex)) + b"\n" for ex in exchanges))
+    def encode(self, exchanges: Sequence[Exchange]) -> bytes:
+        return b"".join(orjson.dumps(event_record(ex)) + b"\n" for ex in exchanges)
+
+    def write(self, encoded: bytes) -> None:
+        self._out.write(encoded)
         self._out.flush()
 
     def close(self) -> None:

@@ -48,10 +48,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_request_id ON events (request_id);
 """
-INSERT = (
-    f"INSERT INTO events ({', '.join(COLUMNS)}, detail) "
-    f"VALUES ({', '.join('?' for _ in COLUMNS)}, ?)"
-)
+INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}, detail) VALUES "
+ROW_PLACEHOLDERS = f"({', '.join('?' for _ in (*COLUMNS, 'detail'))})"
+# SQLite binds at most 32766 parameters per statement (16 per row here).
+ROWS_PER_STATEMENT = 1000
 SELECT = f"SELECT {', '.join(COLUMNS)}, detail FROM events"
 PRUNE_EVERY_SECONDS = 3600.0
 
@@ -94,10 +94,19 @@ class SqliteEventStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open event store {path}: {exc}") from exc
 
-    def write(self, exchanges: Sequence[Exchange]) -> None:
-        rows = [_row(ex) for ex in exchanges]
+    def encode(self, exchanges: Sequence[Exchange]) -> list[tuple[str, list[Any]]]:
+        """Multi-row INSERT statements: one `execute` (one GIL release) per 1000 events."""
+        statements = []
+        for start in range(0, len(exchanges), ROWS_PER_STATEMENT):
+            chunk = exchanges[start : start + ROWS_PER_STATEMENT]
+            params = [value for ex in chunk for value in _row(ex)]
+            statements.append((INSERT + ",".join([ROW_PLACEHOLDERS] * len(chunk)), params))
+        return statements
+
+    def write(self, encoded: list[tuple[str, list[Any]]]) -> None:
         with self._conn:
-            self._conn.executemany(INSERT, rows)
+            for sql, params in encoded:
+                self._conn.execute(sql, params)
         self._prune()
 
     def _prune(self) -> None:
