@@ -72,7 +72,10 @@ async def start_gateway(
     pools = PoolRegistry()
     plan = pools.compile(policy)
     events = EventRecorder(
-        build_sinks(policy.events), policy.events.queue_size, policy.events.batch_size
+        build_sinks(policy.events),
+        policy.events.queue_size,
+        policy.events.batch_size,
+        dead_letter=state_dir() / "events-dead-letter.jsonl",
     )
     events.start()
     gateway = Gateway(plan, events)

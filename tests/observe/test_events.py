@@ -81,3 +81,83 @@ def test_stored_rows_read_back_as_the_event_record() -> None:
         (stored,) = query_events(Path(tmp) / "e.db", EventQuery())
     assert stored == event_record(ex)
     assert stored["query_keys"] == ["a", "b"]
+
+
+class FlakySink:
+    """A hand-written sink: fails `failures` times with `error`, then stores."""
+
+    def __init__(self, error: Exception, failures: int) -> None:
+        self.error = error
+        self.failures = failures
+        self.stored: list[str] = []
+
+    def encode(self, exchanges: object) -> list[str]:
+        return [ex.request_id for ex in exchanges]  # type: ignore[attr-defined]
+
+    def write(self, encoded: list[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        self.stored.extend(encoded)
+
+    def close(self) -> None:
+        pass
+
+
+def _exchanges(n: int) -> list[object]:
+    from wardgate.exchange import Exchange
+
+    return [Exchange(f"r{i}", "GET", "/", "", {}, "127.0.0.1") for i in range(n)]
+
+
+async def test_transient_sink_errors_are_retried_without_duplicates(monkeypatch: object) -> None:
+    from wardgate.observe import events
+
+    monkeypatch.setattr(events, "RETRY_SECONDS", (0.01,))  # type: ignore[attr-defined]
+    flaky = FlakySink(OSError("disk busy"), failures=2)
+    steady = FlakySink(OSError("never"), failures=0)
+    recorder = events.EventRecorder([steady, flaky], queue_size=100, batch_size=100)
+    recorder.start()
+    for ex in _exchanges(20):
+        await recorder.record(ex)  # type: ignore[arg-type]
+    await recorder.close()
+    assert flaky.stored == steady.stored == [f"r{i}" for i in range(20)]
+
+
+async def test_refused_batches_go_to_the_dead_letter_file(tmp_path: Path) -> None:
+    import orjson
+
+    from wardgate.observe import events
+
+    refusing = FlakySink(ValueError("not storable"), failures=1)
+    dead = tmp_path / "dead.jsonl"
+    recorder = events.EventRecorder([refusing], queue_size=100, batch_size=100, dead_letter=dead)
+    recorder.start()
+    for ex in _exchanges(5):
+        await recorder.record(ex)  # type: ignore[arg-type]
+    await recorder.flush()
+    for ex in _exchanges(3):
+        await recorder.record(ex)  # type: ignore[arg-type]
+    await recorder.close()
+    kept = [orjson.loads(line)["request_id"] for line in dead.read_text().splitlines()]
+    assert kept == [f"r{i}" for i in range(5)]
+    assert refusing.stored == ["r0", "r1", "r2"]
+
+
+def test_an_old_schema_is_set_aside(tmp_path: Path) -> None:
+    import sqlite3
+
+    from wardgate.observe.sqlite_sink import SqliteEventStore
+
+    old = sqlite3.connect(tmp_path / "e.db")
+    old.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, detail BLOB NOT NULL)")
+    old.execute("INSERT INTO events (detail) VALUES (x'00')")
+    old.commit()
+    old.close()
+    store = SqliteEventStore(tmp_path / "e.db")
+    store.write(store.encode(_exchanges(2)))  # type: ignore[arg-type]
+    store.close()
+    conn = sqlite3.connect(tmp_path / "e.db")
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "events" in tables and any(t.startswith("events_v0_") for t in tables)
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (2,)

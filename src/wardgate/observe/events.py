@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from wardgate.decision import CheckOutcome, Finding
+from wardgate.errors import StoreError
 from wardgate.exchange import Exchange
 from wardgate.observe.metrics import METRICS
 
@@ -125,8 +130,15 @@ def _finding(finding: Finding) -> dict[str, Any]:
 class EventRecorder:
     """Owns the event queue, the writer task and the sinks of one process."""
 
-    def __init__(self, sinks: Sequence[EventSink], queue_size: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[EventSink],
+        queue_size: int,
+        batch_size: int,
+        dead_letter: Path | None = None,
+    ) -> None:
         self._sinks = list(sinks)
+        self._dead_letter = dead_letter
         self._queue: asyncio.Queue[Exchange] = asyncio.Queue(maxsize=queue_size)
         self._batch_size = batch_size
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wardgate-events")
@@ -200,10 +212,31 @@ class EventRecorder:
                 METRICS.events_written += len(batch)
                 return
             except Exception as exc:
+                if not _transient(exc):
+                    await self._set_aside(loop, batch, pending, exc)
+                    return
                 delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
                 log.error("event sink failed (%s); retrying in %.1fs", type(exc).__name__, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
+
+    async def _set_aside(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[Exchange],
+        pending: list[tuple[EventSink, Any]],
+        exc: Exception,
+    ) -> None:
+        """A batch a sink will never accept goes to the dead-letter file, not to the void."""
+        names = ", ".join(type(sink).__name__ for sink, _ in pending)
+        log.error(
+            "event sink %s refused %d events (%s); written to %s",
+            names, len(batch), type(exc).__name__, self._dead_letter,
+        )  # fmt: skip
+        METRICS.events_dead_lettered += len(batch)
+        if self._dead_letter is not None:
+            lines = b"".join(orjson.dumps(event_record(ex)) + b"\n" for ex in batch)
+            await loop.run_in_executor(self._thread, _append, self._dead_letter, lines)
 
     @staticmethod
     def _write_batch(pending: list[tuple[EventSink, Any]]) -> None:
@@ -216,3 +249,13 @@ class EventRecorder:
     def _close_sinks(self) -> None:
         for sink in self._sinks:
             sink.close()
+
+
+def _transient(exc: Exception) -> bool:
+    """Errors worth retrying: the store is busy, full or away, not refusing this data."""
+    return isinstance(exc, OSError | sqlite3.OperationalError | StoreError)
+
+
+def _append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as out:
+        out.write(data)

@@ -14,6 +14,7 @@ class Metrics:
     in_flight: int = 0
     events_written: int = 0
     events_waited: int = 0
+    events_dead_lettered: int = 0
     reloads: int = 0
     reload_failures: int = 0
     check_faults: Counter[str] = field(default_factory=Counter)
@@ -25,6 +26,7 @@ class Metrics:
             "in_flight": self.in_flight,
             "events_written": self.events_written,
             "events_waited": self.events_waited,
+            "events_dead_lettered": self.events_dead_lettered,
             "reloads": self.reloads,
             "reload_failures": self.reload_failures,
             "check_faults": dict(self.check_faults),

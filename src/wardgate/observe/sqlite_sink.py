@@ -54,18 +54,32 @@ ROW_PLACEHOLDERS = f"({', '.join('?' for _ in (*COLUMNS, 'detail'))})"
 ROWS_PER_STATEMENT = 1000
 SELECT = f"SELECT {', '.join(COLUMNS)}, detail FROM events"
 PRUNE_EVERY_SECONDS = 3600.0
+SCHEMA_VERSION = 1
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create the schema; a table of another schema version is kept aside, never dropped."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone()
+    if exists and version != SCHEMA_VERSION:
+        with conn:
+            conn.execute(f"ALTER TABLE events RENAME TO events_v{version}_{int(time.time())}")
+            conn.execute("DROP INDEX IF EXISTS events_ts")
+            conn.execute("DROP INDEX IF EXISTS events_request_id")
+            conn.execute("DROP INDEX IF EXISTS events_action_ts")
+    conn.executescript(SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _row(ex: Exchange) -> tuple[Any, ...]:
