@@ -161,3 +161,19 @@ def test_an_old_schema_is_set_aside(tmp_path: Path) -> None:
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "events" in tables and any(t.startswith("events_v0_") for t in tables)
     assert conn.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+async def test_close_never_hangs_on_a_failing_sink(tmp_path: Path) -> None:
+    import orjson
+
+    from wardgate.observe import events
+
+    down = FlakySink(OSError("store away"), failures=10**9)
+    dead = tmp_path / "dead.jsonl"
+    recorder = events.EventRecorder([down], queue_size=100, batch_size=2, dead_letter=dead)
+    recorder.start()
+    for ex in _exchanges(5):
+        await recorder.record(ex)  # type: ignore[arg-type]
+    await recorder.close(grace_seconds=0.3)
+    kept = sorted(orjson.loads(line)["request_id"] for line in dead.read_text().splitlines())
+    assert kept == [f"r{i}" for i in range(5)]

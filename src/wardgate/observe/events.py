@@ -30,6 +30,7 @@ RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # How long the writer lets a small batch grow: fewer, larger transactions cost far less per
 # event, and an event still reaches the store within this time.
 LINGER_SECONDS = 0.01
+CLOSE_SECONDS = 30.0
 
 
 class EventSink(Protocol):
@@ -144,6 +145,7 @@ class EventRecorder:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wardgate-events")
         self._writer: asyncio.Task[None] | None = None
         self._waiting: set[asyncio.Task[None]] = set()
+        self._in_flight: list[Exchange] = []
 
     def start(self) -> None:
         if self._writer is None:
@@ -177,14 +179,25 @@ class EventRecorder:
             await asyncio.gather(*self._waiting)
         await self._queue.join()
 
-    async def close(self) -> None:
-        """Write everything still queued, then close the sinks."""
+    async def close(self, grace_seconds: float = CLOSE_SECONDS) -> None:
+        """Write everything still queued, then close the sinks.
+
+        A sink still failing after `grace_seconds` must not keep the process from
+        stopping: what it has not taken goes to the dead-letter file.
+        """
+        loop = asyncio.get_running_loop()
         if self._writer is not None:
-            await self.flush()
+            try:
+                async with asyncio.timeout(grace_seconds):
+                    await self.flush()
+            except TimeoutError:
+                pass
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
-        loop = asyncio.get_running_loop()
+            left = self._in_flight + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            if left:
+                await self._set_aside(loop, left, [(s, None) for s in self._sinks], TimeoutError())
         await loop.run_in_executor(self._thread, self._close_sinks)
         self._thread.shutdown(wait=True)
 
@@ -197,7 +210,9 @@ class EventRecorder:
                 await asyncio.sleep(LINGER_SECONDS)
             while len(batch) < self._batch_size and not queue.empty():
                 batch.append(queue.get_nowait())
+            self._in_flight = batch
             await self._write_with_retry(loop, batch)
+            self._in_flight = []
             for _ in batch:
                 queue.task_done()
 
