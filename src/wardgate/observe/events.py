@@ -153,6 +153,8 @@ class EventRecorder:
 
     async def record(self, ex: Exchange) -> None:
         """Queue the event of a finished exchange; waits only when the queue is full."""
+        if not self._sinks:
+            return  # the policy asked for no event sinks
         try:
             self._queue.put_nowait(ex)
         except asyncio.QueueFull:
