@@ -157,3 +157,15 @@ async def test_checks_run_only_in_their_phases() -> None:
     assert pipeline.has(Phase.REQUEST_HEADERS) and not pipeline.has(Phase.REQUEST_BODY)
     assert (await pipeline.run(Phase.REQUEST_BODY, exchange())).action is Action.ALLOW
     assert check.calls == 0
+
+
+def test_a_check_without_the_hook_for_its_phase_is_refused_at_build_time() -> None:
+    @dataclass
+    class Confused:
+        phases: frozenset[Phase] = frozenset({Phase.RESPONSE_BODY})
+
+        async def check_request(self, ex: Exchange) -> Decision:
+            return Decision.allow()
+
+    with pytest.raises(TypeError, match="runs in response_body but has no hook"):
+        BoundCheck("confused", Confused(), Mode.ENFORCE, OnError.BLOCK, 1.0)

@@ -465,6 +465,7 @@ def memory(ctx: Ctx) -> SectionResult:
     tenth = next((rss for n, rss in samples if n >= done / 10), samples[-1][1])
     final, peak = samples[-1][1], max(rss for _, rss in samples)
     growth = final - tenth
+    half = next((rss for n, rss in samples if n >= done / 2), samples[-1][1])
     step = max(1, (len(samples) - 1) // 12)
     shown = [*samples[:-1:step], samples[-1]]
     rows = [[f"{n:,}", num(rss, 1)] for n, rss in shown]
@@ -488,7 +489,8 @@ def memory(ctx: Ctx) -> SectionResult:
 p99 {result.p99_ms:.2f} ms), VmRSS from `/proc/PID/status` every {interval:g} s; requests done
 as counted by the upstream. Every request also wrote its event to SQLite in the state dir.
 Final RSS (2 s after the load stopped): **{final:.1f} MB**; peak {peak:.1f} MB; after the first
-10 % of requests {tenth:.1f} MB.
+10 % of requests {tenth:.1f} MB, at half-way {half:.1f} MB (growth over the second half:
+{final - half:+.1f} MB).
 
 {table(["requests done", "RSS MB"], rows)}
 """

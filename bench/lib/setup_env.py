@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shutil
@@ -95,6 +96,19 @@ def _packages(python: Path, names: tuple[str, ...]) -> str:
     return _first_line([str(python), "-c", code, *names])
 
 
+def code_version() -> str:
+    """The commit, and a fingerprint of src/ as it is on disk (it may differ from the commit
+    while people edit: the fingerprint tells whether the code changed during a run)."""
+    commit = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = _first_line(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    state = "uncommitted changes in src/" if dirty != "?" else "src/ clean"
+    return f"{commit} ({state}; src/ fingerprint {digest.hexdigest()[:12]})"
+
+
 def facts(litellm_ok: bool) -> dict[str, str]:
     cpu = "?"
     try:
@@ -104,8 +118,6 @@ def facts(litellm_ok: bool) -> dict[str, str]:
                 break
     except OSError:
         pass
-    commit = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = _first_line(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count()),
@@ -117,6 +129,6 @@ def facts(litellm_ok: bool) -> dict[str, str]:
         "litellm": _packages(LITELLM.parent / "python", ("litellm",)) if litellm_ok else "-",
         "wrk": _first_line(["wrk", "-v"]),
         "nginx": _first_line(["nginx", "-v"]),
-        "commit": commit + (" (src/ has uncommitted changes)" if dirty != "?" else ""),
+        "commit": code_version(),
         "loadavg": " / ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from wardgate.decision import Action, CheckOutcome, Decision, Edit, Finding, Verdict
 from wardgate.exchange import Exchange
 from wardgate.observe.metrics import METRICS
-from wardgate.phases import Phase
+from wardgate.phases import REQUEST_PHASES, Phase
 
 __all__ = [
     "PASS",
@@ -25,6 +25,7 @@ __all__ = [
     "BoundCheck",
     "Check",
     "ChunkCheck",
+    "LogCheck",
     "Mode",
     "OnError",
     "Pipeline",
@@ -102,19 +103,54 @@ class ChunkCheck(Protocol):
     async def check_chunk(self, ex: Exchange, event: StreamEvent) -> Decision: ...
 
 
+@runtime_checkable
+class LogCheck(Protocol):
+    """Called in `log`, after the response, for blocked and failed requests too.
+
+    Its decision is recorded, never enforced: the response has already been sent.
+    """
+
+    async def check_log(self, ex: Exchange) -> Decision: ...
+
+
+Hook = Callable[..., Awaitable[Decision]]
+
+
 @dataclass(frozen=True, slots=True)
 class BoundCheck:
-    """A check instance with the settings the pipeline applies around it."""
+    """A check instance with the settings the pipeline applies around it.
+
+    The hooks are looked up once here, not per request: protocol `isinstance` checks cost
+    microseconds each.
+    """
 
     name: str
     check: Check
     mode: Mode
     on_error: OnError
     timeout: float
+    interruptible: bool = field(init=False)
+    hooks: dict[Phase, Hook] = field(init=False)
 
-    @property
-    def interruptible(self) -> bool:
-        return bool(getattr(self.check, "awaits_io", False))
+    def __post_init__(self) -> None:
+        hooks: dict[Phase, Hook] = {}
+        for phase in self.check.phases:
+            hook = _hook_for(self.check, phase)
+            if hook is None:
+                raise TypeError(f"check {self.name!r} runs in {phase.value} but has no hook for it")
+            hooks[phase] = hook
+        object.__setattr__(self, "hooks", hooks)
+        object.__setattr__(self, "interruptible", bool(getattr(self.check, "awaits_io", False)))
+
+
+def _hook_for(check: Check, phase: Phase) -> Hook | None:
+    if phase is Phase.RESPONSE_CHUNK:
+        return check.check_chunk if isinstance(check, ChunkCheck) else None
+    if phase in REQUEST_PHASES:
+        return check.check_request if isinstance(check, RequestCheck) else None
+    if phase is Phase.LOG:
+        return check.check_log if isinstance(check, LogCheck) else None
+    return check.check_response if isinstance(check, ResponseCheck) else None
 
 
 class Pipeline:
@@ -160,11 +196,13 @@ async def _run_one(
     started = time.perf_counter()
     fault = False
     try:
+        hook = bound.hooks[phase]
+        args = (ex,) if event is None else (ex, event)
         if bound.interruptible:
             async with asyncio.timeout(bound.timeout):
-                decision = await _call(bound.check, phase, ex, event)
+                decision = await hook(*args)
         else:
-            decision = await _call(bound.check, phase, ex, event)
+            decision = await hook(*args)
             if time.perf_counter() - started > bound.timeout:
                 raise TimeoutError("check ran past its time budget")
     except Exception as exc:  # a fault in a check must never take the request down
@@ -181,17 +219,6 @@ async def _run_one(
         fault=fault,
         elapsed_ms=(time.perf_counter() - started) * 1000.0,
     )
-
-
-async def _call(check: Check, phase: Phase, ex: Exchange, event: StreamEvent | None) -> Decision:
-    if phase is Phase.RESPONSE_CHUNK:
-        assert event is not None and isinstance(check, ChunkCheck)
-        return await check.check_chunk(ex, event)
-    if phase in (Phase.REQUEST_HEADERS, Phase.REQUEST_BODY):
-        assert isinstance(check, RequestCheck)
-        return await check.check_request(ex)
-    assert isinstance(check, ResponseCheck)
-    return await check.check_response(ex)
 
 
 def _fault_decision(bound: BoundCheck, exc: Exception) -> Decision:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -81,6 +82,10 @@ async def start_gateway(
     gateway = Gateway(plan, events)
     listener = Listener(gateway)
     await listener.start(host, port, reuse_port=reuse_port)
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # way, so collections only scan per-request objects.
+    gc.collect()
+    gc.freeze()
     watcher = None
     if policy_path is not None:
         watcher = PolicyWatcher(policy_path, gateway, pools)
