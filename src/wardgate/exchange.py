@@ -60,11 +60,13 @@ class Exchange:
     @property
     def action(self) -> Action:
         """The strongest action any check took (monitor-mode blocks count as flags)."""
-        return max((o.decision.action for o in self.outcomes), default=Action.ALLOW)
+        if not self.outcomes:
+            return Action.ALLOW
+        return max(o.decision.action for o in self.outcomes)
 
     @property
     def would_block(self) -> bool:
-        return any(o.would_block for o in self.outcomes)
+        return bool(self.outcomes) and any(o.would_block for o in self.outcomes)
 
     def release_payloads(self) -> None:
         """Drop bodies and headers once the log phase is done: the event needs neither, and

@@ -156,13 +156,14 @@ def _hook_for(check: Check, phase: Phase) -> Hook | None:
 class Pipeline:
     """The ordered checks of one route, grouped by phase."""
 
-    __slots__ = ("_by_phase",)
+    __slots__ = ("_by_phase", "active")
 
     def __init__(self, checks: Iterable[BoundCheck]) -> None:
         active = [c for c in checks if c.mode is not Mode.OFF]
         self._by_phase: dict[Phase, tuple[BoundCheck, ...]] = {
             phase: tuple(c for c in active if phase in c.check.phases) for phase in Phase
         }
+        self.active = frozenset(phase for phase, checks in self._by_phase.items() if checks)
 
     def has(self, phase: Phase) -> bool:
         return bool(self._by_phase[phase])

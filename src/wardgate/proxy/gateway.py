@@ -117,23 +117,27 @@ class Gateway:
     ) -> web.StreamResponse:
         pipeline = route.pipeline
         _refuse_ambiguous_framing(request)
-        verdict = await pipeline.run(Phase.REQUEST_HEADERS, ex)
-        if verdict.blocked:
+        if (
+            Phase.REQUEST_HEADERS in pipeline.active
+            and (verdict := await pipeline.run(Phase.REQUEST_HEADERS, ex)).blocked
+        ):
             return await self._blocked(request, ex, route, verdict)
 
         declared = request.content_length
         if declared is not None and declared > route.body_limit:
             raise BodyTooLarge("declared length over the route limit")
         body: Body = None
-        if pipeline.has(Phase.REQUEST_BODY) or (
+        if Phase.REQUEST_BODY in pipeline.active or (
             declared is not None and declared <= BUFFER_SMALL_BODY
         ):
             if request.body_exists:
                 body = await _read_body(request.content, route.body_limit)
                 ex.body = body
                 ex.bytes_in = len(body)
-            verdict = await pipeline.run(Phase.REQUEST_BODY, ex)
-            if verdict.blocked:
+            if (
+                Phase.REQUEST_BODY in pipeline.active
+                and (verdict := await pipeline.run(Phase.REQUEST_BODY, ex)).blocked
+            ):
                 return await self._blocked(request, ex, route, verdict)
         elif request.body_exists:
             body = _LimitedStream(request.content, route.body_limit, ex)
@@ -169,8 +173,10 @@ class Gateway:
         ex.upstream = upstream.target
         ex.status = upstream.status
         ex.response_headers = upstream.headers
-        verdict = await pipeline.run(Phase.RESPONSE_HEADERS, ex)
-        if verdict.blocked:
+        if (
+            Phase.RESPONSE_HEADERS in pipeline.active
+            and (verdict := await pipeline.run(Phase.RESPONSE_HEADERS, ex)).blocked
+        ):
             upstream.abort()
             return await self._blocked(request, ex, route, verdict)
         headers = downstream_headers(upstream.headers, ex.request_id)
@@ -178,13 +184,15 @@ class Gateway:
         if content_type.startswith("text/event-stream"):
             return await self._relay_events(request, ex, route, upstream, headers)
         length = upstream.content_length
-        if pipeline.has(Phase.RESPONSE_BODY) or (
+        if Phase.RESPONSE_BODY in pipeline.active or (
             length is not None and length <= BUFFER_SMALL_RESPONSE
         ):
             body = await upstream.read()
             ex.response_body = body
-            verdict = await pipeline.run(Phase.RESPONSE_BODY, ex)
-            if verdict.blocked:
+            if (
+                Phase.RESPONSE_BODY in pipeline.active
+                and (verdict := await pipeline.run(Phase.RESPONSE_BODY, ex)).blocked
+            ):
                 return await self._blocked(request, ex, route, verdict)
             response = web.Response(status=upstream.status, headers=headers)
             if upstream.status not in BODYLESS_STATUS:
