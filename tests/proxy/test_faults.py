@@ -137,3 +137,26 @@ async def test_large_streamed_body_is_forwarded_intact(
         assert response.status == 200
     assert upstream.recorder.last is not None
     assert upstream.recorder.last.body == payload
+
+
+async def test_a_client_that_disconnects_is_recorded_quietly(
+    gateway: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    from wardgate.observe.query import EventQuery, query_events
+
+    gw = gateway
+    for _ in range(5):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", gw.process.port)  # type: ignore[attr-defined]
+        writer.write(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nx-demo-fault: slow\r\nx-demo-delay-ms: 200\r\n\r\n"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.transport.abort()
+    await asyncio.sleep(0.5)
+    await gw.process.events.flush()  # type: ignore[attr-defined]
+    events = query_events(gw.events_db, EventQuery())  # type: ignore[attr-defined]
+    assert len(events) == 5
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

@@ -9,6 +9,7 @@ id scans (narrow it with `--since`).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}, detail) VALUES "
 ROW_PLACEHOLDERS = f"({', '.join('?' for _ in (*COLUMNS, 'detail'))})"
 # SQLite binds at most 32766 parameters per statement (16 per row here).
-ROWS_PER_STATEMENT = 1000
+ROWS_PER_STATEMENT = 1024
 SELECT = f"SELECT {', '.join(COLUMNS)}, detail FROM events"
 PRUNE_EVERY_SECONDS = 3600.0
 SCHEMA_VERSION = 2
@@ -79,6 +80,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return INSERT + ",".join([ROW_PLACEHOLDERS] * rows)
+
+
 def _row(ex: Exchange) -> tuple[Any, ...]:
     detail = orjson.dumps(event_detail(ex)) if ex.outcomes or ex.query_string else None
     return (*event_values(ex), detail)
@@ -105,12 +111,19 @@ class SqliteEventStore:
             raise StoreError(f"cannot open event store {path}: {exc}") from exc
 
     def encode(self, exchanges: Sequence[Exchange]) -> list[tuple[str, list[Any]]]:
-        """Multi-row INSERT statements: one `execute` (one GIL release) per 1000 events."""
+        """Multi-row INSERT statements, one `execute` (one GIL release) each.
+
+        Batches are cut into power-of-two sizes (37 = 32 + 4 + 1), so at most eleven
+        distinct statements exist and SQLite's statement cache stays small and warm.
+        """
         statements = []
-        for start in range(0, len(exchanges), ROWS_PER_STATEMENT):
-            chunk = exchanges[start : start + ROWS_PER_STATEMENT]
+        start = 0
+        while start < len(exchanges):
+            size = min(ROWS_PER_STATEMENT, 1 << ((len(exchanges) - start).bit_length() - 1))
+            chunk = exchanges[start : start + size]
             params = [value for ex in chunk for value in _row(ex)]
-            statements.append((INSERT + ",".join([ROW_PLACEHOLDERS] * len(chunk)), params))
+            statements.append((_insert_sql(size), params))
+            start += size
         return statements
 
     def write(self, encoded: list[tuple[str, list[Any]]]) -> None:

@@ -79,7 +79,11 @@ class Gateway:
         except UpstreamError as exc:
             ex.error = exc.slug
             return await self._refuse(request, ex, _problem(exc, ex), route)
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
+            # The client went away mid-answer: nothing left to tell it. The event says so.
+            ex.error = ex.error or "client-disconnected"
+            return web.Response(status=499)  # never sent: aiohttp sees the closed transport
+        except asyncio.CancelledError:
             ex.error = ex.error or "client-disconnected"
             raise
         except Exception:

@@ -34,8 +34,14 @@ class _ProtocolHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        gateway: Gateway = self._manager.gateway  # type: ignore[union-attr]
         request_id, _ = new_trace()
+        manager = self._manager
+        if manager is None:
+            # The connection is already gone: there is no one to answer.
+            response = problem_response(problem_for(status, request_id))
+            response.force_close()
+            return response
+        gateway: Gateway = manager.gateway  # type: ignore[attr-defined]
         if status >= 500:
             log.error("internal error on request %s", request_id, exc_info=exc)
         ex = Exchange(
