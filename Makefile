@@ -22,8 +22,8 @@ run: install
 test: install lint typecheck unit
 
 lint: install
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 
 typecheck: install
 	$(BIN)/mypy
