@@ -24,6 +24,9 @@ class Upstream:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def url(self, path: str) -> str:
+        return self.base + path
+
 
 @dataclass
 class Gateway:

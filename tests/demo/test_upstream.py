@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -16,6 +15,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from tests.conftest import Upstream
 from wardgate.demo.upstream import (
     CHUNK_DELAY_HEADER,
     CHUNK_SIZE_HEADER,
@@ -29,25 +29,6 @@ from wardgate.demo.upstream import (
 
 AUTH = {"Authorization": "Bearer demo-key"}
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "Hello there, my friend"}]}
-
-
-@dataclass
-class Upstream:
-    port: int
-    recorder: RequestRecorder
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    recorder = RequestRecorder()
-    runner, port = await start_demo_upstream(recorder=recorder)
-    try:
-        yield Upstream(port, recorder)
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
