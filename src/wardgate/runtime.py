@@ -112,7 +112,14 @@ async def run_gateway(
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     if process.watcher is not None:
         watcher = process.watcher
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(watcher.reload()))
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(watcher.reload())
+            reloads.add(task)  # keep a reference until it is done
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
     if on_started is not None:
         result = on_started(process)
         if result is not None:

@@ -48,7 +48,7 @@ async def test_backpressure_waits_instead_of_dropping(
 async def test_events_hold_no_secrets(gateway: Gateway, http: aiohttp.ClientSession) -> None:
     secret = "sk-live-5f3c9a1e7b2d4c6e8f0a"
     async with http.post(
-        f"{gateway.base}/echo?api_key={secret}",
+        f"{gateway.base}/echo?api_key={secret}&{secret}",
         headers={"Authorization": f"Bearer {secret}", "Cookie": f"session={secret}"},
         data=f'{{"password": "{secret}"}}',
     ) as response:

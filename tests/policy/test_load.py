@@ -95,6 +95,12 @@ def test_errors_name_file_line_and_key(change: tuple[str, str], message: str) ->
     assert any(line.startswith(message) for line in raised.value.problems), raised.value.problems
 
 
+def test_values_yaml_cannot_construct_are_policy_errors() -> None:
+    for bad in ("mode: 2001-99-99", "mode: !!binary zz"):
+        with pytest.raises(PolicyError, match=r"p\.yaml"):
+            parse_policy(VALID.replace("version: 1", f"version: 1\n{bad}"), "p.yaml")
+
+
 def test_empty_and_non_mapping_documents() -> None:
     for text in ("", "[1, 2]"):
         with pytest.raises(PolicyError, match=r"p\.yaml:1"):

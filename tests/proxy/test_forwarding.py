@@ -35,11 +35,12 @@ async def test_hop_by_hop_headers_are_dropped(
             "X-Secret-Hop": "must not pass",
             "Proxy-Authorization": "Basic Zm9vOmJhcg==",
             "TE": "trailers",
+            "X-Real-IP": "6.6.6.6",  # a forgeable client-address claim
             "X-Kept": "yes",
         },
     )
     sent = echoed["sent"]
-    for name in ("connection", "x-secret-hop", "proxy-authorization", "te"):
+    for name in ("connection", "x-secret-hop", "proxy-authorization", "te", "x-real-ip"):
         assert name not in sent, name
     assert sent["x-kept"] == "yes"
     assert echoed["query_string"] == "x=1"

@@ -21,7 +21,8 @@ from wardgate.proxy.paths import normalize_target
         ("/../../etc", "/etc", ""),  # never above the root
         ("/files/a%2fb", "/files/a%2Fb", ""),  # encoded slashes stay encoded (hex upper-cased)
         ("/caf%C3%A9", "/caf%C3%A9", ""),  # non-ASCII stays escaped
-        ("/a//b", "/a//b", ""),  # empty segments are kept
+        ("/a//b", "/a/b", ""),  # runs of slashes merged, as upstreams such as nginx do
+        ("//v1/admin", "/v1/admin", ""),
     ],
 )
 def test_normalize(raw: str, path: str, query: str) -> None:
@@ -36,6 +37,7 @@ def test_normalize(raw: str, path: str, query: str) -> None:
         "/nul%00byte",
         "http://example.com/v1",  # absolute-form is not a reverse-proxy target
         "*",
+        "/v1/admin#x",  # a fragment: dropped by HTTP clients, so never routed on
     ],
 )
 def test_refused(raw: str) -> None:

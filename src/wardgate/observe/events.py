@@ -107,7 +107,8 @@ def event_detail(ex: Exchange) -> dict[str, Any]:
 def _query_keys(query_string: str) -> list[str]:
     if not query_string:
         return []
-    keys = {part.split("=", 1)[0] for part in query_string.split("&") if part}
+    # Only names of name=value pairs: a bare token (`?sk-...`) may itself be a secret.
+    keys = {part.split("=", 1)[0] for part in query_string.split("&") if "=" in part}
     return sorted(k[:64] for k in keys)[:32]
 
 
@@ -232,7 +233,11 @@ class EventRecorder:
             while len(batch) < self._batch_size and not queue.empty():
                 batch.append(queue.get_nowait())
             self._in_flight = batch
-            await self._write_with_retry(loop, batch)
+            try:
+                await self._write_with_retry(loop, batch)
+            except Exception as exc:  # the writer must outlive any one bad batch
+                log.exception("event writer failed on a batch")
+                await self._set_aside(loop, batch, [], exc)
             self._in_flight = []
             for _ in batch:
                 queue.task_done()
@@ -241,7 +246,12 @@ class EventRecorder:
         self, loop: asyncio.AbstractEventLoop, batch: list[Exchange]
     ) -> None:
         attempt = 0
-        pending = [(sink, sink.encode(batch)) for sink in self._sinks]
+        pending: list[tuple[EventSink, Any]] = []
+        for sink in self._sinks:
+            try:
+                pending.append((sink, sink.encode(batch)))
+            except Exception as exc:
+                await self._set_aside(loop, batch, [(sink, None)], exc)
         while True:
             try:
                 await loop.run_in_executor(self._thread, self._write_batch, pending)
@@ -270,9 +280,13 @@ class EventRecorder:
             names, len(batch), type(exc).__name__, self._dead_letter,
         )  # fmt: skip
         METRICS.events_dead_lettered += len(batch)
-        if self._dead_letter is not None:
+        if self._dead_letter is None:
+            return
+        try:
             lines = b"".join(orjson.dumps(event_record(ex)) + b"\n" for ex in batch)
             await loop.run_in_executor(self._thread, _append, self._dead_letter, lines)
+        except Exception:
+            log.exception("cannot write %d events to the dead-letter file", len(batch))
 
     @staticmethod
     def _write_batch(pending: list[tuple[EventSink, Any]]) -> None:

@@ -130,7 +130,11 @@ class SqliteEventStore:
         with self._conn:
             for sql, params in encoded:
                 self._conn.execute(sql, params)
-        self._prune()
+        try:
+            self._prune()
+        except sqlite3.Error:
+            # The batch is committed: a failed prune must not make the caller write it again.
+            self._pruned_at = 0.0
 
     def _prune(self) -> None:
         now = time.time()

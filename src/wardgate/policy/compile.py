@@ -14,6 +14,7 @@ import aiohttp
 
 from wardgate.checks.registry import build_check
 from wardgate.errors import PolicyError
+from wardgate.phases import Phase
 from wardgate.pipeline import BoundCheck, Pipeline
 from wardgate.policy.model import Policy, Route, RouteMatch, Upstream
 from wardgate.providers import ProviderAdapter, get_adapter
@@ -61,9 +62,19 @@ class RoutePlan:
     pool: UpstreamPool
     provider: ProviderAdapter
     body_limit: int
+    response_limit: int
     timeout: aiohttp.ClientTimeout
     stream_holdback: int
     pipeline: Pipeline
+
+    @property
+    def inspects_request_body(self) -> bool:
+        return Phase.REQUEST_BODY in self.pipeline.active
+
+    @property
+    def inspects_response(self) -> bool:
+        active = self.pipeline.active
+        return Phase.RESPONSE_BODY in active or Phase.RESPONSE_CHUNK in active
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +126,7 @@ def _compile_route(policy: Policy, route: Route, pool: UpstreamPool) -> RoutePla
         pool=pool,
         provider=get_adapter(route.provider),
         body_limit=route.body_limit,
+        response_limit=route.response_limit,
         timeout=client_timeout(route.timeouts or pool.config.timeouts),
         stream_holdback=route.stream_holdback,
         pipeline=Pipeline(checks),

@@ -71,7 +71,15 @@ class _Document:
             raise PolicyError([f"{self.source}: invalid YAML: {exc}"]) from None
         if root is None:
             raise PolicyError([f"{self.source}:1: the policy is empty"])
-        data = self._value(root, ())
+        try:
+            data = self._value(root, ())
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else 1
+            raise PolicyError([f"{self.source}:{line}: invalid value: {exc.problem}"]) from None
+        except (ValueError, TypeError) as exc:
+            # e.g. a date that does not exist (2001-99-99): the constructor raises plainly.
+            raise PolicyError([f"{self.source}: invalid value: {exc}"]) from None
         if self.problems:
             raise PolicyError(self.problems)
         return data

@@ -123,6 +123,12 @@ class Route(StrictModel):
     body_limit: int = Field(
         default=10 * MiB, ge=0, description="Largest request body read or forwarded (413 above)."
     )
+    response_limit: int = Field(
+        default=10 * MiB,
+        ge=0,
+        description="Largest upstream response read whole when a check needs the body "
+        "(answered 502 above); responses nothing inspects are streamed without a limit.",
+    )
     timeouts: Timeouts | None = Field(
         default=None, description="Overrides the upstream's timeouts for this route."
     )

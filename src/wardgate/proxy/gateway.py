@@ -119,8 +119,21 @@ class Gateway:
     async def _serve(
         self, request: web.BaseRequest, ex: Exchange, route: RoutePlan
     ) -> web.StreamResponse:
+        # Counted from the start, so a reload cannot retire the pool under this request.
+        route.pool.in_flight += 1
+        try:
+            return await self._serve_counted(request, ex, route)
+        finally:
+            route.pool.in_flight -= 1
+
+    async def _serve_counted(
+        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan
+    ) -> web.StreamResponse:
         pipeline = route.pipeline
         _refuse_ambiguous_framing(request)
+        if route.inspects_request_body and "content-encoding" in request.headers:
+            # Checks read plain text: an encoded body would pass them uninspected.
+            raise MalformedRequest("encoded request body on an inspected route")
         if (
             Phase.REQUEST_HEADERS in pipeline.active
             and (verdict := await pipeline.run(Phase.REQUEST_HEADERS, ex)).blocked
@@ -154,21 +167,21 @@ class Gateway:
             request.host,
             keep_content_length=isinstance(body, _LimitedStream),
         )
-        route.pool.in_flight += 1
+        if route.inspects_response:
+            # Response checks read plain text: ask the upstream not to compress.
+            headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
+            headers.append(("Accept-Encoding", "identity"))
         try:
-            try:
-                target = f"{ex.path}?{ex.query_string}" if ex.query_string else ex.path
-                upstream = await route.pool.send(ex.method, target, headers, body, route.timeout)
-            except UpstreamError:
-                if isinstance(body, _LimitedStream) and body.failure is not None:
-                    raise body.failure from None
-                raise
-            try:
-                return await self._respond(request, ex, route, upstream)
-            finally:
-                upstream.release()
+            target = f"{ex.path}?{ex.query_string}" if ex.query_string else ex.path
+            upstream = await route.pool.send(ex.method, target, headers, body, route.timeout)
+        except UpstreamError:
+            if isinstance(body, _LimitedStream) and body.failure is not None:
+                raise body.failure from None
+            raise
+        try:
+            return await self._respond(request, ex, route, upstream)
         finally:
-            route.pool.in_flight -= 1
+            upstream.release()
 
     async def _respond(
         self, request: web.BaseRequest, ex: Exchange, route: RoutePlan, upstream: UpstreamResponse
@@ -191,7 +204,7 @@ class Gateway:
         if Phase.RESPONSE_BODY in pipeline.active or (
             length is not None and length <= BUFFER_SMALL_RESPONSE
         ):
-            body = await upstream.read()
+            body = await upstream.read(route.response_limit)
             ex.response_body = body
             if (
                 Phase.RESPONSE_BODY in pipeline.active
@@ -265,7 +278,16 @@ class Gateway:
         except UpstreamError as exc:
             _cut(request, ex, exc)
             return response
-        for released in [*holdback.drain(), splitter.rest()]:
+        tail = splitter.rest()
+        if inspect and tail.strip():
+            # An unterminated last event is still an event: check it like the others.
+            verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, parse_event(tail, index))
+            if verdict.blocked:
+                problem = problem_for(verdict.status or 403, ex.request_id)
+                await response.write(route.provider.error_event(problem))
+                await response.write_eof()
+                return response
+        for released in [*holdback.drain(), tail]:
             if released:
                 ex.bytes_out += len(released)
                 await response.write(released)

@@ -43,6 +43,13 @@ REWRITTEN = frozenset(
         "forwarded",
         "x-request-id",
         "traceparent",
+        # Client-address claims a client could forge; the upstream gets X-Forwarded-For.
+        "x-real-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-client-ip",
+        # We answer `Expect` ourselves (or not at all); it never travels upstream.
+        "expect",
     }
 )
 _DROP_UPSTREAM = HOP_BY_HOP | REWRITTEN
@@ -96,7 +103,9 @@ def forwarding(
     if incoming_trace and incoming_trace.group(2) != "0" * 32 and incoming_trace.group(1) != "ff":
         trace_id, flags = incoming_trace.group(2), incoming_trace.group(4)
     if not trusted.trusts(peer):
-        return Forwarding(peer, peer, scheme, trace_id, f"00-{trace_id}-{span_id}-{flags}")
+        # An untrusted client may continue its trace, but never picks our request id.
+        request_id = trace_id if incoming_trace is None else new_trace()[0]
+        return Forwarding(peer, peer, scheme, request_id, f"00-{trace_id}-{span_id}-{flags}")
     chain = [a.strip() for a in headers.get("x-forwarded-for", "").split(",") if a.strip()]
     client = peer
     for address in reversed(chain):

@@ -4,7 +4,8 @@ Matching routes on one spelling of a path and forwarding another is how path-bas
 are bypassed (`/%61dmin`, `/v1/../admin`). The gateway therefore normalizes once, routes on
 the result and forwards that same result: percent-encoded unreserved characters are
 decoded, hex digits of the remaining escapes upper-cased, and dot segments removed
-(RFC 3986 sections 6.2.2 and 5.2.4). Encoded slashes stay encoded.
+(RFC 3986 sections 6.2.2 and 5.2.4), and runs of slashes merged (as many upstreams do).
+Encoded slashes stay encoded; a fragment (`#`) is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = ["normalize_target"]
 
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_MANY_SLASHES = re.compile(r"//+")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -29,14 +31,18 @@ def normalize_target(raw: str) -> tuple[str, str]:
     path, _, query = raw.partition("?")
     if not path.startswith("/"):
         raise MalformedRequest("request target is not an absolute path")
-    if "%" not in path and "/." not in path:
+    if "#" in raw:
+        # A fragment is never part of a request target; HTTP clients drop it downstream,
+        # so routing on it would differ from what the upstream sees.
+        raise MalformedRequest("fragment in request target")
+    if "%" not in path and "/." not in path and "//" not in path:
         return path, query  # the common case: nothing to normalize
     if _BAD_ESCAPE.search(path):
         raise MalformedRequest("invalid percent-encoding in path")
     path = _ESCAPE.sub(_unescape_unreserved, path)
     if "%00" in path:
         raise MalformedRequest("NUL in path")
-    return _remove_dot_segments(path), query
+    return _MANY_SLASHES.sub("/", _remove_dot_segments(path)), query
 
 
 def _unescape_unreserved(match: re.Match[str]) -> str:

@@ -49,7 +49,8 @@ class PoolRegistry:
         for key, pool in list(self._pools.items()):
             if pool not in used:
                 del self._pools[key]
-                task = asyncio.get_running_loop().create_task(_close_when_idle(pool, grace_seconds))
+                grace = max(grace_seconds, pool.config.timeouts.total)
+                task = asyncio.get_running_loop().create_task(_close_when_idle(pool, grace))
                 self._retiring.add(task)
                 task.add_done_callback(self._retiring.discard)
 
@@ -114,6 +115,10 @@ class PolicyWatcher:
             except PolicyError as exc:
                 METRICS.reload_failures += 1
                 log.error("policy reload failed; keeping the current policy:\n%s", exc)
+                return False
+            except Exception:  # a reload must never take the watcher (or the gateway) down
+                METRICS.reload_failures += 1
+                log.exception("policy reload failed unexpectedly; keeping the current policy")
                 return False
             current = self.gateway.plan.policy
             for section in ("server", "events"):

@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from wardgate.errors import UpstreamProtocolError
 from wardgate.pipeline import StreamEvent
 
 __all__ = ["HoldBack", "SseSplitter", "parse_event"]
 
+# One event larger than this is not a chat stream: refuse it rather than buffer without end.
+MAX_EVENT_BYTES = 1024 * 1024
 EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 LINE_END = re.compile(r"\r\n|\n|\r")
 
@@ -27,6 +30,8 @@ class SseSplitter:
 
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer + data if self._buffer else data
+        if len(buffer) > MAX_EVENT_BYTES:
+            raise UpstreamProtocolError("server-sent event over the size limit")
         events: list[bytes] = []
         start = 0
         # A lone "\r" at the end may be the first half of "\r\n": wait for more bytes.

@@ -64,9 +64,18 @@ class UpstreamResponse:
     def content_length(self) -> int | None:
         return self._response.content_length
 
-    async def read(self) -> bytes:
-        with _mapped_errors():
-            return await self._response.read()
+    async def read(self, limit: int) -> bytes:
+        """The whole body, refusing one larger than `limit` bytes."""
+        if self.content_length is not None and self.content_length > limit:
+            raise UpstreamProtocolError("response over the route's response limit")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamProtocolError("response over the route's response limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Yield body bytes as they arrive (at most 64 KiB at a time)."""
@@ -99,9 +108,12 @@ class UpstreamPool:
         self._targets = [_Target(base) for base in config.targets]
         self._cursor = 0
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         self.in_flight = 0
 
     def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise UpstreamConnectError("upstream pool retired")
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self.config.max_connections,
@@ -169,6 +181,7 @@ class UpstreamPool:
         raise last_error
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
