@@ -67,3 +67,25 @@ async def test_refused_requests_still_produce_events(gateway: Gateway) -> None:
     rows = query_events(gateway.events_db, EventQuery(status=400))
     assert len(rows) == 1
     assert rows[0]["error"] == "malformed-http"
+
+
+async def test_expect_100_continue_is_answered_before_the_body(
+    gateway: Gateway, upstream: Upstream
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.process.port)
+    try:
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        writer.write(b"hello")
+        await writer.drain()
+        final = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert final.startswith(b"HTTP/1.1 200")
+    finally:
+        writer.close()
+    assert upstream.recorder.last is not None
+    assert upstream.recorder.last.body == b"hello"
+    assert upstream.recorder.last.header("expect") is None

@@ -144,6 +144,9 @@ class Gateway:
         if declared is not None and declared > route.body_limit:
             raise BodyTooLarge("declared length over the route limit")
         body: Body = None
+        if request.body_exists and request.headers.get("expect", "").lower() == "100-continue":
+            # The checks so far passed: tell the client to send its body (RFC 9110 10.1.1).
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if Phase.REQUEST_BODY in pipeline.active or (
             declared is not None and declared <= BUFFER_SMALL_BODY
         ):
