@@ -40,7 +40,7 @@ class ForbiddenWord:
 
 
 async def _gateway_with_chunk_check(
-    make_gateway: GatewayFactory, upstream: Upstream, tmp_path: Path, holdback: int
+    make_gateway: GatewayFactory, upstream_base: str, tmp_path: Path, holdback: int
 ) -> str:
     routes = f"""
       - name: chat
@@ -50,7 +50,7 @@ async def _gateway_with_chunk_check(
         stream_holdback: {holdback}
     """
     gw = await make_gateway(
-        policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e.db")
+        policy_text(f'["{upstream_base}"]', routes, events_db=tmp_path / "e.db")
     )
     plan = gw.process.gateway.plan
     check = BoundCheck("forbidden-word", ForbiddenWord("SECRET"), Mode.ENFORCE, OnError.BLOCK, 1.0)
@@ -74,7 +74,7 @@ async def test_a_chunk_check_ends_the_stream_with_a_provider_error(
     holdback: int,
     leaked: bool,
 ) -> None:
-    base = await _gateway_with_chunk_check(make_gateway, upstream, tmp_path, holdback)
+    base = await _gateway_with_chunk_check(make_gateway, upstream.base, tmp_path, holdback)
     body = _stream_request("one two SECRET three four")
     async with http.post(f"{base}/v1/chat/completions", data=body, headers=HEADERS) as response:
         assert response.status == 200
@@ -98,3 +98,35 @@ async def test_events_are_relayed_as_they_arrive(
     # Events ~100 ms apart upstream must stay apart: nothing is batched or held back.
     assert len(arrivals) >= 5
     assert arrivals[-1] - arrivals[0] > 0.4
+
+
+async def test_an_unterminated_last_event_is_still_checked(
+    make_gateway: GatewayFactory, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: fine\n\ndata: SECRET")  # no blank line after the last
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        base = await _gateway_with_chunk_check(
+            make_gateway, f"http://127.0.0.1:{port}", tmp_path, 0
+        )
+        async with http.post(f"{base}/v1/chat/completions", data=b"{}", headers=HEADERS) as r:
+            text = (await r.read()).decode()
+    finally:
+        await runner.cleanup()
+    assert "data: fine" in text
+    assert "SECRET" not in text
+    assert '"code":"forbidden"' in text
