@@ -70,6 +70,16 @@ state_dir_option = click.option(
     callback=_set_state_dir,
     help=f"Where events are kept (default: the XDG state dir; also ${STATE_DIR_ENV}).",
 )
+host_option = click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address the gateway listens on."
+)
+port_option = click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port the gateway listens on (0: any free port).",
+)
 log_level_option = click.option(
     "--log-level", default="info", show_default=True, type=LOG_LEVELS, help="Log verbosity."
 )
@@ -91,14 +101,8 @@ def main() -> None:
     required=True,
     help="Policy YAML file.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    default=8080,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0: any free port).",
-)
+@host_option
+@port_option
 @click.option(
     "--workers",
     default=1,
@@ -133,12 +137,8 @@ def serve(policy_path: Path, host: str, port: int, workers: int, log_level: str)
 
 
 @main.command()
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Address the gateway listens on."
-)
-@click.option(
-    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Gateway port."
-)
+@host_option
+@port_option
 @click.option(
     "--policy",
     "policy_path",

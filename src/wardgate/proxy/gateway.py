@@ -271,10 +271,7 @@ class Gateway:
                     verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, event)
                     if verdict.blocked:
                         upstream.abort()
-                        problem = problem_for(verdict.status or 403, ex.request_id)
-                        await response.write(route.provider.error_event(problem))
-                        await response.write_eof()
-                        return response
+                        return await _end_stream(response, route, ex, verdict)
                     for released in holdback.push(raw, len(event.data)):
                         ex.bytes_out += len(released)
                         await response.write(released)
@@ -286,10 +283,7 @@ class Gateway:
             # An unterminated last event is still an event: check it like the others.
             verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, parse_event(tail, index))
             if verdict.blocked:
-                problem = problem_for(verdict.status or 403, ex.request_id)
-                await response.write(route.provider.error_event(problem))
-                await response.write_eof()
-                return response
+                return await _end_stream(response, route, ex, verdict)
         for released in [*holdback.drain(), tail]:
             if released:
                 ex.bytes_out += len(released)
@@ -324,6 +318,16 @@ class Gateway:
         if path == "/readyz" and not self.ready:
             return web.json_response({"status": "draining"}, status=503)
         return web.json_response({"status": "ok"})
+
+
+async def _end_stream(
+    response: web.StreamResponse, route: RoutePlan, ex: Exchange, verdict: Verdict
+) -> web.StreamResponse:
+    """Headers are sent: a block ends the stream with the provider's own error event."""
+    problem = problem_for(verdict.status or 403, ex.request_id)
+    await response.write(route.provider.error_event(problem))
+    await response.write_eof()
+    return response
 
 
 def _problem(exc: ClientError | UpstreamError, ex: Exchange) -> Problem:

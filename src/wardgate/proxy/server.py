@@ -35,12 +35,11 @@ class _ProtocolHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         request_id, _ = new_trace()
+        response = problem_response(problem_for(status, request_id))
+        response.force_close()
         manager = self._manager
         if manager is None:
-            # The connection is already gone: there is no one to answer.
-            response = problem_response(problem_for(status, request_id))
-            response.force_close()
-            return response
+            return response  # the connection is already gone: nothing to record against
         gateway: Gateway = manager.gateway  # type: ignore[attr-defined]
         if status >= 500:
             log.error("internal error on request %s", request_id, exc_info=exc)
@@ -55,8 +54,6 @@ class _ProtocolHandler(RequestHandler):
             error="malformed-http" if status < 500 else "internal-error",
         )
         gateway.events.record_soon(ex)
-        response = problem_response(problem_for(status, request_id))
-        response.force_close()
         return response
 
 
