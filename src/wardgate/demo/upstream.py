@@ -320,7 +320,12 @@ def make_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_route("*", "/echo{tail:.*}", echo)  # also covers /echo-headers
+    app.on_response_prepare.append(_name_server)
     return app
+
+
+async def _name_server(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = "wardgate-demo"
 
 
 async def start_demo_upstream(

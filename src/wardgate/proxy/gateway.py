@@ -11,10 +11,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.streams import StreamReader
-
 from wardgate.decision import Verdict
 from wardgate.errors import BodyTooLarge, ClientError, MalformedRequest, UpstreamError
 from wardgate.exchange import Exchange
@@ -29,8 +25,9 @@ from wardgate.proxy.headers import (
     forwarding,
     upstream_headers,
 )
+from wardgate.proxy.http1 import Reply, Request, RequestBody, Response
 from wardgate.proxy.paths import normalize_target
-from wardgate.proxy.problems import GENERIC, problem_for, problem_response
+from wardgate.proxy.problems import GENERIC, json_reply, problem_for, problem_reply
 from wardgate.proxy.sse import HoldBack, SseSplitter, parse_event
 from wardgate.proxy.upstream import Body, UpstreamResponse
 
@@ -43,7 +40,6 @@ BUFFER_SMALL_BODY = 64 * 1024
 BUFFER_SMALL_RESPONSE = 256 * 1024
 CLIENT_BODY_TIMEOUT = 60.0
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
-BODYLESS_STATUS = frozenset({204, 304})
 
 
 class Gateway:
@@ -59,9 +55,9 @@ class Gateway:
         self._trusted = TrustedProxies(plan.policy.server.trusted_proxies)
         self.plan = plan
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request, response: Response) -> None:
         if request.raw_path in HEALTH_PATHS and request.method in ("GET", "HEAD"):
-            return self._health(request.raw_path)
+            return await response.reply(self._health(request.raw_path))
         plan = self.plan
         METRICS.requests += 1
         METRICS.in_flight += 1
@@ -71,25 +67,24 @@ class Gateway:
             ex.path, ex.query_string = normalize_target(request.raw_path)
             route = plan.route_for(ex.host, ex.method, ex.path)
             if route is None:
-                return await self._refuse(request, ex, problem_for(404, ex.request_id))
+                return await self._refuse(response, ex, problem_for(404, ex.request_id))
             ex.route = route.name
-            return await self._serve(request, ex, route)
+            return await self._serve(request, response, ex, route)
         except ClientError as exc:
-            return await self._refuse(request, ex, _problem(exc, ex), route)
+            return await self._refuse(response, ex, _problem(exc, ex), route)
         except UpstreamError as exc:
             ex.error = exc.slug
-            return await self._refuse(request, ex, _problem(exc, ex), route)
+            return await self._refuse(response, ex, _problem(exc, ex), route)
         except ConnectionError:
             # The client went away mid-answer: nothing left to tell it. The event says so.
             ex.error = ex.error or "client-disconnected"
-            return web.Response(status=499)  # never sent: aiohttp sees the closed transport
         except asyncio.CancelledError:
             ex.error = ex.error or "client-disconnected"
             raise
         except Exception:
             log.exception("internal error serving request %s", ex.request_id)
             ex.error = "internal-error"
-            return await self._refuse(request, ex, problem_for(500, ex.request_id), route)
+            return await self._refuse(response, ex, problem_for(500, ex.request_id), route)
         finally:
             METRICS.in_flight -= 1
             ex.latency_ms = ex.elapsed_ms()
@@ -98,16 +93,17 @@ class Gateway:
             ex.release_payloads()
             await self.events.record(ex)
 
-    def _exchange(self, request: web.BaseRequest) -> Exchange:
+    def _exchange(self, request: Request) -> Exchange:
         headers = request.headers
-        fwd = forwarding(request.remote or "", headers, request.scheme, self._trusted)
-        host = (request.host or "").lower()
+        fwd = forwarding(request.remote, headers, request.scheme, self._trusted)
+        host = request.host.lower()
         host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        path, _, query = request.raw_path.partition("?")
         ex = Exchange(
             request_id=fwd.request_id,
             method=request.method,
-            path=request.raw_path.partition("?")[0],
-            query_string=request.query_string,
+            path=path,
+            query_string=query,
             headers=headers,
             client_ip=fwd.client_ip,
             scheme=fwd.proto,
@@ -117,18 +113,18 @@ class Gateway:
         return ex
 
     async def _serve(
-        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan
-    ) -> web.StreamResponse:
+        self, request: Request, response: Response, ex: Exchange, route: RoutePlan
+    ) -> None:
         # Counted from the start, so a reload cannot retire the pool under this request.
         route.pool.in_flight += 1
         try:
-            return await self._serve_counted(request, ex, route)
+            return await self._serve_counted(request, response, ex, route)
         finally:
             route.pool.in_flight -= 1
 
     async def _serve_counted(
-        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan
-    ) -> web.StreamResponse:
+        self, request: Request, response: Response, ex: Exchange, route: RoutePlan
+    ) -> None:
         pipeline = route.pipeline
         _refuse_ambiguous_framing(request)
         if route.inspects_request_body and "content-encoding" in request.headers:
@@ -138,33 +134,33 @@ class Gateway:
             Phase.REQUEST_HEADERS in pipeline.active
             and (verdict := await pipeline.run(Phase.REQUEST_HEADERS, ex)).blocked
         ):
-            return await self._blocked(request, ex, route, verdict)
+            return await self._blocked(response, ex, route, verdict)
 
         declared = request.content_length
         if declared is not None and declared > route.body_limit:
             raise BodyTooLarge("declared length over the route limit")
         body: Body = None
-        if request.body_exists and request.headers.get("expect", "").lower() == "100-continue":
+        if request.has_body and request.headers.get("expect", "").lower() == "100-continue":
             # The checks so far passed: tell the client to send its body (RFC 9110 10.1.1).
-            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await response.send_continue()
         if Phase.REQUEST_BODY in pipeline.active or (
             declared is not None and declared <= BUFFER_SMALL_BODY
         ):
-            if request.body_exists:
-                body = await _read_body(request.content, route.body_limit)
+            if request.has_body:
+                body = await _read_body(request.body, route.body_limit)
                 ex.body = body
                 ex.bytes_in = len(body)
             if (
                 Phase.REQUEST_BODY in pipeline.active
                 and (verdict := await pipeline.run(Phase.REQUEST_BODY, ex)).blocked
             ):
-                return await self._blocked(request, ex, route, verdict)
-        elif request.body_exists:
-            body = _LimitedStream(request.content, route.body_limit, ex)
+                return await self._blocked(response, ex, route, verdict)
+        elif request.has_body:
+            body = _LimitedStream(request.body, route.body_limit, ex)
 
         fwd = ex.vault["forwarding"]
         headers = upstream_headers(
-            request.headers.items(),
+            request.raw_headers,
             request.headers,
             fwd,
             request.host,
@@ -182,13 +178,13 @@ class Gateway:
                 raise body.failure from None
             raise
         try:
-            return await self._respond(request, ex, route, upstream)
+            return await self._respond(response, ex, route, upstream)
         finally:
             upstream.release()
 
     async def _respond(
-        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan, upstream: UpstreamResponse
-    ) -> web.StreamResponse:
+        self, response: Response, ex: Exchange, route: RoutePlan, upstream: UpstreamResponse
+    ) -> None:
         pipeline = route.pipeline
         ex.upstream = upstream.target
         ex.status = upstream.status
@@ -198,11 +194,11 @@ class Gateway:
             and (verdict := await pipeline.run(Phase.RESPONSE_HEADERS, ex)).blocked
         ):
             upstream.abort()
-            return await self._blocked(request, ex, route, verdict)
+            return await self._blocked(response, ex, route, verdict)
         headers = downstream_headers(upstream.headers, ex.request_id)
         content_type = upstream.headers.get("content-type", "")
         if content_type.startswith("text/event-stream"):
-            return await self._relay_events(request, ex, route, upstream, headers)
+            return await self._relay_events(response, ex, route, upstream, headers)
         length = upstream.content_length
         if Phase.RESPONSE_BODY in pipeline.active or (
             length is not None and length <= BUFFER_SMALL_RESPONSE
@@ -213,47 +209,36 @@ class Gateway:
                 Phase.RESPONSE_BODY in pipeline.active
                 and (verdict := await pipeline.run(Phase.RESPONSE_BODY, ex)).blocked
             ):
-                return await self._blocked(request, ex, route, verdict)
-            response = web.Response(status=upstream.status, headers=headers)
-            if upstream.status not in BODYLESS_STATUS:
-                response.body = body
+                return await self._blocked(response, ex, route, verdict)
             ex.bytes_out = len(body)
-            await response.prepare(request)
-            await response.write_eof()
-            return response
-        return await self._relay_bytes(request, ex, upstream, headers)
+            return await response.send(upstream.status, headers, body)
+        return await self._relay_bytes(response, ex, upstream, headers)
 
     async def _relay_bytes(
         self,
-        request: web.BaseRequest,
+        response: Response,
         ex: Exchange,
         upstream: UpstreamResponse,
         headers: HeaderList,
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, headers=headers)
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
-        await response.prepare(request)
+    ) -> None:
+        await response.start(upstream.status, headers, upstream.content_length)
         try:
             async for chunk in upstream.chunks():
                 ex.bytes_out += len(chunk)
                 await response.write(chunk)
         except UpstreamError as exc:
-            _cut(request, ex, exc)
-            return response
-        await response.write_eof()
-        return response
+            return _cut(response, ex, exc)
+        await response.end()
 
     async def _relay_events(
         self,
-        request: web.BaseRequest,
+        response: Response,
         ex: Exchange,
         route: RoutePlan,
         upstream: UpstreamResponse,
         headers: HeaderList,
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, headers=headers)
-        await response.prepare(request)
+    ) -> None:
+        await response.start(upstream.status, headers, None)
         pipeline = route.pipeline
         inspect = pipeline.has(Phase.RESPONSE_CHUNK) or route.stream_holdback > 0
         splitter = SseSplitter()
@@ -276,8 +261,7 @@ class Gateway:
                         ex.bytes_out += len(released)
                         await response.write(released)
         except UpstreamError as exc:
-            _cut(request, ex, exc)
-            return response
+            return _cut(response, ex, exc)
         tail = splitter.rest()
         if inspect and tail.strip():
             # An unterminated last event is still an event: check it like the others.
@@ -288,85 +272,75 @@ class Gateway:
             if released:
                 ex.bytes_out += len(released)
                 await response.write(released)
-        await response.write_eof()
-        return response
+        await response.end()
 
     async def _blocked(
-        self, request: web.BaseRequest, ex: Exchange, route: RoutePlan, verdict: Verdict
-    ) -> web.StreamResponse:
+        self, response: Response, ex: Exchange, route: RoutePlan, verdict: Verdict
+    ) -> None:
         problem = problem_for(verdict.status or 403, ex.request_id)
-        return await self._refuse(request, ex, problem, route)
+        return await self._refuse(response, ex, problem, route)
 
     async def _refuse(
         self,
-        request: web.BaseRequest,
+        response: Response,
         ex: Exchange,
         problem: Problem,
         route: RoutePlan | None = None,
-    ) -> web.StreamResponse:
+    ) -> None:
         ex.status = problem.status
-        response = problem_response(problem, route.provider if route else GENERIC)
+        reply = problem_reply(problem, route.provider if route else GENERIC)
         if problem.status in (400, 413):
             # The rest of the body may still be on the wire: never read it as a new request.
-            response.force_close()
-        ex.bytes_out = len(response.body) if isinstance(response.body, bytes) else 0
-        await response.prepare(request)
-        await response.write_eof()
-        return response
+            response.close_after()
+        ex.bytes_out = len(reply.body)
+        await response.reply(reply)
 
-    def _health(self, path: str) -> web.Response:
+    def _health(self, path: str) -> Reply:
         if path == "/readyz" and not self.ready:
-            return web.json_response({"status": "draining"}, status=503)
-        return web.json_response({"status": "ok"})
+            return json_reply(503, {"status": "draining"})
+        return json_reply(200, {"status": "ok"})
 
 
-async def _end_stream(
-    response: web.StreamResponse, route: RoutePlan, ex: Exchange, verdict: Verdict
-) -> web.StreamResponse:
+async def _end_stream(response: Response, route: RoutePlan, ex: Exchange, verdict: Verdict) -> None:
     """Headers are sent: a block ends the stream with the provider's own error event."""
     problem = problem_for(verdict.status or 403, ex.request_id)
     await response.write(route.provider.error_event(problem))
-    await response.write_eof()
-    return response
+    await response.end()
 
 
 def _problem(exc: ClientError | UpstreamError, ex: Exchange) -> Problem:
     return Problem(exc.status, exc.slug, exc.title, ex.request_id)
 
 
-def _refuse_ambiguous_framing(request: web.BaseRequest) -> None:
+def _refuse_ambiguous_framing(request: Request) -> None:
     """Framing the parser tolerates but a proxy must not pass on (request smuggling)."""
     te = request.headers.get("transfer-encoding")
     if te is None:
         return
-    if request.version < (1, 1):
+    if request.version == "1.0":
         raise MalformedRequest("transfer-encoding on HTTP/1.0")
     codings = [c.strip().lower() for c in te.split(",")]
     if codings != ["chunked"] or len(request.headers.getall("transfer-encoding")) > 1:
         raise MalformedRequest("unsupported transfer-encoding")
 
 
-async def _read_body(content: StreamReader, limit: int) -> bytes:
-    if content.is_eof():
+async def _read_body(content: RequestBody, limit: int) -> bytes:
+    if content.complete:
         # The whole body came with the headers (the common case for API calls): no waiting,
         # so no timer is needed.
         body = content.read_nowait()
         if len(body) > limit:
             raise BodyTooLarge("body over the route limit")
-        if content.exception() is None:
-            return body
-        raise MalformedRequest("invalid body framing")
+        return body
     chunks: list[bytes] = []
     size = 0
     try:
         async with asyncio.timeout(CLIENT_BODY_TIMEOUT):
-            while chunk := await content.readany():
+            while chunk := await content.read():
                 size += len(chunk)
                 if size > limit:
                     raise BodyTooLarge("body over the route limit")
                 chunks.append(chunk)
-    except HttpProcessingError:
-        raise MalformedRequest("invalid body framing") from None
     except TimeoutError:
         raise MalformedRequest("client body timeout") from None
     return b"".join(chunks)
@@ -379,7 +353,7 @@ class _LimitedStream:
     `failure` for the gateway to answer with (413 or 400) instead of a 502.
     """
 
-    def __init__(self, content: StreamReader, limit: int, ex: Exchange) -> None:
+    def __init__(self, content: RequestBody, limit: int, ex: Exchange) -> None:
         self._content = content
         self._limit = limit
         self._ex = ex
@@ -388,20 +362,19 @@ class _LimitedStream:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         size = 0
         try:
-            while chunk := await self._content.readany():
+            while chunk := await self._content.read():
                 size += len(chunk)
                 if size > self._limit:
                     self.failure = BodyTooLarge("body over the route limit")
                     raise self.failure
                 self._ex.bytes_in = size
                 yield chunk
-        except HttpProcessingError:
-            self.failure = MalformedRequest("invalid body framing")
-            raise self.failure from None
+        except MalformedRequest as exc:
+            self.failure = exc
+            raise
 
 
-def _cut(request: web.BaseRequest, ex: Exchange, exc: UpstreamError) -> None:
+def _cut(response: Response, ex: Exchange, exc: UpstreamError) -> None:
     """Headers are already sent: the only honest signal left is to end the connection."""
     ex.error = exc.slug
-    if request.transport is not None:
-        request.transport.close()
+    response.abort()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from email.utils import formatdate
 
 import orjson
-from aiohttp import web
 
 from wardgate.providers import Problem, ProviderAdapter
 from wardgate.providers.generic import GenericAdapter
+from wardgate.proxy.http1 import Reply
 
-__all__ = ["TITLES", "problem_for", "problem_response"]
+__all__ = ["TITLES", "http_date", "json_reply", "problem_for", "problem_reply"]
 
 GENERIC = GenericAdapter()
 SERVER = "wardgate"
@@ -39,18 +40,39 @@ def problem_for(
     return Problem(status, slug or default_slug, title or default_title, request_id)
 
 
-def problem_response(
+def problem_reply(
     problem: Problem,
     provider: ProviderAdapter = GENERIC,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
+    headers: list[tuple[str, str]] | None = None,
+) -> Reply:
     body = {**problem.as_dict(), **provider.error_member(problem)}
-    response = web.Response(
-        status=problem.status,
-        body=orjson.dumps(body),
+    return json_reply(
+        problem.status,
+        body,
         content_type="application/problem+json",
-        headers=headers,
+        headers=[("X-Request-Id", problem.request_id), *(headers or ())],
     )
-    response.headers["X-Request-Id"] = problem.request_id
-    response.headers["Server"] = SERVER
-    return response
+
+
+def json_reply(
+    status: int,
+    document: object,
+    *,
+    content_type: str = "application/json",
+    headers: list[tuple[str, str]] | None = None,
+) -> Reply:
+    """A response Wardgate composes itself: JSON, dated, and naming no software but ours."""
+    own = [("Content-Type", content_type), ("Date", http_date()), ("Server", SERVER)]
+    return Reply(status, [*own, *(headers or ())], orjson.dumps(document))
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The current time as an HTTP date, formatted at most once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
