@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wardgate.decision import Action, CheckOutcome
+from wardgate.providers.call import LLMCall, Usage
 
 __all__ = ["Exchange", "Identity"]
 
@@ -30,7 +31,9 @@ class Exchange:
     """One request/response exchange.
 
     `headers` is the client's request headers (case-insensitive, multi-valued); `body` is
-    set only when a check of the route needed it buffered.
+    set only when a check of the route needed it buffered. `call` is the parsed AI request
+    (routes with an AI provider), `usage` what the upstream reported it cost, `peer_cert`
+    the client's verified TLS certificate (as `ssl.SSLSocket.getpeercert()` returns it).
     """
 
     request_id: str
@@ -56,6 +59,10 @@ class Exchange:
     response_headers: Mapping[str, str] | None = None
     response_body: bytes | None = None
     vault: dict[str, Any] = field(default_factory=dict)
+    call: LLMCall | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    peer_cert: Mapping[str, Any] | None = None
 
     @property
     def action(self) -> Action:
@@ -76,6 +83,8 @@ class Exchange:
         self.headers = {}
         self.response_headers = None
         self.vault.clear()
+        self.peer_cert = None
+        self.call = None  # its messages are payload; `model` and `usage` stay for the event
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0
