@@ -4,6 +4,7 @@ wardgate demo                      bundled demo upstream + gateway (what `make r
 wardgate serve --policy FILE       run the gateway
 wardgate check FILE                validate a policy (exit 1 with file:line:key on errors)
 wardgate events --since 10m ...    query the event store
+wardgate usage --by consumer,model tokens and cost per consumer and model
 wardgate policy-schema             the policy's JSON Schema
 wardgate version
 """
@@ -254,6 +255,67 @@ def events(
     out = sys.stdout.buffer
     for row in rows:
         out.write(orjson.dumps(row) + b"\n")
+
+
+@main.command()
+@click.option(
+    "--by",
+    default="consumer,model",
+    show_default=True,
+    help="Group by any of consumer, model, route, status (comma-separated).",
+)
+@click.option("--since", default=None, help="Only calls newer than this: 30s, 10m, 2h, 7d.")
+@click.option("--route", default=None, help="Only calls of this route.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Event store (default: events.sqlite3 in the state dir).",
+)
+@state_dir_option
+def usage(by: str, since: str | None, route: str | None, as_json: bool, db: Path | None) -> None:
+    """Tokens and cost of AI calls, per consumer and model (or other groupings)."""
+    from wardgate.observe.query import usage_report
+    from wardgate.runtime import default_event_db
+
+    dimensions = tuple(part.strip() for part in by.split(",") if part.strip())
+    try:
+        rows = usage_report(
+            db or default_event_db(),
+            dimensions,
+            since=time.time() - _seconds(since) if since else None,
+            route=route,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--by") from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        for row in rows:
+            record: dict[str, object] = dict(zip(dimensions, row.key, strict=True))
+            record.update(
+                requests=row.requests,
+                input_tokens=row.input_tokens,
+                output_tokens=row.output_tokens,
+                cost_usd=row.cost_usd,
+            )
+            sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+        return
+    header = [*dimensions, "requests", "input tokens", "output tokens", "cost USD"]
+    table = [
+        [
+            *(k if k is not None else "-" for k in row.key),
+            f"{row.requests:,}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            "-" if row.cost_usd is None else f"{row.cost_usd:,.6f}",
+        ]
+        for row in rows
+    ]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *table, strict=True)]
+    for line in [header, *table]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _seconds(duration: str) -> float:

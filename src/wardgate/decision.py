@@ -91,6 +91,8 @@ class Decision:
     findings: tuple[Finding, ...] = ()
     edits: tuple[Edit, ...] = ()
     status: int | None = None
+    # Response headers a block asks for (Retry-After, RateLimit, WWW-Authenticate).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
     def allow() -> Decision:
@@ -107,8 +109,12 @@ class Decision:
         return Decision(Action.MODIFY, tuple(findings), tuple(edits))
 
     @staticmethod
-    def block(status: int, findings: tuple[Finding, ...] | list[Finding]) -> Decision:
-        return Decision(Action.BLOCK, tuple(findings), status=status)
+    def block(
+        status: int,
+        findings: tuple[Finding, ...] | list[Finding],
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Decision:
+        return Decision(Action.BLOCK, tuple(findings), status=status, headers=headers)
 
 
 ALLOW = Decision(Action.ALLOW)
@@ -138,6 +144,7 @@ class Verdict:
     status: int | None = None
     edits: tuple[Edit, ...] = ()
     outcomes: tuple[CheckOutcome, ...] = field(default=())
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def blocked(self) -> bool:

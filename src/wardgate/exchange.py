@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wardgate.decision import Action, CheckOutcome
+from wardgate.providers.base import ProviderAdapter
 from wardgate.providers.call import LLMCall, Usage
 
 __all__ = ["Exchange", "Identity"]
@@ -59,9 +60,11 @@ class Exchange:
     response_headers: Mapping[str, str] | None = None
     response_body: bytes | None = None
     vault: dict[str, Any] = field(default_factory=dict)
+    provider: ProviderAdapter | None = None
     call: LLMCall | None = None
     model: str | None = None
     usage: Usage | None = None
+    cost_micros: int | None = None
     peer_cert: Mapping[str, Any] | None = None
 
     @property

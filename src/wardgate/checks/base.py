@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from wardgate.observe.pricing import PriceTable
 from wardgate.pipeline import Mode, OnError
+from wardgate.stores.counters import CounterStore
+from wardgate.stores.memory import MemoryCounterStore
 
-__all__ = ["CheckSettings", "StrictModel"]
+__all__ = ["CheckContext", "CheckSettings", "StrictModel"]
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What the policy provides every check besides its own config: shared stores, prices."""
+
+    counters: CounterStore = field(default_factory=MemoryCounterStore)
+    prices: PriceTable = field(default_factory=PriceTable)
 
 
 class StrictModel(BaseModel):

@@ -6,29 +6,56 @@ from typing import Annotated, Any, Protocol, TypeAlias
 
 from pydantic import Field
 
-from wardgate.checks import access, request_limits
-from wardgate.checks.base import CheckSettings
+from wardgate.checks import (
+    access,
+    budget,
+    concurrency,
+    model_policy,
+    rate_limit,
+    request_limits,
+    token_limit,
+)
+from wardgate.checks.base import CheckContext, CheckSettings
 from wardgate.pipeline import Check
 
 __all__ = ["CHECK_TYPES", "CheckConfig", "build_check"]
 
 
 class CheckFactory(Protocol):
-    def __call__(self, config: Any, /) -> Check: ...
+    def __call__(self, config: Any, context: CheckContext, /) -> Check: ...
+
+
+def _config_only(cls: Any) -> CheckFactory:
+    def build(config: Any, _context: CheckContext) -> Check:
+        check: Check = cls(config)
+        return check
+
+    return build
 
 
 CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
-    "access": (access.Config, access.AccessCheck),
-    "request_limits": (request_limits.Config, request_limits.RequestLimitsCheck),
+    "access": (access.Config, _config_only(access.AccessCheck)),
+    "request_limits": (request_limits.Config, _config_only(request_limits.RequestLimitsCheck)),
+    "rate_limit": (rate_limit.Config, rate_limit.RateLimitCheck),
+    "token_limit": (token_limit.Config, token_limit.TokenLimitCheck),
+    "budget": (budget.Config, budget.BudgetCheck),
+    "concurrency": (concurrency.Config, concurrency.ConcurrencyCheck),
+    "model_policy": (model_policy.Config, model_policy.ModelPolicyCheck),
 }
 
 CheckConfig: TypeAlias = Annotated[
-    access.Config | request_limits.Config,
+    access.Config
+    | request_limits.Config
+    | rate_limit.Config
+    | token_limit.Config
+    | budget.Config
+    | concurrency.Config
+    | model_policy.Config,
     Field(discriminator="type"),
 ]
 
 
-def build_check(config: CheckSettings) -> Check:
+def build_check(config: CheckSettings, context: CheckContext) -> Check:
     type_name: str = getattr(config, "type")  # noqa: B009 - every registered config has it
     _, factory = CHECK_TYPES[type_name]
-    return factory(config)
+    return factory(config, context)

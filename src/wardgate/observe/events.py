@@ -66,12 +66,14 @@ def event_record(ex: Exchange) -> dict[str, Any]:
 COLUMNS = (
     "ts", "request_id", "route", "consumer", "client_ip", "method", "path", "status",
     "bytes_in", "bytes_out", "latency_ms", "action", "would_block", "upstream", "error",
+    "model", "input_tokens", "output_tokens", "cost_micros",
 )  # fmt: skip
 
 
 def event_values(ex: Exchange) -> tuple[Any, ...]:
     """The flat part of an event, in `COLUMNS` order (a tuple: stores write it as a row)."""
     identity = ex.identity
+    usage = ex.usage
     return (
         ex.started_at,
         ex.request_id,
@@ -88,6 +90,10 @@ def event_values(ex: Exchange) -> tuple[Any, ...]:
         ex.would_block,
         ex.upstream,
         ex.error,
+        ex.model[:128] if ex.model else None,
+        usage.input_tokens if usage else None,
+        usage.output_tokens if usage else None,
+        ex.cost_micros,
     )
 
 

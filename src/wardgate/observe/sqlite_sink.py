@@ -42,17 +42,21 @@ CREATE TABLE IF NOT EXISTS events (
     would_block INTEGER,
     upstream TEXT,
     error TEXT,
+    model TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_micros INTEGER,
     detail BLOB
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 """
 INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}, detail) VALUES "
 ROW_PLACEHOLDERS = f"({', '.join('?' for _ in (*COLUMNS, 'detail'))})"
-# SQLite binds at most 32766 parameters per statement (16 per row here).
-ROWS_PER_STATEMENT = 1024
+# SQLite binds at most 32766 parameters per statement (20 per row here).
+ROWS_PER_STATEMENT = 1024  # 20,480 parameters
 SELECT = f"SELECT {', '.join(COLUMNS)}, detail FROM events"
 PRUNE_EVERY_SECONDS = 3600.0
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from wardgate.checks.base import CheckContext
 from wardgate.checks.registry import build_check
 from wardgate.errors import PolicyError
+from wardgate.observe.pricing import Price, PriceTable
 from wardgate.phases import Phase
-from wardgate.pipeline import BoundCheck, Pipeline
+from wardgate.pipeline import BoundCheck, Mode, Pipeline
 from wardgate.policy.model import Policy, Route, RouteMatch, Upstream
 from wardgate.providers import ProviderAdapter, get_adapter
 from wardgate.proxy.upstream import UpstreamPool, client_timeout
@@ -23,6 +25,7 @@ from wardgate.proxy.upstream import UpstreamPool, client_timeout
 __all__ = ["Plan", "RoutePlan", "compile_policy"]
 
 PoolFactory = Callable[[str, Upstream], UpstreamPool]
+AI_PROVIDERS = frozenset({"openai", "anthropic"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +69,27 @@ class RoutePlan:
     timeout: aiohttp.ClientTimeout
     stream_holdback: int
     pipeline: Pipeline
+    # Parse AI calls and their usage (the provider knows the wire format and a check or
+    # the route's `usage` setting asks for it).
+    parses_calls: bool = False
 
     @property
     def inspects_request_body(self) -> bool:
-        return Phase.REQUEST_BODY in self.pipeline.active
+        return self.parses_calls or Phase.REQUEST_BODY in self.pipeline.active
 
     @property
     def inspects_response(self) -> bool:
         active = self.pipeline.active
-        return Phase.RESPONSE_BODY in active or Phase.RESPONSE_CHUNK in active
+        return (
+            self.parses_calls or Phase.RESPONSE_BODY in active or Phase.RESPONSE_CHUNK in active
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     policy: Policy
     routes: tuple[RoutePlan, ...]
+    prices: PriceTable = PriceTable()
 
     def route_for(self, host: str, method: str, path: str) -> RoutePlan | None:
         for route in self.routes:
@@ -93,33 +102,48 @@ class Plan:
         return frozenset(r.pool for r in self.routes)
 
 
-def compile_policy(policy: Policy, pool_for: PoolFactory | None = None) -> Plan:
-    """Build every check and route of `policy`; raise `PolicyError` if any cannot be built."""
+def compile_policy(
+    policy: Policy, pool_for: PoolFactory | None = None, context: CheckContext | None = None
+) -> Plan:
+    """Build every check and route of `policy`; raise `PolicyError` if any cannot be built.
+
+    `context` carries the stores the checks share (a fresh in-memory one by default)."""
     make_pool: PoolFactory = pool_for or UpstreamPool
+    context = context or CheckContext(prices=price_table(policy))
     pools = {name: make_pool(name, config) for name, config in policy.upstreams.items()}
     routes: list[RoutePlan] = []
     problems: list[str] = []
     for index, route in enumerate(policy.routes):
         try:
-            routes.append(_compile_route(policy, route, pools[route.upstream]))
+            routes.append(_compile_route(policy, route, pools[route.upstream], context))
         except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"routes[{index}] ({route.name}): {exc}")
     if problems:
         raise PolicyError(problems)
-    return Plan(policy=policy, routes=tuple(routes))
+    return Plan(policy=policy, routes=tuple(routes), prices=context.prices)
 
 
-def _compile_route(policy: Policy, route: Route, pool: UpstreamPool) -> RoutePlan:
+def price_table(policy: Policy) -> PriceTable:
+    return PriceTable({k: Price(v.input, v.output) for k, v in policy.prices.items()})
+
+
+def _compile_route(
+    policy: Policy, route: Route, pool: UpstreamPool, context: CheckContext
+) -> RoutePlan:
     checks = [
         BoundCheck(
             name=config.name or config.type,
-            check=build_check(config),
+            check=build_check(config, context),
             mode=config.mode or policy.mode,
             on_error=config.on_error,
             timeout=config.timeout,
         )
         for config in route.checks
     ]
+    pipeline = Pipeline(checks)
+    wants_calls = route.usage or any(
+        getattr(c.check, "needs_call", False) for c in checks if c.mode is not Mode.OFF
+    )
     return RoutePlan(
         name=route.name,
         matcher=_Matcher.of(route.match),
@@ -129,5 +153,6 @@ def _compile_route(policy: Policy, route: Route, pool: UpstreamPool) -> RoutePla
         response_limit=route.response_limit,
         timeout=client_timeout(route.timeouts or pool.config.timeouts),
         stream_holdback=route.stream_holdback,
-        pipeline=Pipeline(checks),
+        pipeline=pipeline,
+        parses_calls=wants_calls and route.provider in AI_PROVIDERS,
     )

@@ -21,11 +21,15 @@ __all__ = [
     "Ejection",
     "EventSettings",
     "JsonLinesSink",
+    "MemoryCounters",
+    "ModelPrice",
     "Policy",
+    "RedisCounters",
     "Route",
     "RouteMatch",
     "ServerSettings",
     "SqliteSink",
+    "Stores",
     "Timeouts",
     "Upstream",
 ]
@@ -139,6 +143,12 @@ class Route(StrictModel):
         description="Characters of streamed output held back until response checks have seen "
         "them; 0 relays every event as it arrives.",
     )
+    usage: bool = Field(
+        default=True,
+        description="On openai/anthropic routes: parse each AI call (model, messages) and the "
+        "token usage of its answer, streamed or not, into the event. Checks that need the "
+        "call (token limits, budgets, model rules) turn this on whatever it says.",
+    )
     checks: list[CheckConfig] = Field(
         default_factory=list, description="Checks in the order they run."
     )
@@ -222,6 +232,45 @@ class EventSettings(StrictModel):
     batch_size: int = Field(default=512, ge=1, description="Most events written at once.")
 
 
+class MemoryCounters(StrictModel):
+    """Counters in each process's memory: exact for one process. With several workers or
+    machines every process counts on its own, so a limit of N allows up to N per process."""
+
+    type: Literal["memory"] = "memory"
+
+
+class RedisCounters(StrictModel):
+    """Counters in Redis, shared by every worker and machine: limits hold globally."""
+
+    type: Literal["redis"] = "redis"
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis URL (redis:// or rediss://)."
+    )
+    prefix: str = Field(default="wardgate:", description="Prefix of every key Wardgate writes.")
+    timeout: float = Field(
+        default=0.25, gt=0, le=10, description="Connect and reply timeout, seconds."
+    )
+
+
+CounterSettings = Annotated[MemoryCounters | RedisCounters, Field(discriminator="type")]
+
+
+class Stores(StrictModel):
+    """Where shared state lives."""
+
+    counters: CounterSettings = Field(
+        default_factory=MemoryCounters,
+        description="Rate limits, token limits, budgets and concurrency counters.",
+    )
+
+
+class ModelPrice(StrictModel):
+    """A model's price in USD per million tokens."""
+
+    input: float = Field(ge=0, description="USD per million input (prompt) tokens.")
+    output: float = Field(ge=0, description="USD per million output (completion) tokens.")
+
+
 class Policy(StrictModel):
     """A Wardgate policy (version 1)."""
 
@@ -231,6 +280,12 @@ class Policy(StrictModel):
     )
     server: ServerSettings = Field(default_factory=ServerSettings, description="Listener.")
     events: EventSettings = Field(default_factory=EventSettings, description="Event sinks.")
+    stores: Stores = Field(default_factory=Stores, description="Shared state.")
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="Model prices for budgets and usage reports. Keys are model names or "
+        "shell-style patterns (`gpt-4o*`, `*`); exact names win, then the first pattern.",
+    )
     upstreams: dict[str, Upstream] = Field(description="Named upstreams.")
     routes: list[Route] = Field(min_length=1, description="Routes, first match wins.")
 

@@ -88,6 +88,11 @@ class Gateway:
         finally:
             METRICS.in_flight -= 1
             ex.latency_ms = ex.elapsed_ms()
+            if ex.usage is not None:
+                usage = ex.usage
+                ex.cost_micros = plan.prices.cost_micros(
+                    ex.model, usage.input_tokens, usage.output_tokens
+                )
             if route is not None and route.pipeline.has(Phase.LOG):
                 await route.pipeline.run(Phase.LOG, ex)
             ex.release_payloads()
@@ -126,6 +131,7 @@ class Gateway:
         self, request: Request, response: Response, ex: Exchange, route: RoutePlan
     ) -> None:
         pipeline = route.pipeline
+        ex.provider = route.provider
         _refuse_ambiguous_framing(request)
         if route.inspects_request_body and "content-encoding" in request.headers:
             # Checks read plain text: an encoded body would pass them uninspected.
@@ -143,18 +149,19 @@ class Gateway:
         if request.has_body and request.headers.get("expect", "").lower() == "100-continue":
             # The checks so far passed: tell the client to send its body (RFC 9110 10.1.1).
             await response.send_continue()
-        if Phase.REQUEST_BODY in pipeline.active or (
-            declared is not None and declared <= BUFFER_SMALL_BODY
-        ):
+        if route.inspects_request_body or (declared is not None and declared <= BUFFER_SMALL_BODY):
             if request.has_body:
                 body = await _read_body(request.body, route.body_limit)
                 ex.body = body
                 ex.bytes_in = len(body)
-            if (
-                Phase.REQUEST_BODY in pipeline.active
-                and (verdict := await pipeline.run(Phase.REQUEST_BODY, ex)).blocked
-            ):
-                return await self._blocked(response, ex, route, verdict)
+                if route.parses_calls:
+                    _parse_call(ex, route, body)
+                    body = ex.body
+            if Phase.REQUEST_BODY in pipeline.active:
+                verdict = await pipeline.run(Phase.REQUEST_BODY, ex)
+                if verdict.blocked:
+                    return await self._blocked(response, ex, route, verdict)
+                body = ex.body  # a check may have rewritten it (e.g. a clamped max_tokens)
         elif request.has_body:
             body = _LimitedStream(request.body, route.body_limit, ex)
 
@@ -205,6 +212,8 @@ class Gateway:
         ):
             body = await upstream.read(route.response_limit)
             ex.response_body = body
+            if ex.call is not None and upstream.status < 300:
+                ex.usage = route.provider.parse_response(ex.call, body).usage
             if (
                 Phase.RESPONSE_BODY in pipeline.active
                 and (verdict := await pipeline.run(Phase.RESPONSE_BODY, ex)).blocked
@@ -240,7 +249,11 @@ class Gateway:
     ) -> None:
         await response.start(upstream.status, headers, None)
         pipeline = route.pipeline
-        inspect = pipeline.has(Phase.RESPONSE_CHUNK) or route.stream_holdback > 0
+        chunk_checks = pipeline.has(Phase.RESPONSE_CHUNK)
+        call = ex.call if upstream.status < 300 else None
+        reader = route.provider.stream_parser(call) if call is not None else None
+        strip_usage = bool(ex.vault.get("strip_usage"))
+        inspect = chunk_checks or route.stream_holdback > 0 or reader is not None
         splitter = SseSplitter()
         holdback = HoldBack(route.stream_holdback)
         index = 0
@@ -253,10 +266,17 @@ class Gateway:
                 for raw in splitter.feed(chunk):
                     event = parse_event(raw, index)
                     index += 1
-                    verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, event)
-                    if verdict.blocked:
-                        upstream.abort()
-                        return await _end_stream(response, route, ex, verdict)
+                    if reader is not None:
+                        delta = reader.feed(event.data, event.event)
+                        if delta.usage is not None:
+                            ex.usage = delta.usage
+                        if delta.usage_only and strip_usage:
+                            continue  # we asked for it; the client did not
+                    if chunk_checks:
+                        verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, event)
+                        if verdict.blocked:
+                            upstream.abort()
+                            return await _end_stream(response, route, ex, verdict)
                     for released in holdback.push(raw, len(event.data)):
                         ex.bytes_out += len(released)
                         await response.write(released)
@@ -265,9 +285,13 @@ class Gateway:
         tail = splitter.rest()
         if inspect and tail.strip():
             # An unterminated last event is still an event: check it like the others.
-            verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, parse_event(tail, index))
-            if verdict.blocked:
-                return await _end_stream(response, route, ex, verdict)
+            last = parse_event(tail, index)
+            if reader is not None and (delta := reader.feed(last.data, last.event)).usage:
+                ex.usage = delta.usage
+            if chunk_checks:
+                verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, last)
+                if verdict.blocked:
+                    return await _end_stream(response, route, ex, verdict)
         for released in [*holdback.drain(), tail]:
             if released:
                 ex.bytes_out += len(released)
@@ -278,7 +302,12 @@ class Gateway:
         self, response: Response, ex: Exchange, route: RoutePlan, verdict: Verdict
     ) -> None:
         problem = problem_for(verdict.status or 403, ex.request_id)
-        return await self._refuse(response, ex, problem, route)
+        headers = verdict.headers
+        if problem.status == 401 and not any(k == "WWW-Authenticate" for k, _ in headers):
+            # RFC 9110 15.5.2: a 401 names the scheme that would work.
+            challenge = ex.vault.get("www_authenticate", 'Bearer realm="wardgate"')
+            headers = (*headers, ("WWW-Authenticate", challenge))
+        return await self._refuse(response, ex, problem, route, headers)
 
     async def _refuse(
         self,
@@ -286,9 +315,10 @@ class Gateway:
         ex: Exchange,
         problem: Problem,
         route: RoutePlan | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         ex.status = problem.status
-        reply = problem_reply(problem, route.provider if route else GENERIC)
+        reply = problem_reply(problem, route.provider if route else GENERIC, list(headers))
         if problem.status in (400, 413):
             # The rest of the body may still be on the wire: never read it as a new request.
             response.close_after()
@@ -306,6 +336,20 @@ async def _end_stream(response: Response, route: RoutePlan, ex: Exchange, verdic
     problem = problem_for(verdict.status or 403, ex.request_id)
     await response.write(route.provider.error_event(problem))
     await response.end()
+
+
+def _parse_call(ex: Exchange, route: RoutePlan, body: bytes) -> None:
+    """The provider-neutral view of an AI call; asks for streamed usage when metering."""
+    call = route.provider.parse_request(ex.path, body)
+    if call is None:
+        return
+    ex.call = call
+    ex.model = call.model
+    if call.stream and not call.stream_usage:
+        rewritten = route.provider.with_stream_usage(call, body)
+        if rewritten is not None:
+            ex.body = rewritten
+            ex.vault["strip_usage"] = True
 
 
 def _problem(exc: ClientError | UpstreamError, ex: Exchange) -> Problem:

@@ -13,11 +13,14 @@ import logging
 import os
 from pathlib import Path
 
+from wardgate.checks.base import CheckContext
 from wardgate.errors import PolicyError
 from wardgate.observe.metrics import METRICS
-from wardgate.policy.compile import Plan, compile_policy
+from wardgate.policy.compile import Plan, compile_policy, price_table
 from wardgate.policy.load import load_policy
-from wardgate.policy.model import Policy, Upstream
+from wardgate.policy.model import CounterSettings, Policy, Upstream
+from wardgate.stores.counters import CounterStore
+from wardgate.stores.open import open_counter_store
 from wardgate.proxy.gateway import Gateway
 from wardgate.proxy.upstream import UpstreamPool
 
@@ -28,11 +31,26 @@ POLL_SECONDS = 1.0
 
 
 class PoolRegistry:
-    """Upstream pools by (name, configuration): the same upstream gets the same pool."""
+    """Upstream pools by (name, configuration): the same upstream gets the same pool.
+
+    It also keeps the counter store, so limits and budgets survive a reload; a reload that
+    changes `stores.counters` starts a fresh store (its counters start from zero)."""
 
     def __init__(self) -> None:
         self._pools: dict[tuple[str, str], UpstreamPool] = {}
         self._retiring: set[asyncio.Task[None]] = set()
+        self._counters: tuple[str, CounterStore] | None = None
+        self._old_counters: list[CounterStore] = []
+
+    def counters_for(self, settings: CounterSettings) -> CounterStore:
+        key = settings.model_dump_json()
+        if self._counters is not None and self._counters[0] == key:
+            return self._counters[1]
+        if self._counters is not None:
+            self._old_counters.append(self._counters[1])
+        store = open_counter_store(settings)
+        self._counters = (key, store)
+        return store
 
     def pool_for(self, name: str, config: Upstream) -> UpstreamPool:
         key = (name, config.model_dump_json())
@@ -42,7 +60,10 @@ class PoolRegistry:
         return pool
 
     def compile(self, policy: Policy) -> Plan:
-        return compile_policy(policy, self.pool_for)
+        context = CheckContext(
+            counters=self.counters_for(policy.stores.counters), prices=price_table(policy)
+        )
+        return compile_policy(policy, self.pool_for, context)
 
     def retire_unused(self, plan: Plan, grace_seconds: float) -> None:
         used = plan.pools
@@ -60,6 +81,10 @@ class PoolRegistry:
         await asyncio.gather(*self._retiring, return_exceptions=True)
         await asyncio.gather(*(pool.close() for pool in self._pools.values()))
         self._pools.clear()
+        stores = [*self._old_counters, *([self._counters[1]] if self._counters else [])]
+        await asyncio.gather(*(store.close() for store in stores), return_exceptions=True)
+        self._counters = None
+        self._old_counters.clear()
 
 
 async def _close_when_idle(pool: UpstreamPool, grace_seconds: float) -> None:

@@ -1,0 +1,49 @@
+"""Reserve before forwarding, reconcile after: the part token limits and budgets share.
+
+A request reserves its worst case (the prompt estimate plus the output it may ask for)
+with one atomic `reserve`, so concurrent requests can never overspend. When the answer
+reports usage, the difference is given back or charged; a request that never reached the
+upstream gets its whole reservation back; one that reached it without reported usage keeps
+it (the safe side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wardgate.detect.tokens import estimate_messages
+from wardgate.exchange import Exchange
+from wardgate.providers.call import LLMCall, Usage
+from wardgate.stores.counters import CounterStore
+
+__all__ = ["Reservation", "estimated_usage", "settle"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    slot: str
+    amount: int
+    ttl: float
+
+
+def estimated_usage(call: LLMCall, assume_output_tokens: int) -> Usage:
+    """The most a call may consume: its prompt estimate and its whole output allowance."""
+    prompt = estimate_messages(m.text for m in call.messages)
+    if call.operation == "embeddings":
+        return Usage(prompt, 0)
+    output = call.max_tokens if call.max_tokens is not None else assume_output_tokens
+    choices = max(call.n, call.best_of or 1)
+    return Usage(prompt, output * choices)
+
+
+async def settle(
+    store: CounterStore, ex: Exchange, reservation: Reservation, actual: int | None
+) -> None:
+    if ex.upstream is None:
+        delta = -reservation.amount  # never forwarded: nothing was consumed
+    elif actual is None:
+        return  # forwarded, usage unknown: keep the worst case
+    else:
+        delta = actual - reservation.amount
+    if delta:
+        await store.add(reservation.slot, delta, reservation.ttl)

@@ -1,0 +1,1 @@
+"""Where shared state lives: counters in memory (one process) or in Redis (many)."""
