@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import subprocess
+import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,3 +117,59 @@ async def gateway(upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Pa
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         yield session
+
+
+WARDGATE = [sys.executable, "-m", "wardgate"]
+Serve = Callable[..., tuple[str, subprocess.Popen[bytes]]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            assert process.poll() is None, "the gateway exited early"
+            try:
+                async with http.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("gateway never became ready")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(policy: str, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
+        path = tmp_path / f"policy-{len(processes)}.yaml"
+        path.write_text(policy)
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                *WARDGATE,
+                "serve",
+                "--policy",
+                str(path),
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            env={**os.environ, "WARDGATE_STATE_DIR": str(tmp_path / "state")},
+        )
+        processes.append(process)
+        return f"http://127.0.0.1:{port}", process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import Upstream, policy_text
+from tests.conftest import Serve, Upstream, policy_text, wait_ready
 from wardgate import __version__
 from wardgate.cli import main
 from wardgate.decision import CheckOutcome, Decision, Finding
@@ -26,63 +26,11 @@ from wardgate.exchange import Exchange
 WARDGATE = [sys.executable, "-m", "wardgate"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            assert process.poll() is None, "the gateway exited early"
-            try:
-                async with http.get(f"{base}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("gateway never became ready")
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[object]:
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(policy: str, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
-        path = tmp_path / "policy.yaml"
-        path.write_text(policy)
-        port = _free_port()
-        process = subprocess.Popen(
-            [
-                *WARDGATE,
-                "serve",
-                "--policy",
-                str(path),
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                *extra,
-            ],
-            env={**os.environ, "WARDGATE_STATE_DIR": str(tmp_path / "state")},
-        )
-        processes.append(process)
-        return f"http://127.0.0.1:{port}", process
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-
-
-async def test_serve_with_two_workers(upstream: Upstream, serve: object, tmp_path: Path) -> None:
+async def test_serve_with_two_workers(upstream: Upstream, serve: Serve, tmp_path: Path) -> None:
     base, process = serve(
         policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db"), "--workers", "2"
-    )  # type: ignore[operator]
-    await _wait_ready(base, process)
+    )
+    await wait_ready(base, process)
     async with aiohttp.ClientSession() as http:
         for i in range(40):
             async with http.get(f"{base}/echo/{i}") as response:
@@ -94,10 +42,10 @@ async def test_serve_with_two_workers(upstream: Upstream, serve: object, tmp_pat
 
 
 async def test_shutdown_drains_in_flight_requests(
-    upstream: Upstream, serve: object, tmp_path: Path
+    upstream: Upstream, serve: Serve, tmp_path: Path
 ) -> None:
-    base, process = serve(policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db"))  # type: ignore[operator]
-    await _wait_ready(base, process)
+    base, process = serve(policy_text(f'["{upstream.base}"]', events_db=tmp_path / "e.db"))
+    await wait_ready(base, process)
     async with aiohttp.ClientSession() as http:
         slow = asyncio.ensure_future(
             http.get(f"{base}/echo", headers={"x-demo-fault": "slow", "x-demo-delay-ms": "1000"})
@@ -128,7 +76,7 @@ async def test_demo_serves_the_openai_sdk_out_of_the_box(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
     )
     try:
-        await _wait_ready(f"http://127.0.0.1:{port}", process)
+        await wait_ready(f"http://127.0.0.1:{port}", process)
         async with AsyncOpenAI(
             base_url=f"http://127.0.0.1:{port}/v1", api_key="demo-key"
         ) as client:

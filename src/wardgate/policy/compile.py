@@ -8,7 +8,7 @@ configuration did not change, so a reload keeps warm keep-alive connections.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -80,16 +80,14 @@ class RoutePlan:
     @property
     def inspects_response(self) -> bool:
         active = self.pipeline.active
-        return (
-            self.parses_calls or Phase.RESPONSE_BODY in active or Phase.RESPONSE_CHUNK in active
-        )
+        return self.parses_calls or Phase.RESPONSE_BODY in active or Phase.RESPONSE_CHUNK in active
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     policy: Policy
     routes: tuple[RoutePlan, ...]
-    prices: PriceTable = PriceTable()
+    prices: PriceTable = field(default_factory=PriceTable)
 
     def route_for(self, host: str, method: str, path: str) -> RoutePlan | None:
         for route in self.routes:

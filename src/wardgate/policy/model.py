@@ -173,9 +173,27 @@ class Route(StrictModel):
         return self
 
 
+class TlsSettings(StrictModel):
+    """TLS on the data-plane listener, optionally verifying client certificates (mTLS)."""
+
+    cert: Path = Field(description="PEM certificate chain of the gateway.")
+    key: Path = Field(description="PEM private key of the gateway.")
+    client_ca: Path | None = Field(
+        default=None, description="PEM CA bundle that client certificates must chain to."
+    )
+    client_certificates: Literal["optional", "required"] = Field(
+        default="optional",
+        description="With `client_ca`: `required` refuses the TLS handshake without a valid "
+        "client certificate; `optional` verifies one when sent (the `mtls` check then decides).",
+    )
+
+
 class ServerSettings(StrictModel):
     """The data-plane listener."""
 
+    tls: TlsSettings | None = Field(
+        default=None, description="Serve HTTPS instead of HTTP (and mTLS with `client_ca`)."
+    )
     trusted_proxies: list[IPvAnyNetwork] = Field(
         default_factory=list,
         description="Peers whose X-Forwarded-For/-Proto and X-Request-Id are believed.",

@@ -115,6 +115,7 @@ class Gateway:
             host=host,
         )
         ex.vault["forwarding"] = fwd
+        ex.peer_cert = request.peer_cert
         return ex
 
     async def _serve(

@@ -26,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -144,6 +145,7 @@ class Request:
         "headers",
         "keep_alive",
         "method",
+        "peer_cert",
         "raw_headers",
         "raw_path",
         "remote",
@@ -160,6 +162,8 @@ class Request:
         keep_alive: bool,
         remote: str,
         body: RequestBody,
+        scheme: str = "http",
+        peer_cert: dict[str, Any] | None = None,
     ) -> None:
         self.method = method
         self.raw_path = raw_path
@@ -168,7 +172,8 @@ class Request:
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(raw_headers))
         self.keep_alive = keep_alive
         self.remote = remote
-        self.scheme = "http"
+        self.scheme = scheme
+        self.peer_cert = peer_cert
         self.body = body
         length = self.headers.get("content-length")
         # llhttp has already refused anything but digits, and CL together with TE.
@@ -283,6 +288,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.keep_alive = True
         self.remote = ""
+        self.scheme = "http"
+        self.peer_cert: dict[str, Any] | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[str, str]] = []
@@ -304,6 +311,10 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) else ""
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            self.scheme = "https"
+            self.peer_cert = tls.getpeercert() or None  # verified against the client CA
         self.server.connections.add(self)
         self._arm_idle()
 
@@ -387,6 +398,8 @@ class _Connection(asyncio.Protocol):
             parser.should_keep_alive(),
             self.remote,
             RequestBody(self),
+            self.scheme,
+            self.peer_cert,
         )
         self._parsing = request
         self._disarm_idle()
@@ -537,9 +550,17 @@ class HttpServer:
         self.loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
 
-    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+    async def start(
+        self, host: str, port: int, *, reuse_port: bool = False, tls: ssl.SSLContext | None = None
+    ) -> int:
         self._server = await self.loop.create_server(
-            lambda: _Connection(self), host, port, reuse_port=reuse_port or None, backlog=1024
+            lambda: _Connection(self),
+            host,
+            port,
+            reuse_port=reuse_port or None,
+            backlog=1024,
+            ssl=tls,
+            ssl_handshake_timeout=10.0 if tls is not None else None,
         )
         return int(self._server.sockets[0].getsockname()[1])
 

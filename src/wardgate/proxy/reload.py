@@ -19,10 +19,10 @@ from wardgate.observe.metrics import METRICS
 from wardgate.policy.compile import Plan, compile_policy, price_table
 from wardgate.policy.load import load_policy
 from wardgate.policy.model import CounterSettings, Policy, Upstream
-from wardgate.stores.counters import CounterStore
-from wardgate.stores.open import open_counter_store
 from wardgate.proxy.gateway import Gateway
 from wardgate.proxy.upstream import UpstreamPool
+from wardgate.stores.counters import CounterStore
+from wardgate.stores.open import open_counter_store
 
 __all__ = ["PolicyWatcher", "PoolRegistry"]
 

@@ -6,13 +6,30 @@ problem+json, without parser internals, and still recorded as an event.
 
 from __future__ import annotations
 
+import ssl
+
 from wardgate.exchange import Exchange
+from wardgate.policy.model import TlsSettings
 from wardgate.proxy.gateway import Gateway
 from wardgate.proxy.headers import new_trace
 from wardgate.proxy.http1 import HttpServer, Reply
 from wardgate.proxy.problems import problem_for, problem_reply
 
-__all__ = ["Listener"]
+__all__ = ["Listener", "tls_context"]
+
+
+def tls_context(settings: TlsSettings) -> ssl.SSLContext:
+    """Server TLS 1.2+; with a client CA, client certificates are verified against it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.cert, settings.key)
+    if settings.client_ca is not None:
+        context.load_verify_locations(settings.client_ca)
+        context.verify_mode = (
+            ssl.CERT_REQUIRED if settings.client_certificates == "required" else ssl.CERT_OPTIONAL
+        )
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class Listener:
@@ -32,7 +49,8 @@ class Listener:
             max_line=settings.max_header_bytes,
             max_headers=settings.max_headers,
         )
-        self.port = await self._server.start(host, port, reuse_port=reuse_port)
+        tls = tls_context(settings.tls) if settings.tls is not None else None
+        self.port = await self._server.start(host, port, reuse_port=reuse_port, tls=tls)
         return self.port
 
     async def stop(self) -> None:
