@@ -8,9 +8,12 @@ from pydantic import Field
 
 from wardgate.checks import (
     access,
+    api_key,
     budget,
     concurrency,
+    jwt_auth,
     model_policy,
+    mtls,
     rate_limit,
     request_limits,
     token_limit,
@@ -36,6 +39,9 @@ def _config_only(cls: Any) -> CheckFactory:
 CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
     "access": (access.Config, _config_only(access.AccessCheck)),
     "request_limits": (request_limits.Config, _config_only(request_limits.RequestLimitsCheck)),
+    "api_key": (api_key.Config, _config_only(api_key.ApiKeyCheck)),
+    "jwt": (jwt_auth.Config, _config_only(jwt_auth.JwtCheck)),
+    "mtls": (mtls.Config, _config_only(mtls.MtlsCheck)),
     "rate_limit": (rate_limit.Config, rate_limit.RateLimitCheck),
     "token_limit": (token_limit.Config, token_limit.TokenLimitCheck),
     "budget": (budget.Config, budget.BudgetCheck),
@@ -46,6 +52,9 @@ CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
 CheckConfig: TypeAlias = Annotated[
     access.Config
     | request_limits.Config
+    | api_key.Config
+    | jwt_auth.Config
+    | mtls.Config
     | rate_limit.Config
     | token_limit.Config
     | budget.Config

@@ -21,6 +21,8 @@ from wardgate.pipeline import BoundCheck, Mode, Pipeline
 from wardgate.policy.model import Policy, Route, RouteMatch, Upstream
 from wardgate.providers import ProviderAdapter, get_adapter
 from wardgate.proxy.upstream import UpstreamPool, client_timeout
+from wardgate.stores.counters import CounterStore
+from wardgate.stores.memory import MemoryCounterStore
 
 __all__ = ["Plan", "RoutePlan", "compile_policy"]
 
@@ -101,13 +103,13 @@ class Plan:
 
 
 def compile_policy(
-    policy: Policy, pool_for: PoolFactory | None = None, context: CheckContext | None = None
+    policy: Policy, pool_for: PoolFactory | None = None, counters: CounterStore | None = None
 ) -> Plan:
     """Build every check and route of `policy`; raise `PolicyError` if any cannot be built.
 
-    `context` carries the stores the checks share (a fresh in-memory one by default)."""
+    `counters` is the store the limit checks share (a fresh in-memory one by default)."""
     make_pool: PoolFactory = pool_for or UpstreamPool
-    context = context or CheckContext(prices=price_table(policy))
+    context = CheckContext(counters=counters or MemoryCounterStore(), prices=price_table(policy))
     pools = {name: make_pool(name, config) for name, config in policy.upstreams.items()}
     routes: list[RoutePlan] = []
     problems: list[str] = []

@@ -13,10 +13,9 @@ import logging
 import os
 from pathlib import Path
 
-from wardgate.checks.base import CheckContext
 from wardgate.errors import PolicyError
 from wardgate.observe.metrics import METRICS
-from wardgate.policy.compile import Plan, compile_policy, price_table
+from wardgate.policy.compile import Plan, compile_policy
 from wardgate.policy.load import load_policy
 from wardgate.policy.model import CounterSettings, Policy, Upstream
 from wardgate.proxy.gateway import Gateway
@@ -60,10 +59,7 @@ class PoolRegistry:
         return pool
 
     def compile(self, policy: Policy) -> Plan:
-        context = CheckContext(
-            counters=self.counters_for(policy.stores.counters), prices=price_table(policy)
-        )
-        return compile_policy(policy, self.pool_for, context)
+        return compile_policy(policy, self.pool_for, self.counters_for(policy.stores.counters))
 
     def retire_unused(self, plan: Plan, grace_seconds: float) -> None:
         used = plan.pools
