@@ -19,7 +19,9 @@ from wardgate.observe.pricing import Price, PriceTable
 from wardgate.phases import Phase
 from wardgate.pipeline import BoundCheck, Mode, Pipeline
 from wardgate.policy.model import Policy, Route, RouteMatch, Upstream
-from wardgate.providers import ProviderAdapter, get_adapter
+from wardgate.providers import ProviderAdapter
+from wardgate.providers.generic import GenericPaths
+from wardgate.providers.registry import adapter_for
 from wardgate.proxy.upstream import UpstreamPool, client_timeout
 from wardgate.stores.counters import CounterStore
 from wardgate.stores.memory import MemoryCounterStore
@@ -148,11 +150,26 @@ def _compile_route(
         name=route.name,
         matcher=_Matcher.of(route.match),
         pool=pool,
-        provider=get_adapter(route.provider),
+        provider=adapter_for(route.provider, _generic_paths(route)),
         body_limit=route.body_limit,
         response_limit=route.response_limit,
         timeout=client_timeout(route.timeouts or pool.config.timeouts),
         stream_holdback=route.stream_holdback,
         pipeline=pipeline,
-        parses_calls=wants_calls and route.provider in AI_PROVIDERS,
+        parses_calls=wants_calls and (route.provider in AI_PROVIDERS or bool(route.call_paths)),
+    )
+
+
+def _generic_paths(route: Route) -> GenericPaths | None:
+    paths = route.call_paths
+    if paths is None:
+        return None
+    return GenericPaths(
+        model=paths.model,
+        text=tuple(paths.text),
+        max_tokens=paths.max_tokens,
+        stream=paths.stream,
+        usage_input=paths.usage_input,
+        usage_output=paths.usage_output,
+        output_text=tuple(paths.output_text),
     )

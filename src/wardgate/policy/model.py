@@ -114,6 +114,23 @@ class RouteMatch(StrictModel):
         return [h.lower() for h in hosts]
 
 
+class CallPaths(StrictModel):
+    """Where a generic JSON AI API keeps what the checks read: paths like `model`,
+    `input`, `messages[*].content` or `choices[0].text`."""
+
+    model: str | None = Field(default=None, description="Path of the model name.")
+    text: list[str] = Field(default_factory=list, description="Paths of prompt text.")
+    max_tokens: str | None = Field(default=None, description="Path of the output limit.")
+    stream: str | None = Field(default=None, description="Path of the stream flag.")
+    usage_input: str | None = Field(default=None, description="Response path of input tokens.")
+    usage_output: str | None = Field(
+        default=None, description="Response path of output tokens."
+    )
+    output_text: list[str] = Field(
+        default_factory=list, description="Response paths of output text (JSON and events)."
+    )
+
+
 class Route(StrictModel):
     """A class of requests with its upstream, provider, limits and ordered checks."""
 
@@ -143,6 +160,11 @@ class Route(StrictModel):
         description="Characters of streamed output held back until response checks have seen "
         "them; 0 relays every event as it arrives.",
     )
+    call_paths: CallPaths | None = Field(
+        default=None,
+        description="With `provider: generic`: where the API's model, prompt, limits and "
+        "usage are, so AI checks and usage accounting work on it.",
+    )
     usage: bool = Field(
         default=True,
         description="On openai/anthropic routes: parse each AI call (model, messages) and the "
@@ -163,6 +185,12 @@ class Route(StrictModel):
             listed = ", ".join(sorted(known)) or "none"
             raise ValueError(f"unknown upstream {upstream!r} (known: {listed})")
         return upstream
+
+    @model_validator(mode="after")
+    def _call_paths_for_generic(self) -> Route:
+        if self.call_paths is not None and self.provider != "generic":
+            raise ValueError("call_paths is for provider: generic (openai/anthropic are built in)")
+        return self
 
     @model_validator(mode="after")
     def _unique_check_names(self) -> Route:
