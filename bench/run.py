@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lib import sections as core
+from lib import consumption, sections as core
 from lib.procs import Procs, foreign_cpu, log
 from lib.report import SectionResult, Target, table, verdict
 from lib.setup_env import code_version, facts, setup
@@ -64,7 +64,11 @@ SECTIONS: dict[str, Section] = {
     ),
     "memory": Section("Memory under sustained load", core.memory, "~5-10 min"),
     "workers": Section("Worker processes", core.workers, "~1 min"),
-    # "limits": Section("...", limits_section, "..."),
+    "consumption": Section(
+        "Consumption control: limit decisions, call parsing, token estimates",
+        consumption.consumption,
+        "~1 min",
+    ),
     # "detectors": Section("...", detectors_section, "..."),
 }
 

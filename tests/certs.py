@@ -19,7 +19,7 @@ class Issued:
     key: Path
 
 
-class TestCA:
+class ScratchCA:
     def __init__(self, directory: Path, name: str = "Wardgate Test CA") -> None:
         self.directory = directory
         self._key = ec.generate_private_key(ec.SECP256R1())

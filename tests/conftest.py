@@ -123,7 +123,7 @@ WARDGATE = [sys.executable, "-m", "wardgate"]
 Serve = Callable[..., tuple[str, subprocess.Popen[bytes]]]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -150,7 +150,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     def start(policy: str, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
         path = tmp_path / f"policy-{len(processes)}.yaml"
         path.write_text(policy)
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [
                 *WARDGATE,

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 from click.testing import CliRunner
 
-from tests.conftest import Serve, Upstream, policy_text, wait_ready
+from tests.conftest import WARDGATE, Serve, Upstream, free_port, policy_text, wait_ready
 from wardgate import __version__
 from wardgate.cli import main
 from wardgate.decision import CheckOutcome, Decision, Finding
 from wardgate.exchange import Exchange
-
-WARDGATE = [sys.executable, "-m", "wardgate"]
 
 
 async def test_serve_with_two_workers(upstream: Upstream, serve: Serve, tmp_path: Path) -> None:
@@ -61,7 +54,7 @@ async def test_shutdown_drains_in_flight_requests(
 async def test_demo_serves_the_openai_sdk_out_of_the_box(tmp_path: Path) -> None:
     from openai import AsyncOpenAI
 
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, then awaited over HTTP
         [
             *WARDGATE,

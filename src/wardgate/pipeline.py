@@ -185,9 +185,7 @@ class Pipeline:
             strongest = max(strongest, decision.action)
             edits.extend(decision.edits)
             if decision.action is Action.BLOCK:
-                return Verdict(
-                    Action.BLOCK, decision.status, (), tuple(outcomes), decision.headers
-                )
+                return Verdict(Action.BLOCK, decision.status, (), tuple(outcomes), decision.headers)
         if not outcomes:
             return PASS
         return Verdict(strongest, None, tuple(edits), tuple(outcomes))

@@ -123,7 +123,8 @@ async def test_an_unterminated_last_event_is_still_checked(
         base = await _gateway_with_chunk_check(
             make_gateway, f"http://127.0.0.1:{port}", tmp_path, 0
         )
-        async with http.post(f"{base}/v1/chat/completions", data=b"{}", headers=HEADERS) as r:
+        body = b'{"model": "m", "messages": [], "stream": true}'
+        async with http.post(f"{base}/v1/chat/completions", data=body, headers=HEADERS) as r:
             text = (await r.read()).decode()
     finally:
         await runner.cleanup()

@@ -8,13 +8,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.certs import TestCA
+from tests.certs import ScratchCA
 from tests.conftest import Gateway, GatewayFactory, Upstream, policy_text
 from wardgate.observe.query import EventQuery, query_events
 
 
 def _client_context(
-    ca: TestCA, cert: Path | None = None, key: Path | None = None
+    ca: ScratchCA, cert: Path | None = None, key: Path | None = None
 ) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca.cert))
     if cert is not None and key is not None:
@@ -23,12 +23,12 @@ def _client_context(
 
 
 @pytest.fixture
-def pki(tmp_path: Path) -> TestCA:
-    return TestCA(tmp_path)
+def pki(tmp_path: Path) -> ScratchCA:
+    return ScratchCA(tmp_path)
 
 
 async def _tls_gateway(
-    make_gateway: GatewayFactory, upstream: Upstream, tmp_path: Path, pki: TestCA, required: bool
+    make_gateway: GatewayFactory, upstream: Upstream, tmp_path: Path, pki: ScratchCA, required: bool
 ) -> tuple[Gateway, str]:
     server = pki.issue("localhost", dns=("localhost",), ips=("127.0.0.1",))
     mode = "required" if required else "optional"
@@ -52,7 +52,7 @@ server:
 
 
 async def test_client_certificates_become_identities(
-    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path, pki: TestCA
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path, pki: ScratchCA
 ) -> None:
     gateway, base = await _tls_gateway(make_gateway, upstream, tmp_path, pki, required=False)
     billing = pki.issue("billing", uris=("spiffe://corp/billing",), client=True)
@@ -79,11 +79,11 @@ async def test_client_certificates_become_identities(
 
 
 async def test_required_client_certificates_are_enforced_in_the_handshake(
-    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path, pki: TestCA
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path, pki: ScratchCA
 ) -> None:
     _, base = await _tls_gateway(make_gateway, upstream, tmp_path, pki, required=True)
     (tmp_path / "other").mkdir()
-    other_ca = TestCA(tmp_path / "other")
+    other_ca = ScratchCA(tmp_path / "other")
     forged = other_ca.issue("billing-forged", uris=("spiffe://corp/billing",), client=True)
     for context in (_client_context(pki), _client_context(pki, forged.cert, forged.key)):
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:

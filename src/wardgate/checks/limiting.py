@@ -46,12 +46,14 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 def _key_parts(value: object) -> list[str]:
     parts = [value] if isinstance(value, str) else value
     if not isinstance(parts, list) or not parts:
-        raise ValueError("key is a non-empty list of: consumer, group, route, model, client_ip, "
-                         "header:NAME")
+        raise ValueError(
+            "key is a non-empty list of: consumer, group, route, model, client_ip, header:NAME"
+        )
     for part in parts:
         if not isinstance(part, str) or not _KEY_PART.match(part):
-            raise ValueError(f"unknown key part {part!r} (consumer, group, route, model, "
-                             "client_ip, header:NAME)")
+            raise ValueError(
+                f"unknown key part {part!r} (consumer, group, route, model, client_ip, header:NAME)"
+            )
     return [p.lower() for p in parts]
 
 
