@@ -20,6 +20,7 @@ from openai import AsyncOpenAI
 
 from tests.conftest import Gateway, GatewayFactory, Serve, Upstream, policy_text, wait_ready
 from tests.services import REDIS_HOST, REDIS_PORT, TcpRelay, redis_url, unique_prefix
+from wardgate.checks.api_key import hash_key
 from wardgate.checks.reservations import estimated_usage
 from wardgate.observe.query import EventQuery, query_events
 from wardgate.providers.openai import OpenAIAdapter
@@ -85,12 +86,12 @@ async def test_over_the_token_budget_is_429_with_rate_limit_headers(
     upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path, client_for: Any
 ) -> None:
     per_call = _reservation(50)
-    gateway = await _gateway(
-        make_gateway,
-        upstream,
-        tmp_path,
-        f"- {{type: token_limit, name: hourly, tokens: {per_call * 2}, per: 1h}}",
-    )
+    checks = f"""
+        - type: api_key
+          keys: [{{consumer: team-a, sha256: "{hash_key("demo-key")}"}}]
+        - {{type: token_limit, name: hourly, tokens: {per_call * 2}, per: 1h}}
+    """
+    gateway = await _gateway(make_gateway, upstream, tmp_path, checks)
     client = client_for(gateway)
     # Each call reserves its worst case; the first two fit, and settle at what they used.
     for _ in range(2):
@@ -104,6 +105,10 @@ async def test_over_the_token_budget_is_429_with_rate_limit_headers(
     assert headers["ratelimit"].startswith('"hourly";r=')
     assert caught.value.body["code"] == "too-many-requests"  # type: ignore[index]
     assert len(upstream.recorder.requests) == 2  # refused before the upstream was called
+    await gateway.flush_events()
+    refused = query_events(gateway.events_db, EventQuery(status=429))
+    assert refused[0]["consumer"] == "team-a"
+    assert refused[0]["decisions"][0]["findings"][0]["kind"] == "limit.tokens"
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
