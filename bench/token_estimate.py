@@ -48,6 +48,7 @@ sys.path[:0] = [str(REPO / "src"), str(BENCH)]
 
 from lib.report import percentile, table  # noqa: E402
 
+from wardgate.detect.sponge import sponge_score  # noqa: E402
 from wardgate.detect.tokens import estimate_tokens  # noqa: E402
 
 DATA = Path(os.environ.get("WARDGATE_DATA", "/work/shared/data")) / "prompt_injection"
@@ -353,6 +354,24 @@ def timing_table() -> str:
     return table(headers, rows)
 
 
+def sponge_table() -> str:
+    """`sponge_score` reads a bounded sample, so its cost should not grow with the text."""
+    code = _stdlib_code()
+    texts = {
+        "Python code, 100 KB": code[:100_000],
+        "Python code, 10 MB": (code * (10_000_000 // len(code) + 1))[:10_000_000],
+        "'ha' repeated, 100 KB": "ha" * 50_000,
+    }
+    rows = []
+    for name, text in texts.items():
+        timer = timeit.Timer(lambda text=text: sponge_score(text))  # type: ignore[misc]
+        number, _ = timer.autorange()
+        best = min(timer.repeat(repeat=7, number=number)) / number
+        ratio = sponge_score(text).compression_ratio
+        rows.append([name, f"{best * 1e6:,.0f}", f"{ratio:.1f}"])
+    return table(["`sponge_score` on", "µs per call", "compression ratio"], rows)
+
+
 def error_rows(samples: list[Sample], real: list[int]) -> list[list[str]]:
     by: dict[str, list[tuple[int, int]]] = {}
     for sample, count in zip(samples, real, strict=True):
@@ -392,6 +411,7 @@ def main() -> int:
     if not args.no_timing:
         print("### Speed (best of 7 runs of `timeit`)\n")
         print(timing_table() + "\n")
+        print(sponge_table() + "\n")
 
     print(f"### Error against real tokenizers (split: {args.split})\n")
     python, why = find_python(args.tokenizer_python, setup=not args.no_setup)

@@ -67,7 +67,7 @@ class Config(CheckSettings):
         default=20000, ge=1000, description="Prompts shorter than this are never sponges."
     )
     sponge_max_compression: float = Field(
-        default=12.0, gt=1, description="Compression ratio above which long text is a sponge."
+        default=20.0, gt=1, description="Compression ratio above which long text is a sponge."
     )
 
 

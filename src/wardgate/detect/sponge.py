@@ -8,8 +8,9 @@ measures a bounded sample of the text; `is_sponge` judges the measurement.
 How well real text compresses with zlib at level 1, estimated as `sponge_score` does:
 prose and code 2.3 to 3.5 times, CSV and Markdown tables 3 to 4, JSON and server logs 5 to
 8, base64 1.3; the most repetitive legitimate text we found (health-check log lines, arrays
-of tiny JSON records) 12 to 17. Junk repeated to burn time scores 25 (a 4 KB paragraph
-pasted twenty times) to 150 and more ("ha" over and over). Hence the default limit, 20.
+of tiny JSON records) 10 to 17. Junk repeated to burn time scores from about 23 (a 4 KB
+paragraph pasted twenty times) to 150 and more ("ha" over and over). Hence the default
+limit, 20.
 """
 
 from __future__ import annotations

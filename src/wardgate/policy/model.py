@@ -123,9 +123,7 @@ class CallPaths(StrictModel):
     max_tokens: str | None = Field(default=None, description="Path of the output limit.")
     stream: str | None = Field(default=None, description="Path of the stream flag.")
     usage_input: str | None = Field(default=None, description="Response path of input tokens.")
-    usage_output: str | None = Field(
-        default=None, description="Response path of output tokens."
-    )
+    usage_output: str | None = Field(default=None, description="Response path of output tokens.")
     output_text: list[str] = Field(
         default_factory=list, description="Response paths of output text (JSON and events)."
     )
