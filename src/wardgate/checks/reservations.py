@@ -2,9 +2,9 @@
 
 A request reserves its worst case (the prompt estimate plus the output it may ask for)
 with one atomic `reserve`, so concurrent requests can never overspend. When the answer
-reports usage, the difference is given back or charged; a request that never reached the
-upstream gets its whole reservation back; one that reached it without reported usage keeps
-it (the safe side).
+reports usage, the difference is given back or charged; a request that was refused or could
+not reach the upstream gets its whole reservation back; one that reached it without
+reported usage, or timed out there, keeps it (the safe side).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def estimated_usage(call: LLMCall, assume_output_tokens: int) -> Usage:
 async def settle(
     store: CounterStore, ex: Exchange, reservation: Reservation, actual: int | None
 ) -> None:
-    if ex.upstream is None:
-        delta = -reservation.amount  # never forwarded: nothing was consumed
+    if ex.upstream is None and ex.error != "upstream-timeout":
+        delta = -reservation.amount  # never answered nor timed out: nothing was consumed
     elif actual is None:
         return  # forwarded, usage unknown: keep the worst case
     else:
