@@ -159,8 +159,10 @@ def write_report(path: Path, ctx: Ctx, results: dict[str, SectionResult], argv: 
             else f"— **not measured: {ctx.litellm_problem}**"
         )
         + "; *Wardgate* = `wardgate serve --workers 1` with `bench/policies/passthrough.yaml` "
-        "(no checks), `demo-checks.yaml` (the `access` and `request_limits` checks of the default "
-        "policy) or `holdback.yaml` (`stream_holdback: 200`). Wardgate writes one event per "
+        "(no checks, no usage metering: a pure proxy), `demo-checks.yaml` (the `access` and "
+        "`request_limits` checks of the default policy, and usage metering on as by default: "
+        "each call and its answer parsed for model and tokens) or `holdback.yaml` "
+        "(`stream_holdback: 200`). Wardgate writes one event per "
         "request to SQLite in a temporary state dir, as in production.",
         f"- **Software**: {f['python']}; gateway venv: {f['gateway_packages']}; upstream: raw "
         f"asyncio.Protocol with {f['upstream_packages']}; {f['wrk']}; {f['nginx']}.",
