@@ -7,11 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from wardgate.checks.base import CheckContext, CheckSettings
-from wardgate.checks.limiting import KeyParts, limit_key, period_window, too_many
-from wardgate.checks.reservations import Reservation, estimated_usage, settle
+from wardgate.checks.limiting import KeyParts, limit_key, period_window
+from wardgate.checks.reservations import ReservingCheck, estimated_usage
 from wardgate.decision import Decision, Finding
 from wardgate.exchange import Exchange
-from wardgate.phases import Phase
 
 __all__ = ["BudgetCheck", "Config"]
 
@@ -39,18 +38,12 @@ class Config(CheckSettings):
     )
 
 
-class BudgetCheck:
-    awaits_io = True
-    phases = frozenset({Phase.REQUEST_BODY, Phase.LOG})
-    needs_call = True
-
+class BudgetCheck(ReservingCheck):
     def __init__(self, config: Config, context: CheckContext) -> None:
+        super().__init__(config.name or config.type, context)
         self._config = config
-        self._store = context.counters
         self._prices = context.prices
-        self._name = config.name or config.type
         self._limit = round(config.usd * MICROS)
-        self._vault_key = f"reservation:{self._name}"
 
     async def check_request(self, ex: Exchange) -> Decision:
         call = ex.call
@@ -65,11 +58,6 @@ class BudgetCheck:
             finding = Finding(kind="budget.unpriced_model", rule=self._name, reason="no price")
             return Decision.block(403, [finding])
         period, ttl = period_window(config.period)
-        slot = f"budget:{self._name}:{limit_key(config.key, ex)}:{period}"
-        admission = await self._store.reserve(slot, cost, self._limit, ttl + 3600)
-        if admission.allowed:
-            ex.vault[self._vault_key] = Reservation(slot, cost, ttl + 3600)
-            return Decision.allow()
         finding = Finding(
             kind="limit.budget",
             rule=self._name,
@@ -77,24 +65,12 @@ class BudgetCheck:
             reason=f"call priced up to {cost / MICROS:.6f} USD would pass the "
             f"{config.usd:g} USD {config.period} budget",
         )
-        return too_many(
-            finding,
-            policy_name=self._name,
-            quota=self._limit,
-            window=86400 if config.period == "day" else 86400 * 31,
-            remaining=admission.remaining,
-            retry_after=ttl,
-            reset_after=ttl,
-        )
+        slot = f"budget:{self._name}:{limit_key(config.key, ex)}:{period}"
+        window = 86400.0 if config.period == "day" else 86400.0 * 31
+        return await self._reserve(ex, slot, cost, self._limit, ttl + 3600, finding, window)
 
-    async def check_log(self, ex: Exchange) -> Decision:
-        reservation = ex.vault.pop(self._vault_key, None)
-        if reservation is not None:
-            usage = ex.usage
-            actual = (
-                self._prices.cost_micros(ex.model, usage.input_tokens, usage.output_tokens)
-                if usage is not None
-                else None
-            )
-            await settle(self._store, ex, reservation, actual)
-        return Decision.allow()
+    def _actual(self, ex: Exchange) -> int | None:
+        usage = ex.usage
+        if usage is None:
+            return None
+        return self._prices.cost_micros(ex.model, usage.input_tokens, usage.output_tokens)

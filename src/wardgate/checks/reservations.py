@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wardgate.checks.base import CheckContext
+from wardgate.checks.limiting import too_many
+from wardgate.decision import Decision, Finding
 from wardgate.detect.tokens import estimate_messages
 from wardgate.exchange import Exchange
+from wardgate.phases import Phase
 from wardgate.providers.call import LLMCall, Usage
 from wardgate.stores.counters import CounterStore
 
-__all__ = ["Reservation", "estimated_usage", "settle"]
+__all__ = ["Reservation", "ReservingCheck", "estimated_usage", "settle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +51,52 @@ async def settle(
         delta = actual - reservation.amount
     if delta:
         await store.add(reservation.slot, delta, reservation.ttl)
+
+
+class ReservingCheck:
+    """The shape of `token_limit` and `budget`: reserve in `request_body`, settle in `log`.
+
+    Subclasses price a call (`amount`, `actual`) and name its counter (`slot`)."""
+
+    awaits_io = True
+    phases = frozenset({Phase.REQUEST_BODY, Phase.LOG})
+    needs_call = True
+
+    def __init__(self, name: str, context: CheckContext) -> None:
+        self._name = name
+        self._store = context.counters
+        self._vault_key = f"reservation:{name}"
+
+    async def _reserve(
+        self,
+        ex: Exchange,
+        slot: str,
+        amount: int,
+        limit: int,
+        ttl: float,
+        finding: Finding,
+        window: float,
+    ) -> Decision:
+        admission = await self._store.reserve(slot, amount, limit, ttl)
+        if admission.allowed:
+            ex.vault[self._vault_key] = Reservation(slot, amount, ttl)
+            return Decision.allow()
+        return too_many(
+            finding,
+            policy_name=self._name,
+            quota=limit,
+            window=window,
+            remaining=admission.remaining,
+            retry_after=ttl,
+            reset_after=ttl,
+        )
+
+    def _actual(self, ex: Exchange) -> int | None:
+        """What the call really cost, in the counter's unit (None: unknown)."""
+        raise NotImplementedError
+
+    async def check_log(self, ex: Exchange) -> Decision:
+        reservation = ex.vault.pop(self._vault_key, None)
+        if reservation is not None:
+            await settle(self._store, ex, reservation, self._actual(ex))
+        return Decision.allow()

@@ -7,11 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from wardgate.checks.base import CheckContext, CheckSettings
-from wardgate.checks.limiting import Duration, KeyParts, fixed_window, limit_key, too_many
-from wardgate.checks.reservations import Reservation, estimated_usage, settle
+from wardgate.checks.limiting import Duration, KeyParts, fixed_window, limit_key
+from wardgate.checks.reservations import ReservingCheck, estimated_usage
 from wardgate.decision import Decision, Finding
 from wardgate.exchange import Exchange
-from wardgate.phases import Phase
 
 __all__ = ["Config", "TokenLimitCheck"]
 
@@ -33,16 +32,10 @@ class Config(CheckSettings):
     )
 
 
-class TokenLimitCheck:
-    awaits_io = True
-    phases = frozenset({Phase.REQUEST_BODY, Phase.LOG})
-    needs_call = True
-
+class TokenLimitCheck(ReservingCheck):
     def __init__(self, config: Config, context: CheckContext) -> None:
+        super().__init__(config.name or config.type, context)
         self._config = config
-        self._store = context.counters
-        self._name = config.name or config.type
-        self._vault_key = f"reservation:{self._name}"
 
     async def check_request(self, ex: Exchange) -> Decision:
         call = ex.call
@@ -51,30 +44,14 @@ class TokenLimitCheck:
         config = self._config
         amount = estimated_usage(call, config.assume_output_tokens).total_tokens
         window, ttl = fixed_window(config.per)
-        slot = f"tokens:{self._name}:{limit_key(config.key, ex)}:{window}"
-        admission = await self._store.reserve(slot, amount, config.tokens, ttl + 1)
-        if admission.allowed:
-            ex.vault[self._vault_key] = Reservation(slot, amount, ttl + 1)
-            return Decision.allow()
         finding = Finding(
             kind="limit.tokens",
             rule=self._name,
             severity="low",
             reason=f"{amount} tokens would pass {config.tokens} per {config.per:g}s",
         )
-        return too_many(
-            finding,
-            policy_name=self._name,
-            quota=config.tokens,
-            window=config.per,
-            remaining=admission.remaining,
-            retry_after=ttl,
-            reset_after=ttl,
-        )
+        slot = f"tokens:{self._name}:{limit_key(config.key, ex)}:{window}"
+        return await self._reserve(ex, slot, amount, config.tokens, ttl + 1, finding, config.per)
 
-    async def check_log(self, ex: Exchange) -> Decision:
-        reservation = ex.vault.pop(self._vault_key, None)
-        if reservation is not None:
-            actual = ex.usage.total_tokens if ex.usage is not None else None
-            await settle(self._store, ex, reservation, actual)
-        return Decision.allow()
+    def _actual(self, ex: Exchange) -> int | None:
+        return ex.usage.total_tokens if ex.usage is not None else None
