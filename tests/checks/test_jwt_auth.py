@@ -254,14 +254,16 @@ async def test_decisions(
     if rule is None:
         assert decision.action is Action.ALLOW, decision
         assert ex.identity is not None
-        assert "www_authenticate" not in ex.vault
+        assert not decision.headers
         return
     assert decision.action is Action.BLOCK and decision.status == 401
     (finding,) = decision.findings
     assert (finding.kind, finding.rule) == ("auth.invalid", rule)
     assert finding.reason and finding.evidence is None
     assert ex.identity is None
-    assert ex.vault["www_authenticate"] == 'Bearer realm="wardgate", error="invalid_token"'
+    assert dict(decision.headers)["WWW-Authenticate"] == (
+        'Bearer realm="wardgate", error="invalid_token"'
+    )
 
 
 async def test_identity_from_claims(jwks_file: Path) -> None:
@@ -297,7 +299,7 @@ async def test_missing_token(
     ex = _exchange(headers)
     decision = await _check(jwks_file, **extra).check_request(ex)
     assert decision.action is action
-    assert ex.vault.get("www_authenticate") == challenge
+    assert dict(decision.headers).get("WWW-Authenticate") == challenge
     if action is Action.BLOCK:
         assert decision.status == 401 and decision.findings[0].kind == "auth.missing"
 

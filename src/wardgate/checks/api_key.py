@@ -4,8 +4,7 @@ Runs in `request_headers`. The presented key is hashed and compared in constant 
 every configured digest, so neither the keys nor which one matched can be read from the
 policy or from response timing. On success the exchange gets the key's `Identity`.
 
-Unauthenticated answers (401) leave the intended `WWW-Authenticate` value in
-`ex.vault["www_authenticate"]` for the gateway to send.
+Unauthenticated answers (401) carry the `WWW-Authenticate` challenge in the decision.
 """
 
 from __future__ import annotations
@@ -24,15 +23,20 @@ from wardgate.exchange import Exchange, Identity
 from wardgate.phases import Phase
 
 __all__ = [
-    "CHALLENGE_KEY",
     "ApiKey",
     "ApiKeyCheck",
     "Config",
+    "challenge",
     "hash_key",
     "presented_credentials",
 ]
 
-CHALLENGE_KEY = "www_authenticate"
+
+def challenge(value: str) -> tuple[tuple[str, str], ...]:
+    """The `WWW-Authenticate` header a 401 carries (RFC 9110 11.6.1)."""
+    return (("WWW-Authenticate", value),)
+
+
 """The `Exchange.vault` key under which identity checks leave the `WWW-Authenticate` value."""
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -179,7 +183,6 @@ class ApiKeyCheck:
         return found
 
     def _refuse(self, ex: Exchange, kind: str, rule: str, reason: str) -> Decision:
-        ex.vault[CHALLENGE_KEY] = self._challenge
         finding = Finding(
             kind=kind,
             rule=f"api_key.{rule}",
@@ -187,4 +190,4 @@ class ApiKeyCheck:
             location=Location(self._slot),
             reason=reason,
         )
-        return Decision.block(401, [finding])
+        return Decision.block(401, [finding], challenge(self._challenge))

@@ -9,7 +9,7 @@ names an unknown `kid` (so made-up kids cannot hammer the JWKS endpoint). One fe
 time; concurrent requests wait for it. A failed refresh keeps the last good keys.
 
 Refusals answer 401; the rule (`jwt.expired`, `jwt.signature`, ...) and reason go to the
-event only. The intended `WWW-Authenticate` value is left in `ex.vault["www_authenticate"]`.
+event only. The decision carries the `WWW-Authenticate` challenge (RFC 6750).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import jwt
 from jwt.types import Options
 from pydantic import Field, field_validator, model_validator
 
-from wardgate.checks.api_key import CHALLENGE_KEY, presented_credentials
+from wardgate.checks.api_key import challenge, presented_credentials
 from wardgate.checks.base import CheckSettings
 from wardgate.decision import Decision, Finding, Location
 from wardgate.errors import PolicyError
@@ -291,12 +291,12 @@ class JwtCheck:
         if not tokens:
             if self._config.optional:
                 return Decision.allow()
-            ex.vault[CHALLENGE_KEY] = _CHALLENGE_MISSING
-            return Decision.block(401, [self._finding("auth.missing", "missing", "no token")])
+            finding = self._finding("auth.missing", "missing", "no token")
+            return Decision.block(401, [finding], challenge(_CHALLENGE_MISSING))
         result = await self._verify(tokens)
         if isinstance(result, _Refusal):
-            ex.vault[CHALLENGE_KEY] = _CHALLENGE_INVALID
-            return Decision.block(401, [self._finding("auth.invalid", result.rule, result.reason)])
+            finding = self._finding("auth.invalid", result.rule, result.reason)
+            return Decision.block(401, [finding], challenge(_CHALLENGE_INVALID))
         ex.identity = result
         return Decision.allow()
 

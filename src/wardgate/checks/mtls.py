@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from wardgate.checks.api_key import CHALLENGE_KEY
+from wardgate.checks.api_key import challenge
 from wardgate.checks.base import CheckSettings, StrictModel
 from wardgate.decision import Decision, Evidence, Finding, Location
 from wardgate.exchange import Exchange, Identity
@@ -137,10 +137,8 @@ class MtlsCheck:
         if not cert:  # getpeercert() gives {} for a certificate it did not verify
             if not self._config.require:
                 return Decision.allow()
-            ex.vault[CHALLENGE_KEY] = _CHALLENGE
-            return Decision.block(
-                401, [_finding("auth.missing", "missing", "no verified client certificate")]
-            )
+            finding = _finding("auth.missing", "missing", "no verified client certificate")
+            return Decision.block(401, [finding], challenge(_CHALLENGE))
         names = certificate_names(cert)
         matches = [self._by_name[name] for name in names if name in self._by_name]
         if matches:

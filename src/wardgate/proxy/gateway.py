@@ -306,8 +306,7 @@ class Gateway:
         headers = verdict.headers
         if problem.status == 401 and not any(k == "WWW-Authenticate" for k, _ in headers):
             # RFC 9110 15.5.2: a 401 names the scheme that would work.
-            challenge = ex.vault.get("www_authenticate", 'Bearer realm="wardgate"')
-            headers = (*headers, ("WWW-Authenticate", challenge))
+            headers = (*headers, ("WWW-Authenticate", 'Bearer realm="wardgate"'))
         return await self._refuse(response, ex, problem, route, headers)
 
     async def _refuse(
