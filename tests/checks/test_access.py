@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from tests.conftest import GatewayFactory, Upstream, policy_text
 from wardgate.checks.access import AccessCheck, Config
 from wardgate.decision import Action
-from wardgate.exchange import Exchange
+from wardgate.exchange import Exchange, Identity
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,17 @@ async def test_denied_requests_never_reach_the_upstream(
         assert response.status == 403
         assert response.content_type == "application/problem+json"
     assert upstream.recorder.total == 0
+
+
+async def test_only_listed_consumers_and_groups_may_use_a_route() -> None:
+    check = AccessCheck(Config(allow_consumers=["billing"], allow_groups=["ops"]))
+
+    async def status(identity: Identity | None) -> int | None:
+        ex = Exchange("r", "GET", "/", "", CIMultiDict(), "10.0.0.1")
+        ex.identity = identity
+        return (await check.check_request(ex)).status
+
+    assert await status(Identity("billing")) is None
+    assert await status(Identity("someone", group="ops")) is None
+    assert await status(Identity("someone", group="dev")) == 403
+    assert await status(None) == 403

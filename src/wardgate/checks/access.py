@@ -1,4 +1,4 @@
-"""`access`: allow or deny requests by client address and by request headers.
+"""`access`: allow or deny requests by client address, request headers and identity.
 
 Runs in `request_headers`, before the body is read, so a denied client costs almost nothing.
 """
@@ -65,6 +65,14 @@ class Config(CheckSettings):
     require_headers: list[HeaderRule] = Field(
         default_factory=list, description="Requests where one of these does not hold are refused."
     )
+    allow_consumers: list[str] = Field(
+        default_factory=list,
+        description="If set (with `allow_groups`), only these identities may use the route: "
+        "put an identity check (api_key, jwt, mtls) before this one.",
+    )
+    allow_groups: list[str] = Field(
+        default_factory=list, description="Identity groups allowed on the route (see above)."
+    )
     status: int = Field(default=403, ge=400, le=499, description="Status of a denial.")
 
 
@@ -77,7 +85,11 @@ class AccessCheck:
         self._deny = tuple(config.deny_networks)
 
     async def check_request(self, ex: Exchange) -> Decision:
-        findings = self._network_findings(ex.client_ip) + self._header_findings(ex)
+        findings = (
+            self._network_findings(ex.client_ip)
+            + self._header_findings(ex)
+            + self._identity_findings(ex)
+        )
         if findings:
             return Decision.block(self._config.status, findings)
         return Decision.allow()
@@ -94,6 +106,18 @@ class AccessCheck:
         if self._allow and not any(address in net for net in self._allow):
             return [_finding("access.ip_not_allowed", "allow-networks", "client not allowed")]
         return []
+
+    def _identity_findings(self, ex: Exchange) -> list[Finding]:
+        config = self._config
+        if not (config.allow_consumers or config.allow_groups):
+            return []
+        identity = ex.identity
+        if identity is not None and (
+            identity.consumer in config.allow_consumers
+            or (identity.group is not None and identity.group in config.allow_groups)
+        ):
+            return []
+        return [_finding("access.consumer_not_allowed", "allow-consumers", "consumer not allowed")]
 
     def _header_findings(self, ex: Exchange) -> list[Finding]:
         findings: list[Finding] = []
