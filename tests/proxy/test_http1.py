@@ -158,3 +158,36 @@ async def test_stop_drains_in_flight_requests_and_refuses_new_ones(serve: Serve)
     idle_writer.close()
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_a_client_that_stops_reading_is_cut(serve: Serve) -> None:
+    server = await serve()
+    server.write_stall_seconds = 0.3
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(server))
+    # A big pipelined batch of streamed answers the client never reads.
+    writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n" * 200000)
+    await asyncio.sleep(1.5)
+    assert server.quiet  # nothing is left being served for it
+    writer.close()
+
+
+async def test_trailers_never_join_the_request_headers(serve: Serve) -> None:
+    seen: list[list[tuple[str, str]]] = []
+
+    async def handler(request: Request, response: Response) -> None:
+        while await request.body.read():
+            pass
+        seen.append(list(request.raw_headers))
+        await response.send(200, [], b"ok")
+
+    server = HttpServer(handler, _reject, keepalive_seconds=5, max_line=1024, max_headers=16)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        await _exchange(
+            port,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+            b"\r\n2\r\nhi\r\n0\r\nAuthorization: Bearer smuggled\r\n\r\n",
+        )
+    finally:
+        await server.stop(0.5)
+    assert [name for name, _ in seen[0]] == ["Host", "Transfer-Encoding", "Connection"]

@@ -42,6 +42,9 @@ SMUGGLING = [
     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
     # bare LF line endings
     b"GET /echo HTTP/1.1\nHost: x\n\n",
+    # two Host headers (RFC 9112 3.2), and none on HTTP/1.1
+    b"GET /echo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    b"GET /echo HTTP/1.1\r\nX-A: b\r\n\r\n",
 ]
 
 

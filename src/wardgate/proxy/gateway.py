@@ -357,7 +357,11 @@ def _problem(exc: ClientError | UpstreamError, ex: Exchange) -> Problem:
 
 
 def _refuse_ambiguous_framing(request: Request) -> None:
-    """Framing the parser tolerates but a proxy must not pass on (request smuggling)."""
+    """Framing the parser tolerates but a proxy must not pass on (request smuggling), and a
+    Host that is missing or given twice (RFC 9112 3.2)."""
+    hosts = request.headers.getall("host", ())
+    if len(hosts) > 1 or (not hosts and request.version != "1.0"):
+        raise MalformedRequest("missing or repeated Host")
     te = request.headers.get("transfer-encoding")
     if te is None:
         return

@@ -42,6 +42,7 @@ __all__ = ["HttpServer", "Reply", "Request", "RequestBody", "Response"]
 log = logging.getLogger(__name__)
 BODY_HIGH_WATER = 256 * 1024
 BODY_LOW_WATER = 64 * 1024
+WRITE_STALL_SECONDS = 30.0  # longest a response may wait for the client to read
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 BODYLESS_STATUS = frozenset({204, 304})
 
@@ -210,7 +211,8 @@ class Response:
         self._conn.close()
 
     async def send_continue(self) -> None:
-        self._conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if not self._http10:  # RFC 9110 10.1.1: an HTTP/1.0 client never waits for it
+            self._conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         bodyless = status in BODYLESS_STATUS
@@ -401,6 +403,9 @@ class _Connection(asyncio.Protocol):
             self.scheme,
             self.peer_cert,
         )
+        # Trailer fields of a chunked body arrive through on_header too: they go to a list
+        # nobody reads, never into the request the checks have already approved.
+        self._headers = []
         self._parsing = request
         self._disarm_idle()
         if self._current is None:
@@ -492,7 +497,13 @@ class _Connection(asyncio.Protocol):
             return
         waiter = self._drain_waiter = self.loop.create_future()
         try:
-            await waiter
+            async with asyncio.timeout(self.server.write_stall_seconds):
+                await waiter
+        except TimeoutError:
+            # A client that stops reading would pin its request, upstream connection and
+            # limits forever: cut it.
+            self.close()
+            raise ConnectionResetError("client stopped reading") from None
         finally:
             self._drain_waiter = None
 
@@ -538,8 +549,10 @@ class HttpServer:
         keepalive_seconds: float,
         max_line: int,
         max_headers: int,
+        write_stall_seconds: float = WRITE_STALL_SECONDS,
     ) -> None:
         self.handler = handler
+        self.write_stall_seconds = write_stall_seconds
         self.reject = reject
         self.keepalive_seconds = keepalive_seconds
         self.max_line = max_line
