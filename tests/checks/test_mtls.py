@@ -123,7 +123,7 @@ def _exchange(cert: dict[str, Any] | None) -> Exchange:
         ({}, {}, 401, None),  # getpeercert() of an unverified certificate
         ({"require": False}, None, None, None),
         ({"require": False}, _cert("svc-z"), 403, None),  # a certificate still has to map
-        ({"default_consumer_from": "cn"}, _cert("svc-z"), None, Identity("svc-z", "service")),
+        ({"default_consumer_from": "cn"}, _cert("svc-z"), None, Identity("cn:svc-z", "service")),
         ({"default_consumer_from": "cn"}, _cert("svc-a"), None, Identity("service-a", "internal")),
         ({"default_consumer_from": "cn"}, _cert(None, ("DNS", "x.internal")), 403, None),
     ],

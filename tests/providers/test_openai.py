@@ -599,7 +599,8 @@ def test_with_stream_usage(path: str, body: dict[str, Any], expected: object) ->
 @pytest.mark.parametrize(
     ("path", "body", "changed"),
     [
-        ("/v1/chat/completions", {"messages": []}, {"max_tokens": 10}),
+        # no limit asked: the name reasoning models accept too
+        ("/v1/chat/completions", {"messages": []}, {"max_completion_tokens": 10}),
         ("/v1/chat/completions", {"messages": [], "max_tokens": 500}, {"max_tokens": 10}),
         (
             "/v1/chat/completions",

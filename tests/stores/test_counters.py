@@ -100,3 +100,19 @@ async def _eventually(call: Callable[[], object], attempts: int = 20) -> object:
         except StoreError:
             await asyncio.sleep(0.1)
     return await call()  # type: ignore[misc]
+
+
+async def test_slots_are_held_per_member_and_expire_on_their_own(store: CounterStore) -> None:
+    assert await store.acquire("slots", "a", 2, 60)
+    assert await store.acquire("slots", "b", 2, 0.3)
+    assert not await store.acquire("slots", "c", 2, 60)
+    await store.release("slots", "a")
+    assert await store.acquire("slots", "c", 2, 60)
+    await asyncio.sleep(0.4)  # b's lease ends though others keep the key busy
+    assert await store.acquire("slots", "d", 2, 60)
+    assert not await store.acquire("slots", "e", 2, 60)
+
+
+async def test_concurrent_acquires_never_exceed_the_limit(store: CounterStore) -> None:
+    held = await asyncio.gather(*(store.acquire("cc", f"m{i}", 5, 60) for i in range(40)))
+    assert sum(held) == 5

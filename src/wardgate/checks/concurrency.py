@@ -1,8 +1,9 @@
 """`concurrency`: requests (and streams) in flight at once, per consumer or any key.
 
-A slot is taken before forwarding and given back in the log phase, whatever happened. A
-client over its limit may wait in a bounded queue (`queue_seconds`) instead of getting 429
-at once. Slots live `lease_seconds` at most, so a crashed process cannot leak them forever.
+A slot (named by the request id) is taken before forwarding and given back in the log
+phase, whatever happened. A client over its limit may wait in a bounded queue
+(`queue_seconds`) instead of getting 429 at once. Each slot expires on its own after
+`lease_seconds`, so one a crashed process never gave back frees itself.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class ConcurrencyCheck:
         taken: list[str] = []
         ex.vault[self._vault_key] = taken
         for slot, limit in wanted:
-            if not await _acquire(self._store, slot, limit, config):
+            if not await _acquire(self._store, slot, ex.request_id, limit, config):
                 finding = Finding(
                     kind="limit.concurrency",
                     rule=self._name,
@@ -96,20 +97,21 @@ class ConcurrencyCheck:
 
     async def check_log(self, ex: Exchange) -> Decision:
         for slot in ex.vault.pop(self._vault_key, ()):
-            await self._store.add(slot, -1, self._config.lease_seconds)
+            await self._store.release(slot, ex.request_id)
         return Decision.allow()
 
 
-async def _acquire(store: CounterStore, slot: str, limit: int, config: Config) -> bool:
-    admission = await store.reserve(slot, 1, limit, config.lease_seconds)
-    if admission.allowed or not config.queue_seconds:
-        return admission.allowed
+async def _acquire(store: CounterStore, slot: str, member: str, limit: int, config: Config) -> bool:
+    if await store.acquire(slot, member, limit, config.lease_seconds):
+        return True
+    if not config.queue_seconds:
+        return False
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.queue_seconds
     attempt = 0
     while (left := deadline - loop.time()) > 0:
         await asyncio.sleep(min(left, POLL_SECONDS[min(attempt, len(POLL_SECONDS) - 1)]))
         attempt += 1
-        if (await store.reserve(slot, 1, limit, config.lease_seconds)).allowed:
+        if await store.acquire(slot, member, limit, config.lease_seconds):
             return True
     return False

@@ -146,7 +146,8 @@ class MtlsCheck:
             return Decision.allow()
         cn = next((value for kind, value in names if kind == "cn"), None)
         if cn is not None and self._config.default_consumer_from == "cn":
-            ex.identity = Identity(cn, "service")
+            # Namespaced: a certificate's CN can never pose as a configured consumer.
+            ex.identity = Identity(f"cn:{cn}", "service")
             return Decision.allow()
         finding = _finding(
             "auth.unknown_certificate",

@@ -23,6 +23,11 @@ from wardgate.stores.counters import CounterStore
 __all__ = ["Reservation", "ReservingCheck", "estimated_usage", "settle"]
 
 
+# OpenAI prices a high-detail 1024x1024 image at 765 tokens, Anthropic about 1,600 for the
+# largest it accepts whole: reserve the larger.
+IMAGE_TOKENS = 1600
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     slot: str
@@ -31,8 +36,12 @@ class Reservation:
 
 
 def estimated_usage(call: LLMCall, assume_output_tokens: int) -> Usage:
-    """The most a call may consume: its prompt estimate and its whole output allowance."""
+    """The most a call may consume: its prompt estimate and its whole output allowance.
+
+    Images are priced at a high-detail image's tokens, so attachments cannot slip through a
+    budget as free text."""
     prompt = estimate_messages(m.text for m in call.messages)
+    prompt += IMAGE_TOKENS * sum(m.images for m in call.messages)
     if call.operation == "embeddings":
         return Usage(prompt, 0)
     output = call.max_tokens if call.max_tokens is not None else assume_output_tokens
@@ -43,11 +52,25 @@ def estimated_usage(call: LLMCall, assume_output_tokens: int) -> Usage:
 async def settle(
     store: CounterStore, ex: Exchange, reservation: Reservation, actual: int | None
 ) -> None:
+    """Charge what the call cost.
+
+    - No answer (refused, or the upstream unreachable) and no timeout: nothing was consumed.
+    - The upstream refused the call (status >= 400) and reported no usage: nothing either.
+    - The answer was cut (client gone, stream broken): the usage seen so far may be partial,
+      so the worst case stays charged unless more was reported.
+    - Otherwise: the reported usage; unknown usage keeps the worst case.
+    """
     if ex.upstream is None and ex.error != "upstream-timeout":
-        delta = -reservation.amount  # never answered nor timed out: nothing was consumed
+        delta = -reservation.amount
     elif actual is None:
-        return  # forwarded, usage unknown: keep the worst case
+        if ex.upstream is not None and ex.status >= 400 and ex.error is None:
+            delta = -reservation.amount
+        else:
+            return
     else:
+        actual = max(0, actual)  # usage comes from the upstream: never let it mint credit
+        if ex.error is not None:
+            actual = max(actual, reservation.amount)
         delta = actual - reservation.amount
     if delta:
         await store.add(reservation.slot, delta, reservation.ttl)
@@ -77,9 +100,10 @@ class ReservingCheck:
         finding: Finding,
         window: float,
     ) -> Decision:
-        admission = await self._store.reserve(slot, amount, limit, ttl)
+        # At least 1: a call estimated at nothing must still not pass a full counter.
+        admission = await self._store.reserve(slot, max(1, amount), limit, ttl)
         if admission.allowed:
-            ex.vault[self._vault_key] = Reservation(slot, amount, ttl)
+            ex.vault[self._vault_key] = Reservation(slot, max(1, amount), ttl)
             return Decision.allow()
         return too_many(
             finding,

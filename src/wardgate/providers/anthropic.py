@@ -21,7 +21,6 @@ from wardgate.providers.body import (
     require_list,
     require_object,
     require_str,
-    usage_from,
 )
 from wardgate.providers.call import (
     LLMCall,
@@ -111,7 +110,7 @@ class AnthropicAdapter:
         return LLMOutput(
             text="".join(texts),
             tool_calls=tuple(calls),
-            usage=usage_from(data.get("usage"), "input_tokens", "output_tokens"),
+            usage=_message_usage(data.get("usage")),
             finish_reason=as_str(data.get("stop_reason")) or None,
         )
 
@@ -292,7 +291,7 @@ class AnthropicStreamParser:
     def _usage(self, value: Any) -> StreamDelta:
         """Both counts are cumulative; an event may update either one."""
         usage = as_dict(value)
-        input_tokens = as_int(usage.get("input_tokens"))
+        input_tokens = _input_tokens(usage)
         output_tokens = as_int(usage.get("output_tokens"))
         if input_tokens is None and output_tokens is None:
             return _EMPTY
@@ -301,3 +300,23 @@ class AnthropicStreamParser:
         if output_tokens is not None:
             self._output_tokens = output_tokens
         return StreamDelta(usage=Usage(self._input_tokens, self._output_tokens))
+
+
+# Prompt-cache writes and reads are input the provider processed (and bills): a call must
+# not look cheap because its prompt was cached.
+_CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _input_tokens(usage: dict[str, Any]) -> int | None:
+    counts = [as_int(usage.get(k)) for k in ("input_tokens", *_CACHE_FIELDS)]
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None
+
+
+def _message_usage(value: Any) -> Usage | None:
+    usage = as_dict(value)
+    input_tokens = _input_tokens(usage)
+    output_tokens = as_int(usage.get("output_tokens"))
+    if input_tokens is None and output_tokens is None:
+        return None
+    return Usage(input_tokens or 0, output_tokens or 0)

@@ -140,6 +140,9 @@ class OpenAIAdapter:
             # Both set is unusual; lowering both leaves no reading of the body over the limit.
             if data.get("max_tokens") is not None:
                 data["max_tokens"] = limit
+        elif call.operation == "chat" and data.get("max_tokens") is None:
+            # Reasoning models refuse `max_tokens`; every chat model takes this one.
+            data["max_completion_tokens"] = limit
         else:
             data["max_tokens"] = limit
         return orjson.dumps(data)
@@ -278,7 +281,8 @@ def _content(value: Any, where: str, role: str, origin: Origin) -> list[Message]
             messages.append(Message(role, origin, part, path))
             continue
         part = require_object(part, path)
-        if part.get("type") in _IMAGE_PARTS:
+        kind = part.get("type")
+        if isinstance(kind, str) and kind in _IMAGE_PARTS:
             messages.append(Message(role, origin, "", path, images=1))
         # Any part with text is read, whatever its type: a new part type must not be a
         # way around the checks.

@@ -208,8 +208,10 @@ class Gateway:
         if content_type.startswith("text/event-stream"):
             return await self._relay_events(response, ex, route, upstream, headers)
         length = upstream.content_length
-        if Phase.RESPONSE_BODY in pipeline.active or (
-            length is not None and length <= BUFFER_SMALL_RESPONSE
+        if (
+            Phase.RESPONSE_BODY in pipeline.active
+            or ex.call is not None  # its usage settles limits and budgets
+            or (length is not None and length <= BUFFER_SMALL_RESPONSE)
         ):
             body = await upstream.read(route.response_limit)
             ex.response_body = body
@@ -340,7 +342,14 @@ async def _end_stream(response: Response, route: RoutePlan, ex: Exchange, verdic
 
 def _parse_call(ex: Exchange, route: RoutePlan, body: bytes) -> None:
     """The provider-neutral view of an AI call; asks for streamed usage when metering."""
-    call = route.provider.parse_request(ex.path, body)
+    try:
+        call = route.provider.parse_request(ex.path, body)
+    except MalformedRequest:
+        raise
+    except Exception:
+        # An adapter bug must not become a 500 a client can trigger at will.
+        log.warning("adapter %s failed on request %s", route.provider.name, ex.request_id)
+        raise MalformedRequest("unparsable AI call") from None
     if call is None:
         return
     ex.call = call

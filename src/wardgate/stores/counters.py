@@ -5,7 +5,9 @@ Two primitives cover them all:
   cost budgets, concurrency), and `add` adjusts it afterwards (reconcile, release);
 - `gcra` is the generic cell rate algorithm for request rates: one timestamp per key, exact
   under concurrency, and a precise `retry_after`.
-Both are atomic in every backend, so N concurrent requests can never overspend.
+- `acquire`/`release` hold named slots for concurrency limits; each slot expires on its
+  own after its lease, so a slot a crashed process never gave back frees itself.
+All are atomic in every backend, so N concurrent requests can never overspend.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ class CounterStore(Protocol):
     async def gcra(self, key: str, limit: int, period: float, cost: int = 1) -> Admission:
         """Allow `limit` units per `period` seconds (bursting up to `limit`)."""
         ...
+
+    async def acquire(self, key: str, member: str, limit: int, lease: float) -> bool:
+        """Hold slot `member` of `key` if fewer than `limit` unexpired slots are held."""
+        ...
+
+    async def release(self, key: str, member: str) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -24,6 +24,7 @@ class MemoryCounterStore:
         self._now = clock or time.monotonic
         # key -> [value, expires_at]; GCRA keys hold their theoretical arrival time.
         self._values: dict[str, list[float]] = {}
+        self._slots: dict[str, dict[str, float]] = {}  # key -> member -> expires_at
         self._operations = 0
 
     def _get(self, key: str, now: float) -> float | None:
@@ -66,8 +67,26 @@ class MemoryCounterStore:
             self._values[key] = [new_tat, new_tat]
         return admission
 
+    async def acquire(self, key: str, member: str, limit: int, lease: float) -> bool:
+        now = self._now()
+        slots = self._slots.setdefault(key, {})
+        for expired in [m for m, expires in slots.items() if expires <= now]:
+            del slots[expired]
+        if len(slots) >= limit:
+            return False
+        slots[member] = now + lease
+        return True
+
+    async def release(self, key: str, member: str) -> None:
+        slots = self._slots.get(key)
+        if slots is not None:
+            slots.pop(member, None)
+            if not slots:
+                del self._slots[key]
+
     def __len__(self) -> int:
         return len(self._values)
 
     async def close(self) -> None:
         self._values.clear()
+        self._slots.clear()

@@ -65,6 +65,21 @@ return {1, math.floor((now - allow_at) / interval + 1e-3), '0', tostring(new_tat
 """
 
 
+# Slots are members of a sorted set scored by their expiry (server clock): expired ones are
+# dropped before counting, so each lease ends on its own whatever else happens.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
 class RedisCounterStore:
     name = "redis"
 
@@ -84,9 +99,12 @@ class RedisCounterStore:
         self._reserve = self._client.register_script(_RESERVE)
         self._add = self._client.register_script(_ADD)
         self._gcra = self._client.register_script(_GCRA)
+        self._acquire = self._client.register_script(_ACQUIRE)
 
-    async def _run(self, script: Any, key: str, *args: object) -> Any:
-        if self._down_until and time.monotonic() < self._down_until:
+    async def _run(
+        self, script: Any, key: str, *args: object, during_cooldown: bool = False
+    ) -> Any:
+        if not during_cooldown and self._down_until and time.monotonic() < self._down_until:
             raise StoreError("redis unavailable (cooling down after a failure)")
         try:
             result = await script(keys=[self._prefix + key], args=list(args))
@@ -104,7 +122,9 @@ class RedisCounterStore:
         return Admission(True, used=used, remaining=max(0, limit - used))
 
     async def add(self, key: str, delta: int, ttl: float) -> int:
-        return int(await self._run(self._add, key, delta, _ms(ttl)))
+        # Settlements and releases are tried even while cooling down: losing one would leave
+        # a counter wrong after the outage.
+        return int(await self._run(self._add, key, delta, _ms(ttl), during_cooldown=True))
 
     async def gcra(self, key: str, limit: int, period: float, cost: int = 1) -> Admission:
         allowed, remaining, retry_after, reset_after = await self._run(
@@ -116,6 +136,17 @@ class RedisCounterStore:
             retry_after=float(retry_after),
             reset_after=float(reset_after),
         )
+
+    async def acquire(self, key: str, member: str, limit: int, lease: float) -> bool:
+        return bool(await self._run(self._acquire, key, member, limit, _ms(lease)))
+
+    async def release(self, key: str, member: str) -> None:
+        # Tried even while cooling down, as `add` is: a lost release would hold a slot.
+        try:
+            await self._client.zrem(self._prefix + key, member)
+        except (RedisError, OSError) as exc:
+            self._down_until = time.monotonic() + self._cooldown
+            raise StoreError(f"redis: {type(exc).__name__}") from None
 
     async def ping(self) -> bool:
         try:
