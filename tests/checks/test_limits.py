@@ -221,3 +221,43 @@ prices:
     assert other["requests"] == 1 and other["cost_usd"] is None
     table = CliRunner().invoke(main, ["usage", "--db", str(tmp_path / "e.db")])
     assert "consumer" in table.output.splitlines()[0] and "demo-chat" in table.output
+
+
+def test_clamping_must_come_before_reserving() -> None:
+    from wardgate.errors import PolicyError
+    from wardgate.policy.load import parse_policy
+
+    text = """
+version: 1
+upstreams: {up: {targets: ["http://127.0.0.1:9"]}}
+routes:
+  - name: chat
+    upstream: up
+    provider: openai
+    checks:
+      - {type: token_limit, tokens: 1000, per: 1h}
+      - {type: model_policy, max_output_tokens: 100}
+"""
+    with pytest.raises(PolicyError, match="model_policy must come before token_limit"):
+        parse_policy(text, "p.yaml")
+
+
+async def test_a_cut_stream_keeps_its_worst_case_and_a_refused_call_is_refunded() -> None:
+    check = token_limit.TokenLimitCheck(
+        token_limit.Config(tokens=1000, per=3600, assume_output_tokens=500), CheckContext()
+    )
+    cut = _exchange(call=_call())
+    assert (await check.check_request(cut)).action is Action.ALLOW
+    cut.upstream, cut.status, cut.error = "http://up", 200, "client-disconnected"
+    cut.usage = Usage(5, 1)  # what a stream had reported when it broke
+    await check.check_log(cut)
+    assert (await check.check_request(_exchange(call=_call()))).action is Action.BLOCK
+    refused_upstream = _exchange(call=_call())
+    other = token_limit.TokenLimitCheck(
+        token_limit.Config(tokens=600, per=3600, assume_output_tokens=500, name="other"),
+        CheckContext(),
+    )
+    assert (await other.check_request(refused_upstream)).action is Action.ALLOW
+    refused_upstream.upstream, refused_upstream.status = "http://up", 400
+    await other.check_log(refused_upstream)  # the provider refused it: nothing consumed
+    assert (await other.check_request(_exchange(call=_call()))).action is Action.ALLOW

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from wardgate.checks.base import CheckContext, CheckSettings
-from wardgate.checks.limiting import KeyParts, limit_key, period_window
+from wardgate.checks.limiting import KeyParts, limit_key, period_window, scope_of
 from wardgate.checks.reservations import ReservingCheck, estimated_usage
 from wardgate.decision import Decision, Finding
 from wardgate.exchange import Exchange
@@ -44,6 +44,7 @@ class BudgetCheck(ReservingCheck):
         self._config = config
         self._prices = context.prices
         self._limit = round(config.usd * MICROS)
+        self._scope = scope_of(self._limit, config.period)
 
     async def check_request(self, ex: Exchange) -> Decision:
         call = ex.call
@@ -65,7 +66,7 @@ class BudgetCheck(ReservingCheck):
             reason=f"call priced up to {cost / MICROS:.6f} USD would pass the "
             f"{config.usd:g} USD {config.period} budget",
         )
-        slot = f"budget:{self._name}:{limit_key(config.key, ex)}:{period}"
+        slot = f"budget:{self._name}:{self._scope}:{limit_key(config.key, ex)}:{period}"
         window = 86400.0 if config.period == "day" else 86400.0 * 31
         return await self._reserve(ex, slot, cost, self._limit, ttl + 3600, finding, window)
 

@@ -72,6 +72,8 @@ class ConcurrencyCheck:
             wanted.append((f"inflight:{self._name}:{key}", config.max_requests))
         if config.max_streams is not None and ex.call is not None and ex.call.stream:
             wanted.append((f"streams:{self._name}:{key}", config.max_streams))
+        # (Slots are counted against each request's own limit, so checks sharing a name
+        # with different limits still never hold more than the smallest allows.)
         taken: list[str] = []
         ex.vault[self._vault_key] = taken
         for slot, limit in wanted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -20,6 +21,7 @@ __all__ = [
     "limit_key",
     "needs_call",
     "period_window",
+    "scope_of",
     "too_many",
 ]
 
@@ -65,6 +67,14 @@ KeyParts = Annotated[
         "client address when there is none), group, route, model, client_ip, header:NAME."
     ),
 ]
+
+
+def scope_of(*parameters: object) -> str:
+    """A short tag of a limit's parameters, part of its counter keys: checks that share a
+    name share counters only when they count the same way (a GCRA timestamp or a window
+    total read under another quota would be wrong)."""
+    digest = hashlib.sha256(repr(parameters).encode()).hexdigest()
+    return digest[:8]
 
 
 def needs_call(parts: list[str]) -> bool:

@@ -12,7 +12,14 @@ from typing import Literal
 from pydantic import Field
 
 from wardgate.checks.base import CheckContext, CheckSettings
-from wardgate.checks.limiting import Duration, KeyParts, limit_key, needs_call, too_many
+from wardgate.checks.limiting import (
+    Duration,
+    KeyParts,
+    limit_key,
+    needs_call,
+    scope_of,
+    too_many,
+)
 from wardgate.decision import Decision, Finding
 from wardgate.exchange import Exchange
 from wardgate.phases import Phase
@@ -38,13 +45,14 @@ class RateLimitCheck:
         self._config = config
         self._store = context.counters
         self._name = config.name or config.type
+        self._scope = scope_of(config.requests, config.per)
         self.phases = frozenset(
             {Phase.REQUEST_BODY if needs_call(config.key) else Phase.REQUEST_HEADERS}
         )
 
     async def check_request(self, ex: Exchange) -> Decision:
         config = self._config
-        key = f"rate:{self._name}:{limit_key(config.key, ex)}"
+        key = f"rate:{self._name}:{self._scope}:{limit_key(config.key, ex)}"
         admission = await self._store.gcra(key, config.requests, config.per)
         if admission.allowed:
             return Decision.allow()

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from wardgate.checks.base import CheckContext, CheckSettings
-from wardgate.checks.limiting import Duration, KeyParts, fixed_window, limit_key
+from wardgate.checks.limiting import Duration, KeyParts, fixed_window, limit_key, scope_of
 from wardgate.checks.reservations import ReservingCheck, estimated_usage
 from wardgate.decision import Decision, Finding
 from wardgate.exchange import Exchange
@@ -36,6 +36,7 @@ class TokenLimitCheck(ReservingCheck):
     def __init__(self, config: Config, context: CheckContext) -> None:
         super().__init__(config.name or config.type, context)
         self._config = config
+        self._scope = scope_of(config.tokens, config.per)
 
     async def check_request(self, ex: Exchange) -> Decision:
         call = ex.call
@@ -50,7 +51,7 @@ class TokenLimitCheck(ReservingCheck):
             severity="low",
             reason=f"{amount} tokens would pass {config.tokens} per {config.per:g}s",
         )
-        slot = f"tokens:{self._name}:{limit_key(config.key, ex)}:{window}"
+        slot = f"tokens:{self._name}:{self._scope}:{limit_key(config.key, ex)}:{window}"
         return await self._reserve(ex, slot, amount, config.tokens, ttl + 1, finding, config.per)
 
     def _actual(self, ex: Exchange) -> int | None:

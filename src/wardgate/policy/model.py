@@ -191,6 +191,19 @@ class Route(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _clamps_before_reservations(self) -> Route:
+        kinds = [c.type for c in self.checks]
+        if "model_policy" in kinds:
+            first_clamp = kinds.index("model_policy")
+            late = [k for k in ("token_limit", "budget") if k in kinds[:first_clamp]]
+            if late:
+                raise ValueError(
+                    f"model_policy must come before {' and '.join(late)}: they reserve what "
+                    "the call may use, after model_policy has clamped it"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _unique_check_names(self) -> Route:
         names = [c.name or c.type for c in self.checks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
