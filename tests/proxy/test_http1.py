@@ -163,7 +163,7 @@ async def test_stop_drains_in_flight_requests_and_refuses_new_ones(serve: Serve)
 async def test_a_client_that_stops_reading_is_cut(serve: Serve) -> None:
     server = await serve()
     server.write_stall_seconds = 0.3
-    reader, writer = await asyncio.open_connection("127.0.0.1", _port(server))
+    _reader, writer = await asyncio.open_connection("127.0.0.1", _port(server))
     # A big pipelined batch of streamed answers the client never reads.
     writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n" * 200000)
     await asyncio.sleep(1.5)
