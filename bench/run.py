@@ -160,8 +160,9 @@ def write_report(path: Path, ctx: Ctx, results: dict[str, SectionResult], argv: 
         )
         + "; *Wardgate* = `wardgate serve --workers 1` with `bench/policies/passthrough.yaml` "
         "(no checks, no usage metering: a pure proxy), `demo-checks.yaml` (the `access` and "
-        "`request_limits` checks of the default policy, and usage metering on as by default: "
-        "each call and its answer parsed for model and tokens) or `holdback.yaml` "
+        "`request_limits` checks of the default policy), `metering.yaml` (the same with usage "
+        "metering on, as by default on AI routes: each call and its answer parsed for model "
+        "and tokens into the event) or `holdback.yaml` "
         "(`stream_holdback: 200`). Wardgate writes one event per "
         "request to SQLite in a temporary state dir, as in production.",
         f"- **Software**: {f['python']}; gateway venv: {f['gateway_packages']}; upstream: raw "

@@ -139,7 +139,7 @@ def _note_errors(ctx: Ctx, what: str, result: WrkResult) -> None:
 def throughput(ctx: Ctx) -> SectionResult:
     lua = write_lua(ctx.tmp / "post.lua", ctx.body_file, PATH, BEARER)
     loads: list[Load] = []
-    for key in ("direct", "nginx", "aiohttp", "litellm", "wg-pass", "wg-checks"):
+    for key in ("direct", "nginx", "aiohttp", "litellm", "wg-pass", "wg-checks", "wg-meter"):
         system = SYSTEMS[key]
         running = _launch(ctx, system, stream=False)
         if running is None:

@@ -321,6 +321,9 @@ SYSTEMS = {
         System("wg-pass", "Wardgate passthrough", _wardgate("passthrough", 19104), PINNED),
         System("wg-checks", "Wardgate + demo checks", _wardgate("demo-checks", 19105), PINNED),
         System("wg-holdback", "Wardgate hold-back 200", _wardgate("holdback", 19106), PINNED),
+        System(
+            "wg-meter", "Wardgate + demo checks + metering", _wardgate("metering", 19107), PINNED
+        ),
     )
 }
 
