@@ -13,6 +13,7 @@ from wardgate.providers.body import (
     as_int,
     as_list,
     as_str,
+    content_messages,
     load_event,
     load_request,
     load_response,
@@ -34,6 +35,8 @@ from wardgate.providers.call import (
 )
 
 __all__ = ["AnthropicAdapter", "AnthropicStreamParser"]
+
+_IMAGE_BLOCKS = frozenset({"image"})
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -160,7 +163,7 @@ def _content(value: Any, where: str, role: str, tool_calls: list[ToolCall]) -> l
             messages += _nested(block.get("content"), f"{path}.content", role, result_origin)
         elif kind == "document":
             messages += _document(block, path, role)
-        elif kind == "image":
+        elif kind in _IMAGE_BLOCKS:
             messages.append(Message(role, origin, "", path, images=1))
         elif isinstance(block.get("text"), str):
             # Text blocks, and any future block type with text: none may bypass the checks.
@@ -170,19 +173,7 @@ def _content(value: Any, where: str, role: str, tool_calls: list[ToolCall]) -> l
 
 def _nested(value: Any, where: str, role: str, origin: Origin) -> list[Message]:
     """A tool result's or search result's content: a string or text and image blocks."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [Message(role, origin, value, where)]
-    messages = []
-    for index, raw in enumerate(require_list(value, where)):
-        path = f"{where}[{index}]"
-        block = require_object(raw, path)
-        if block.get("type") == "image":
-            messages.append(Message(role, origin, "", path, images=1))
-        elif isinstance(block.get("text"), str):
-            messages.append(Message(role, origin, block["text"], f"{path}.text"))
-    return messages
+    return content_messages(value, where, role, origin, _IMAGE_BLOCKS)
 
 
 def _document(block: dict[str, Any], path: str, role: str) -> list[Message]:

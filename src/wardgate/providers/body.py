@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from wardgate.errors import MalformedRequest
-from wardgate.providers.call import Usage
+from wardgate.providers.call import Message, Origin, Usage
 
 __all__ = [
     "MAX_DEPTH",
@@ -22,6 +22,7 @@ __all__ = [
     "as_int",
     "as_list",
     "as_str",
+    "content_messages",
     "load_event",
     "load_request",
     "load_response",
@@ -173,3 +174,29 @@ def usage_from(value: Any, input_key: str, output_key: str) -> Usage | None:
     if input_tokens is None and output_tokens is None:
         return None
     return Usage(input_tokens or 0, output_tokens or 0)
+
+
+def content_messages(
+    value: Any, where: str, role: str, origin: Origin, image_types: frozenset[str]
+) -> list[Message]:
+    """Content as both providers shape it: a string, or a list of parts (bare strings, or
+    objects). An image part counts in `images`; any part with text is read, whatever its
+    type, so a new part type is never a way around the checks."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [Message(role, origin, value, where)]
+    messages = []
+    for index, raw in enumerate(require_list(value, where)):
+        path = f"{where}[{index}]"
+        if isinstance(raw, str):
+            messages.append(Message(role, origin, raw, path))
+            continue
+        part = require_object(raw, path)
+        kind = part.get("type")
+        if isinstance(kind, str) and kind in image_types:
+            messages.append(Message(role, origin, "", path, images=1))
+        text = part.get("text")
+        if isinstance(text, str):
+            messages.append(Message(role, origin, text, f"{path}.text"))
+    return messages

@@ -17,6 +17,7 @@ from wardgate.providers.body import (
     as_dict,
     as_list,
     as_str,
+    content_messages,
     load_request,
     load_response,
     require_bool,
@@ -268,28 +269,9 @@ def _texts(value: Any, where: str) -> list[Message]:
 
 def _content(value: Any, where: str, role: str, origin: Origin) -> list[Message]:
     """A message's content: a string, or parts each giving one Message."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [Message(role, origin, value, where)]
-    if not isinstance(value, list):
+    if value is not None and not isinstance(value, str | list):
         raise MalformedRequest(f"{where} must be a string or a list")
-    messages = []
-    for index, part in enumerate(require_list(value, where)):
-        path = f"{where}[{index}]"
-        if isinstance(part, str):
-            messages.append(Message(role, origin, part, path))
-            continue
-        part = require_object(part, path)
-        kind = part.get("type")
-        if isinstance(kind, str) and kind in _IMAGE_PARTS:
-            messages.append(Message(role, origin, "", path, images=1))
-        # Any part with text is read, whatever its type: a new part type must not be a
-        # way around the checks.
-        text = part.get("text")
-        if isinstance(text, str):
-            messages.append(Message(role, origin, text, f"{path}.text"))
-    return messages
+    return content_messages(value, where, role, origin, _IMAGE_PARTS)
 
 
 def _replayed_tool_calls(message: dict[str, Any], where: str) -> list[ToolCall]:
