@@ -360,11 +360,17 @@ class JwksServer:
     fetches: int = 0
     delay: float = 0.05
     url: str = ""
+    location: str | None = None  # answer with a redirect there
 
     async def handle(self, request: web.Request) -> web.Response:
         self.fetches += 1
         await asyncio.sleep(self.delay)  # long enough for concurrent requests to pile up
+        if self.location is not None:
+            raise web.HTTPFound(self.location)
         return web.Response(text=self.body, status=self.status, content_type="application/json")
+
+    async def elsewhere(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.body, content_type="application/json")
 
 
 @pytest.fixture
@@ -372,6 +378,7 @@ async def jwks_server() -> AsyncIterator[JwksServer]:
     server = JwksServer(_jwks(_jwk(_rsa("a"), "rsa1")))
     app = web.Application()
     app.router.add_get("/jwks.json", server.handle)
+    app.router.add_get("/elsewhere.json", server.elsewhere)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -445,3 +452,12 @@ async def test_a_waiter_out_of_time_does_not_cancel_the_fetch(jwks_server: JwksS
             await check.check_request(_bearer(token))
     assert (await check.check_request(_bearer(token))).action is Action.ALLOW
     assert jwks_server.fetches == 1  # the second request waited for the same fetch
+
+
+async def test_a_redirecting_jwks_url_is_never_followed(jwks_server: JwksServer) -> None:
+    # The JWKS endpoint answers with a redirect to a key set the policy never named.
+    jwks_server.location = jwks_server.url.replace("/jwks.json", "/elsewhere.json")
+    check = _url_check(jwks_server, FakeClock())
+    with pytest.raises(OSError, match="302"):
+        await check.check_request(_bearer(_sign(_rsa("a"))))
+    assert jwks_server.fetches == 1

@@ -417,7 +417,7 @@ class JwtCheck:
                 config.jwks_url, headers={"Accept": "application/json"}
             )
             try:
-                with urllib.request.urlopen(request, timeout=config.jwks_timeout_seconds) as reply:
+                with _NO_REDIRECTS.open(request, timeout=config.jwks_timeout_seconds) as reply:
                     data = reply.read(MAX_JWKS_BYTES + 1)
             except urllib.error.HTTPError as exc:
                 exc.close()  # it holds the response and its socket
@@ -434,6 +434,17 @@ class JwtCheck:
             location=Location(f"header:{self._config.header.lower()}"),
             reason=reason,
         )
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Keys come from the configured URL only: a redirect could lead off the https origin
+    the policy names (or to plain http), so it is an error, not a new location."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 def _refusal_for(exc: jwt.PyJWTError) -> _Refusal:
