@@ -167,3 +167,12 @@ async def test_routes_and_forwards_the_normalized_path(
     if forwarded is not None:
         assert upstream.recorder.last is not None
         assert upstream.recorder.last.path == forwarded
+
+
+async def test_head_answers_keep_the_upstream_length(
+    gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    async with http.head(f"{gateway.base}/echo/sized") as response:
+        assert response.status == 200
+        assert int(response.headers["Content-Length"]) > 0  # the GET body's length
+        assert await response.read() == b""

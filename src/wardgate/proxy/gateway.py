@@ -223,6 +223,10 @@ class Gateway:
             ):
                 return await self._blocked(response, ex, route, verdict)
             ex.bytes_out = len(body)
+            if ex.method == "HEAD":
+                # No body came, but the upstream's length is the answer's (RFC 9110 9.3.2).
+                await response.start(upstream.status, headers, upstream.content_length)
+                return await response.end()
             return await response.send(upstream.status, headers, body)
         return await self._relay_bytes(response, ex, upstream, headers)
 
