@@ -261,3 +261,15 @@ async def test_a_cut_stream_keeps_its_worst_case_and_a_refused_call_is_refunded(
     refused_upstream.upstream, refused_upstream.status = "http://up", 400
     await other.check_log(refused_upstream)  # the provider refused it: nothing consumed
     assert (await other.check_request(_exchange(call=_call()))).action is Action.ALLOW
+
+
+def test_token_id_inputs_and_images_are_reserved() -> None:
+    from wardgate.checks.reservations import IMAGE_TOKENS, estimated_usage
+
+    adapter = OpenAIAdapter()
+    body = orjson.dumps({"model": "e", "input": [[1, 2, 3] * 1000, [4] * 500]})
+    call = adapter.parse_request("/v1/embeddings", body)
+    assert call is not None
+    assert estimated_usage(call, 0).input_tokens >= 3500
+    image = Message("user", Origin.USER, "", "messages[0].content[0]", images=2)
+    assert estimated_usage(LLMCall("chat", "m", (image,)), 0).input_tokens >= 2 * IMAGE_TOKENS

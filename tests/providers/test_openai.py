@@ -249,8 +249,8 @@ def test_responses_string_input() -> None:
             3,
         ),
         # token ids: a valid prompt with no text to read
-        ({"prompt": [[1, 2, 3]]}, [], None, 1, None),
-        ({"prompt": [1, 2, 3]}, [], None, 1, None),
+        ({"prompt": [[1, 2, 3]]}, [("", "prompt")], None, 1, None),  # counted, no text
+        ({"prompt": [1, 2, 3]}, [("", "prompt")], None, 1, None),
         # the insertion suffix is text the model reads too
         (
             {"prompt": "def f(", "suffix": "return x"},
@@ -276,18 +276,19 @@ def test_completions_request(
 
 
 @pytest.mark.parametrize(
-    ("value", "texts"),
+    ("value", "texts", "token_ids"),
     [
-        ("one text", ["one text"]),
-        (["a", "b"], ["a", "b"]),
-        ([101, 202], []),  # one token array
-        ([[101], [202]], []),  # several
+        ("one text", ["one text"], 0),
+        (["a", "b"], ["a", "b"], 0),
+        ([101, 202], [], 2),  # one token array: no text, but counted
+        ([[101], [202, 303]], [], 3),  # several
     ],
 )
-def test_embeddings_request(value: object, texts: list[str]) -> None:
+def test_embeddings_request(value: object, texts: list[str], token_ids: int) -> None:
     call = parse("/v1/embeddings", {"model": "text-embedding-3-small", "input": value})
     assert call.operation == "embeddings"
-    assert [m.text for m in call.messages] == texts
+    assert [m.text for m in call.messages if not m.tokens] == texts
+    assert sum(m.tokens for m in call.messages) == token_ids
 
 
 NESTED_OK = b'{"messages": [], "x": ' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels

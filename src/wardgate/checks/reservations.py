@@ -38,10 +38,10 @@ class Reservation:
 def estimated_usage(call: LLMCall, assume_output_tokens: int) -> Usage:
     """The most a call may consume: its prompt estimate and its whole output allowance.
 
-    Images are priced at a high-detail image's tokens, so attachments cannot slip through a
-    budget as free text."""
+    Images are priced at a high-detail image's tokens and token-id inputs count as sent, so
+    neither slips through a budget as free."""
     prompt = estimate_messages(m.text for m in call.messages)
-    prompt += IMAGE_TOKENS * sum(m.images for m in call.messages)
+    prompt += sum(IMAGE_TOKENS * m.images + m.tokens for m in call.messages)
     if call.operation == "embeddings":
         return Usage(prompt, 0)
     output = call.max_tokens if call.max_tokens is not None else assume_output_tokens

@@ -37,7 +37,8 @@ class Message:
     """One piece of text in the call, with where it sits in the body.
 
     `path` locates the text in the request JSON (e.g. `messages[2].content[0].text`), so a
-    check can name it in a finding and an edit can rewrite it.
+    check can name it in a finding and an edit can rewrite it. `tokens` counts input sent
+    as token ids (no text to read, but tokens all the same).
     """
 
     role: str
@@ -45,6 +46,7 @@ class Message:
     text: str
     path: str
     images: int = 0
+    tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

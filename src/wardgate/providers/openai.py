@@ -258,12 +258,18 @@ def _texts(value: Any, where: str) -> list[Message]:
     if not isinstance(value, list):
         raise MalformedRequest(f"{where} must be a string or a list")
     messages = []
+    token_ids = 0
     for index, item in enumerate(require_list(value, where)):
         if isinstance(item, str):
             messages.append(Message("user", Origin.USER, item, f"{where}[{index}]"))
         elif not isinstance(item, (int, list)) or isinstance(item, bool):
             # Token ids carry no text we could read; anything else is not an input.
             raise MalformedRequest(f"{where}[{index}] must be a string or tokens")
+        else:
+            token_ids += 1 if isinstance(item, int) else len(item)
+    if token_ids:
+        # Unreadable, but countable: limits and budgets see them.
+        messages.append(Message("user", Origin.USER, "", where, tokens=token_ids))
     return messages
 
 
