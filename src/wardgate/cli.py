@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Coroutine
@@ -26,13 +25,12 @@ import click
 import orjson
 
 from wardgate import __version__
+from wardgate.durations import parse_duration
 from wardgate.errors import PolicyError, StoreError
 from wardgate.state import STATE_DIR_ENV
 
 __all__ = ["configure_logging", "main", "run_loop"]
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
 
 
@@ -319,12 +317,12 @@ def usage(by: str, since: str | None, route: str | None, as_json: bool, db: Path
 
 
 def _seconds(duration: str) -> float:
-    match = DURATION.match(duration.strip())
-    if not match:
+    try:
+        return parse_duration(duration, unit_required=True)
+    except ValueError:
         raise click.BadParameter(
             f"{duration!r}: use a number and s, m, h, d or w (e.g. 10m)", param_hint="--since"
-        )
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+        ) from None
 
 
 @main.command("policy-schema")

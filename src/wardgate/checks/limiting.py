@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from wardgate.decision import Decision, Finding
+from wardgate.durations import parse_duration
 from wardgate.exchange import Exchange
 
 __all__ = [
@@ -25,18 +26,16 @@ __all__ = [
     "too_many",
 ]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _KEY_PART = re.compile(r"^(consumer|group|route|model|client_ip|header:[A-Za-z0-9-]{1,64})$")
 
 
 def _duration(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    elif isinstance(value, str):
+        seconds = parse_duration(value)
     else:
-        raise ValueError("a duration is seconds or a number with ms, s, m, h or d (`10s`, `1h`)")
+        raise ValueError("a duration is seconds or a number with ms, s, m, h, d or w (`1h`)")
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds

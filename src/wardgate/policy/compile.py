@@ -76,15 +76,16 @@ class RoutePlan:
     # Parse AI calls and their usage (the provider knows the wire format and a check or
     # the route's `usage` setting asks for it).
     parses_calls: bool = False
+    # Derived once here, read on every request.
+    inspects_request_body: bool = field(init=False)
+    inspects_response: bool = field(init=False)
 
-    @property
-    def inspects_request_body(self) -> bool:
-        return self.parses_calls or Phase.REQUEST_BODY in self.pipeline.active
-
-    @property
-    def inspects_response(self) -> bool:
+    def __post_init__(self) -> None:
         active = self.pipeline.active
-        return self.parses_calls or Phase.RESPONSE_BODY in active or Phase.RESPONSE_CHUNK in active
+        body = self.parses_calls or Phase.REQUEST_BODY in active
+        response = self.parses_calls or bool(active & {Phase.RESPONSE_BODY, Phase.RESPONSE_CHUNK})
+        object.__setattr__(self, "inspects_request_body", body)
+        object.__setattr__(self, "inspects_response", response)
 
 
 @dataclass(frozen=True, slots=True)

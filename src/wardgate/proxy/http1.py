@@ -78,10 +78,6 @@ class RequestBody:
         self._waiter: asyncio.Future[None] | None = None
         self.complete = False
 
-    @property
-    def failed(self) -> bool:
-        return self._error is not None
-
     def read_nowait(self) -> bytes:
         """Everything buffered so far, at once."""
         if self._error is not None:
@@ -501,8 +497,10 @@ class _Connection(asyncio.Protocol):
                 await waiter
         except TimeoutError:
             # A client that stops reading would pin its request, upstream connection and
-            # limits forever: cut it.
-            self.close()
+            # limits forever: cut it, dropping what it never read (close() would wait to
+            # flush it, forever).
+            if self.transport is not None:
+                self.transport.abort()
             raise ConnectionResetError("client stopped reading") from None
         finally:
             self._drain_waiter = None

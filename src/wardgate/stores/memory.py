@@ -84,9 +84,6 @@ class MemoryCounterStore:
             if not slots:
                 del self._slots[key]
 
-    def __len__(self) -> int:
-        return len(self._values)
-
     async def close(self) -> None:
         self._values.clear()
         self._slots.clear()

@@ -148,12 +148,6 @@ class RedisCounterStore:
             self._down_until = time.monotonic() + self._cooldown
             raise StoreError(f"redis: {type(exc).__name__}") from None
 
-    async def ping(self) -> bool:
-        try:
-            return bool(await self._client.ping())
-        except (RedisError, OSError):
-            return False
-
     async def close(self) -> None:
         await self._client.aclose()
 
