@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ unit: install
 ## bench: measure performance against baselines; writes docs/performance.md
 bench: install
 	$(BIN)/python bench/run.py
+
+## eval: measure detection quality on shared/data; writes docs/detection.md (one section each)
+eval: install
+	$(BIN)/python scripts/eval_attacks.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

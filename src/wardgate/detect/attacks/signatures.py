@@ -1,0 +1,154 @@
+"""Attack signatures: loaded from package data, compiled into one Hyperscan database.
+
+Hyperscan matches every pattern of a set in one pass over a value, in time linear in the
+value whatever the number of patterns, and cannot backtrack catastrophically, so an
+attacker cannot make a crafted value expensive to scan. Each pattern is compiled
+case-insensitively with single-match semantics: we need to know *which* rules match a value,
+not where each match ends, and single-match lets Hyperscan stop tracking a rule after its
+first hit.
+
+Compiling the set takes seconds, so the compiled database is cached on disk (the user's
+cache directory, private to the user), keyed by a digest of the patterns, the flags and the
+Hyperscan version, and checked against its own digest when loaded; any doubt recompiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import hyperscan
+import yaml
+
+from wardgate.detect.attacks.model import CATEGORIES, PartKind, Severity
+from wardgate.state import cache_dir
+
+__all__ = ["Signature", "SignatureSet", "load_signatures"]
+
+_NOT_TEXT = frozenset(PartKind) - {PartKind.TEXT}
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One rule: a pattern, what it means, and where and from which paranoia level it runs."""
+
+    id: str
+    category: str
+    severity: str
+    paranoia: int
+    kinds: frozenset[PartKind]
+    pattern: str
+
+    @property
+    def points(self) -> int:
+        return Severity.points(self.severity)
+
+
+def load_signatures(path: Path | None = None) -> list[Signature]:
+    """Read and validate a signature file (the packaged `attacks.yaml` by default)."""
+    if path is None:
+        text = (
+            resources.files("wardgate.data")
+            .joinpath("signatures/attacks.yaml")
+            .read_text(encoding="utf-8")
+        )
+    else:
+        text = path.read_text(encoding="utf-8")
+    entries = yaml.safe_load(text) or []
+    signatures = [_signature(entry) for entry in entries]
+    ids = [s.id for s in signatures]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f"duplicate signature ids: {', '.join(duplicated)}")
+    return signatures
+
+
+def _signature(entry: dict[str, Any]) -> Signature:
+    rule_id = str(entry["id"])
+    category = str(entry["category"])
+    if category not in CATEGORIES:
+        raise ValueError(f"{rule_id}: unknown category {category!r}")
+    severity = str(entry.get("severity", "critical"))
+    paranoia = int(entry.get("paranoia", 1))
+    if not 1 <= paranoia <= 4:
+        raise ValueError(f"{rule_id}: paranoia must be 1 to 4")
+    kinds = frozenset(PartKind(k) for k in entry["parts"]) if "parts" in entry else _NOT_TEXT
+    return Signature(rule_id, category, severity, paranoia, kinds, str(entry["pattern"]))
+
+
+class SignatureSet:
+    """The signatures of one paranoia level, compiled; `match` answers which ones hit."""
+
+    def __init__(self, signatures: Iterable[Signature], *, paranoia: int = 1) -> None:
+        self.signatures = [s for s in signatures if s.paranoia <= paranoia]
+        if not self.signatures:
+            raise ValueError("no signatures at this paranoia level")
+        self._database = _cached_database(self.signatures)
+        # Scratch space is per scanning thread; large bodies are scanned off the event loop.
+        self._local = threading.local()
+
+    def match(self, data: bytes) -> list[Signature]:
+        """Every signature matching `data`, each once, in database order."""
+        hits: list[int] = []
+
+        def on_match(rule: int, _start: int, _end: int, _flags: int, _ctx: object) -> None:
+            hits.append(rule)
+
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._database)
+        self._database.scan(data, match_event_handler=on_match, scratch=scratch)
+        return [self.signatures[i] for i in sorted(hits)]
+
+
+_FLAGS = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+
+
+def _compile(signatures: list[Signature]) -> Any:
+    database = hyperscan.Database()
+    try:
+        database.compile(
+            expressions=[s.pattern.encode("utf-8") for s in signatures],
+            ids=list(range(len(signatures))),
+            elements=len(signatures),
+            flags=[_FLAGS] * len(signatures),
+        )
+    except hyperscan.error as exc:
+        raise ValueError(f"a signature does not compile: {exc}") from exc
+    return database
+
+
+def _cached_database(signatures: list[Signature]) -> Any:
+    key = hashlib.sha256(
+        "\n".join([str(_FLAGS), hyperscan.__version__, *(s.pattern for s in signatures)]).encode()
+    ).hexdigest()
+    path = cache_dir() / "signatures" / f"{key[:32]}.hsdb"
+    try:
+        blob = path.read_bytes()
+        digest, serialized = blob[:32], blob[32:]
+        if hmac.compare_digest(digest, hashlib.sha256(serialized).digest()):
+            return hyperscan.loadb(serialized, hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error, ValueError, TypeError):
+        pass
+    database = _compile(signatures)
+    _store(path, hyperscan.dumpb(database))
+    return database
+
+
+def _store(path: Path, serialized: bytes) -> None:
+    """Write the cache entry atomically; a cache that cannot be written is no cache."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+            handle.write(hashlib.sha256(serialized).digest() + serialized)
+        os.replace(handle.name, path)
+    except OSError:
+        return
