@@ -50,6 +50,7 @@ CATEGORIES: dict[str, str] = {
     "session_fixation": "session fixation",
     "protocol": "HTTP protocol abuse (invalid or conflicting framing, methods, encodings)",
     "scanner": "known attack tools",
+    "graphql": "GraphQL abuse (introspection in production)",
     "malformed": "a body that is not what its content type declares",
 }
 

@@ -1,0 +1,164 @@
+"""The `builtin` engine: libinjection, Wardgate's Hyperscan signatures and semantic checks.
+
+Every part of a request is decoded into the forms an interpreter downstream might see
+(`normalize.decode_variants`, plus a SQL view without comments and a path view with `..`
+resolved) and each form is matched against the compiled signatures; libinjection's SQL and
+HTML tokenisers judge the values a regular expression cannot (`1' or '1'='1` in its many
+spellings). SSRF, open redirects, operator keys and protocol abuse are judged by meaning,
+not by pattern. Findings add up CRS-style: each distinct rule contributes its severity's
+points once, and a request at or over the threshold is blocked.
+
+Natural-language parts (chat messages on AI routes) reach a model, not an interpreter: only
+signatures that name `text` (JNDI lookups, dangerous wherever text is logged) apply there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import libinjection
+
+from wardgate.decision import Evidence, Finding, Location
+from wardgate.detect import normalize
+from wardgate.detect.attacks import parts as request_parts, protocol, redirect, ssrf, structural
+from wardgate.detect.attacks.model import HttpSample, Part, PartKind, Report, Severity
+from wardgate.detect.attacks.signatures import Signature, SignatureSet, load_signatures
+
+__all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_THRESHOLD", "BuiltinEngine"]
+
+DEFAULT_THRESHOLD = 5
+DEFAULT_BODY_LIMIT = 131_072
+
+# Values made only of these characters cannot carry SQL or markup: skip the tokenisers.
+_INERT = re.compile(r"[\w.@:+,-]*", re.ASCII)
+# The tokenisers run on values an interpreter parses; headers other than these are framing
+# or opaque tokens, where libinjection's fingerprints only produce noise.
+_TOKENISED_KINDS = frozenset(
+    {PartKind.PATH, PartKind.QUERY, PartKind.KEY, PartKind.COOKIE, PartKind.BODY,
+     PartKind.FILENAME, PartKind.RAW}
+)
+_TOKENISED_HEADERS = frozenset({"header:user-agent", "header:referer", "header:x-forwarded-for"})
+# Standard headers whose values have a fixed grammar and carry no application data.
+_FRAMING_HEADERS = frozenset(
+    f"header:{name}"
+    for name in (
+        "accept", "accept-encoding", "accept-language", "accept-charset", "connection",
+        "content-length", "content-type", "content-encoding", "transfer-encoding", "host",
+        "cache-control", "pragma", "te", "upgrade-insecure-requests", "if-none-match",
+        "if-modified-since", "if-match", "if-unmodified-since", "dnt", "keep-alive",
+        "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user", "sec-ch-ua",
+        "sec-ch-ua-mobile", "sec-ch-ua-platform", "priority", "authorization",
+        "proxy-authorization", "x-request-id", "traceparent", "tracestate",
+    )
+)
+_SQL_MARKERS = ("/*", "--", "#", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0")
+_PATH_MARKERS = ("..", "\\", "//", "./")
+
+
+class BuiltinEngine:
+    """Scores a request; built once from the policy and shared (not thread-safe: one loop)."""
+
+    name = "builtin"
+
+    def __init__(
+        self,
+        *,
+        paranoia: int = 1,
+        threshold: int = DEFAULT_THRESHOLD,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        signatures: Iterable[Signature] | None = None,
+    ) -> None:
+        if not 1 <= paranoia <= 4:
+            raise ValueError("paranoia must be 1 to 4")
+        self.paranoia = paranoia
+        self.threshold = threshold
+        self.body_limit = body_limit
+        self._signatures = SignatureSet(
+            load_signatures() if signatures is None else signatures, paranoia=paranoia
+        )
+
+    def inspect(self, sample: HttpSample, *, text_slots: frozenset[str] = frozenset()) -> Report:
+        extraction = request_parts.extract(
+            sample, body_limit=self.body_limit, text_slots=text_slots
+        )
+        findings = [*extraction.findings, *protocol.scan(sample)]
+        for part in extraction.parts:
+            findings.extend(self.scan_part(part))
+        return self.report(findings, malformed=extraction.malformed)
+
+    def report(self, findings: list[Finding], *, malformed: bool = False) -> Report:
+        """Fold findings into a score: each distinct rule counts its points once."""
+        points: dict[str, int] = {}
+        for finding in findings:
+            points[finding.rule] = max(points.get(finding.rule, 0), int(finding.score))
+        score = sum(points.values())
+        return Report(tuple(findings), score, score >= self.threshold, malformed)
+
+    def scan_part(self, part: Part) -> list[Finding]:
+        """Every finding in one part, each rule at most once."""
+        if part.kind is PartKind.HEADER and part.slot in _FRAMING_HEADERS:
+            return []
+        found: dict[str, Finding] = {}
+        natural = part.kind is PartKind.TEXT
+        for form in _forms(part.value):
+            for signature in self._signatures.match(form.encode("utf-8", "surrogatepass")):
+                if part.kind in signature.kinds and signature.id not in found:
+                    found[signature.id] = _finding(
+                        signature.category, signature.id, signature.severity, part, form
+                    )
+            if not natural and _tokenised(part) and not _INERT.fullmatch(form):
+                for category, rule in _tokeniser_hits(form):
+                    found.setdefault(rule, _finding(category, rule, "critical", part, form))
+        if not natural:
+            for scanner in (ssrf.scan, redirect.scan, structural.scan):
+                for finding in scanner(part):
+                    found.setdefault(finding.rule, finding)
+        return list(found.values())
+
+
+def _forms(value: str) -> list[str]:
+    """The decoded forms of a value worth matching, plus SQL and path views where they help."""
+    forms = normalize.decode_variants(value)
+    if value.startswith("/") and len(value) > 8:
+        # A base64 payload as the path: its own slashes split it into false segments.
+        forms.extend(f for f in normalize.decode_variants(value.lstrip("/"))[1:] if f not in forms)
+    extra: list[str] = []
+    if "%" in value and "+" in value:
+        # Form encoding spells spaces as `+`; a value percent-encoded that way and then sent in
+        # a JSON field, a header or a path still means spaces to whatever decodes it next.
+        extra.extend(f.replace("+", " ") for f in forms[1:] if "+" in f)
+    for form in forms:
+        if any(marker in form for marker in _SQL_MARKERS):
+            extra.append(normalize.sql_collapse(form))
+        if any(marker in form for marker in _PATH_MARKERS):
+            extra.append(normalize.path_normalize(form))
+    for form in extra:
+        if form not in forms:
+            forms.append(form)
+    return forms
+
+
+def _tokenised(part: Part) -> bool:
+    return part.kind in _TOKENISED_KINDS or part.slot in _TOKENISED_HEADERS
+
+
+def _tokeniser_hits(value: str) -> list[tuple[str, str]]:
+    hits: list[tuple[str, str]] = []
+    if libinjection.is_sql_injection(value)["is_sqli"]:
+        hits.append(("sqli", "sqli.libinjection"))
+    if "<" in value or "=" in value or "`" in value:
+        if libinjection.is_xss(value)["is_xss"]:
+            hits.append(("xss", "xss.libinjection"))
+    return hits
+
+
+def _finding(category: str, rule: str, severity: str, part: Part, matched: str) -> Finding:
+    return Finding(
+        kind=f"attack.{category}",
+        rule=rule,
+        severity=severity,
+        score=float(Severity.points(severity)),
+        location=Location(part.slot),
+        evidence=Evidence.of(matched),
+    )

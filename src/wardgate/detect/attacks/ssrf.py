@@ -1,0 +1,647 @@
+"""Server-side request forgery: a value that makes the server fetch from its own network.
+
+SSRF is a question of where a URL leads, not of what it looks like, so this module parses
+instead of matching patterns: it finds the URLs (and bare `host:port` targets) in a value,
+reads each host as real clients do, and asks whether the address is internal. The reading
+is lexical, never DNS: a lookup per request would be slow, would leak the request to the
+network, and could answer differently at fetch time anyway (DNS rebinding).
+
+Clients disagree about what a URL's host is, and SSRF payloads live in those disagreements,
+so every plausible reading counts:
+- an IPv4 host is read as `inet_aton` and the WHATWG URL standard read it (`2130706433`,
+  `0x7f.1`, `0177.0.0.1`, `127.1`), as parsers that take zero-padded parts for decimal read
+  it (`0127.0.0.1`), and as parsers that wrap overflowing parts read it (`383.0.0.1`);
+- an IPv6 host that embeds an IPv4 address (mapped, compatible, NAT64) is that address;
+- the authority ends where WHATWG ends it (at `/ \\ ? #`, userinfo up to the last `@`), and
+  also after every `@`, for parsers that end it elsewhere or split at the first `@`: both
+  `http://trusted#@127.0.0.1` and `http://127.0.0.1\\@trusted` reach an internal host;
+- percent-encoding in the host is undone, NFKC folds fullwidth and enclosed forms
+  (`①②⑦.0.0.1`), ideographic full stops count as dots, and a NUL ends the host, as it does
+  for C string handling.
+
+A name is internal when it is a loopback alias (`localhost`, `*.localhost`, `lvh.me`,
+`*.localtest.me`), a cloud metadata name, a wildcard-DNS name that embeds an address
+(`10.0.0.1.nip.io`, `127-0-0-1.sslip.io`), or a name under a suffix kept for private use
+(`.internal`, `.local`, `.home.arpa`, `.svc`): the last only at severity "error", since a
+name alone says less than an address.
+
+Some schemes are flagged whatever the host (rule `ssrf.scheme`): `gopher`, `dict` and `tftp`
+appear in SSRF payloads to write raw bytes to internal services (Redis, memcached, SMTP);
+`file` and Java's `netdoc` read local files (and image fetchers of model servers have
+followed `file://` URLs); `jar:` makes Java fetch and open a remote archive. `ldap` is left
+to the JNDI signatures (with a public host it is a Log4Shell lookup, not SSRF), `php://` and
+`expect://` to the PHP signatures; `ftp`, `sftp` and every other scheme are judged by host.
+
+Where it applies:
+- every part but natural-language text: a chat message saying "my app runs on
+  localhost:3000" is not an attack;
+- in headers, only metadata addresses and dangerous schemes: `X-Forwarded-For` and its kin
+  carry private addresses by design (they are skipped), and a `Referer` or `Origin` of
+  `http://localhost:3000` is ordinary development traffic;
+- a URL with an internal host is critical; a bare internal `host:port` (no scheme) is an
+  error (`ssrf.bare_target`), since configuration-like values (`10.0.0.5:5432`) do travel in
+  parameters; a bare metadata address stays critical. A bare host without a port (a
+  dotted-quad version string, an IP-address field) is never flagged, nor a bare internal
+  name, nor a protocol-relative `//host` in a path.
+
+Cost (one loaded 2-core VM): a value with no colon and no pair of slashes (once NFKC has
+run and percent-encoded delimiters are undone) cannot hold a target and is dismissed in about
+0.5 µs; a value whose colons open nothing (a timestamp) costs about 2 µs, a URL 10 to 20 µs,
+a 64 KB base64 image 3 to 80 µs. Every candidate costs a few microseconds, so a value stops
+being read after 4,096 of them, and the rest is reported as `ssrf.unscanned` (a notice),
+not skipped in silence.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import string
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from wardgate.decision import Evidence, Finding, Location
+from wardgate.detect.attacks.model import Part, PartKind, Severity
+
+__all__ = ["KIND", "embedded_ipv4", "internal_target", "ipv4_readings", "scan"]
+
+KIND = "attack.ssrf"
+
+_V4 = ipaddress.IPv4Network
+_V6 = ipaddress.IPv6Network
+
+_METADATA_V4 = frozenset(
+    int(ipaddress.IPv4Address(address))
+    for address in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean and most others
+        "169.254.170.2",  # AWS ECS task credentials
+        "169.254.170.23",  # AWS EKS pod identity
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+    )
+)
+_METADATA_V6 = frozenset(ipaddress.IPv6Address(a) for a in ("fd00:ec2::254", "fd00:ec2::23"))
+
+# 0.0.0.0/8 as a whole: connecting to 0.x reaches the local host on Linux.
+_V4_RANGES: tuple[tuple[str, ipaddress.IPv4Network], ...] = (
+    ("unspecified", _V4("0.0.0.0/8")),
+    ("loopback", _V4("127.0.0.0/8")),
+    ("link-local", _V4("169.254.0.0/16")),
+    ("private", _V4("10.0.0.0/8")),
+    ("private", _V4("172.16.0.0/12")),
+    ("private", _V4("192.168.0.0/16")),
+    ("private", _V4("100.64.0.0/10")),
+)
+_V6_RANGES: tuple[tuple[str, ipaddress.IPv6Network], ...] = (
+    ("link-local", _V6("fe80::/10")),
+    ("private", _V6("fc00::/7")),
+    ("private", _V6("fec0::/10")),  # site-local: deprecated, still routed inside some networks
+)
+_NAT64_PREFIX = int(ipaddress.IPv6Address("64:ff9b::")) >> 32
+
+# When readings of one host disagree, the strongest claim is reported.
+_PRECEDENCE = ("metadata", "loopback", "unspecified", "localhost-alias", "link-local", "private")
+
+_METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+_LOOPBACK_NAMES = frozenset({"localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+# These and every name under them resolve to 127.0.0.1.
+_LOOPBACK_DOMAINS = ("localhost", "localtest.me", "lvh.me", "vcap.me")
+_LOOPBACK_SUFFIXES = tuple("." + domain for domain in _LOOPBACK_DOMAINS)
+# Wildcard DNS: `<address>.nip.io` resolves to the address written in the name.
+_ADDRESS_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me")
+_PRIVATE_DOMAINS = ("internal", "local", "localdomain", "home.arpa", "svc", "lan", "intranet")
+_PRIVATE_SUFFIXES = tuple("." + domain for domain in _PRIVATE_DOMAINS)
+
+_DANGEROUS_SCHEMES = {
+    "gopher": "gopher: URL (writes raw bytes to internal services)",
+    "dict": "dict: URL (talks to internal text protocols)",
+    "tftp": "tftp: URL (fetches over UDP from internal hosts)",
+    "file": "file: URL (reads local files)",
+    "netdoc": "netdoc: URL (Java's local file reader)",
+    "jar": "jar: URL (Java fetches and opens a remote archive)",
+}
+# WHATWG "special" schemes take their host after any number of slashes, even none.
+_SLASHLESS_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+
+_REASON_RULES = {
+    "loopback": "ssrf.loopback",
+    "private": "ssrf.private",
+    "link-local": "ssrf.link_local",
+    "metadata": "ssrf.metadata",
+    "unspecified": "ssrf.unspecified",
+    "localhost-alias": "ssrf.localhost",
+    "internal-name": "ssrf.internal_name",
+}
+_REASON_TEXT = {
+    "loopback": "a loopback address",
+    "private": "a private address",
+    "link-local": "a link-local address",
+    "metadata": "a cloud metadata endpoint",
+    "unspecified": "the unspecified address (the local host)",
+    "localhost-alias": "a name that resolves to the local host",
+    "internal-name": "a name under a private-use suffix",
+}
+_HEADER_RULES = frozenset({"ssrf.metadata", "ssrf.scheme"})
+# Headers whose values are client or proxy addresses by design.
+_ADDRESS_HEADERS = frozenset(
+    {
+        "header:x-forwarded-for",
+        "header:x-real-ip",
+        "header:forwarded",
+        "header:host",
+        "header:x-forwarded-host",
+        "header:x-client-ip",
+        "header:true-client-ip",
+        "header:cf-connecting-ip",
+        "header:via",
+    }
+)
+
+_SCHEME_CHARS = string.ascii_letters + string.digits + "+.-"
+_HOST_CHARS = string.ascii_letters + string.digits + ".-"
+_BRACKETED_CHARS = frozenset(string.ascii_letters + string.digits + ":.%")  # with a zone id
+_NOT_BEFORE_BARE_HOST = frozenset("_.:/@[]%\\-")
+_RELATIVE_OPENERS = frozenset("\"'=(,[{")
+_SLASHES = re.compile(r"[/\\]*")
+# The last letters of http(s), ws(s), ftp, jar and netdoc, which need no slashes.
+_SLASHLESS_SCHEME_ENDS = frozenset("psrcPSRC")
+# What `_opens_target` checks, for text with many colons.
+_COLON_ANCHOR = re.compile(r"[psrc]:|:[/\\]|:\d{1,5}(?![\w.:])", re.IGNORECASE)
+_JAR_INNER = re.compile(r"[a-z][a-z0-9+.\-]{0,31}:", re.IGNORECASE)
+_PORT = re.compile(r"\d{1,5}(?![\w.:])")
+_URL_END = re.compile(r"[ \x0b\x0c\"'<>`]")
+# A value that is one URL runs to its end: `http://1.1.1.1 &@127.0.0.1# @3.3.3.3/` is one
+# URL, read three ways by three Python URL libraries.
+_WHOLE_URL_END = re.compile(r"[\"'<>`]")
+_AUTHORITY_REGION_END = re.compile(r"[/,;(){}|^ \x0b\x0c\"'<>`]")
+_WHOLE_AUTHORITY_END = re.compile(r"[/,;(){}|^\"'<>`]")
+_NON_SPACE = re.compile(r"\S")
+_AUTHORITY_END = re.compile(r"[\\?#]")
+# Percent-encoded delimiters hide a URL from a scan of the value as it is.
+_ENCODED_DELIMITER = re.compile(r"%(?:25)*(?:3a|2f|5c|40|23|3f)", re.IGNORECASE)
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+_DOTTED_ADDRESS = re.compile(r"(?:^|[.\-])(\d{1,3})[.\-](\d{1,3})[.\-](\d{1,3})[.\-](\d{1,3})$")
+_HEX_ADDRESS = re.compile(r"(?:^|[.\-])([0-9a-f]{8})$")
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_OCTAL_DIGITS = frozenset("01234567")
+_DECODE_ROUNDS = 3
+_MAX_NUMBER_PART = 40  # no address part is longer; int() refuses over 4,300 digits anyway
+_MAX_URL = 2_048
+_MAX_AUTHORITY = 512
+# Reading a candidate costs a few microseconds; a value packed with decoys must not cost
+# seconds, and what was left unread is reported rather than silently skipped.
+_MAX_TARGETS = 4_096
+_MAX_SCHEME = 32
+_FEW_COLONS = 16
+_MAX_HOST = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    rule: str
+    severity: str
+    matched: str
+    reason: str
+
+
+def scan(part: Part) -> list[Finding]:
+    """The SSRF findings in one part: at most one per rule, each naming the first match.
+
+    Natural-language text is never scanned, headers only for metadata addresses and
+    dangerous schemes. Never raises for any input.
+
+    >>> [f.rule for f in scan(Part("query:url", "http://0x7f000001/admin", PartKind.QUERY))]
+    ['ssrf.loopback']
+    """
+    if part.kind is PartKind.TEXT:
+        return []
+    header = part.kind is PartKind.HEADER
+    if header and part.slot.lower() in _ADDRESS_HEADERS:
+        return []
+    findings: dict[str, Finding] = {}
+    for text in _readings(part.value):
+        for hit in _hits(text, part.kind):
+            if hit.rule in findings or (header and hit.rule not in _HEADER_RULES):
+                continue
+            findings[hit.rule] = Finding(
+                kind=KIND,
+                rule=hit.rule,
+                severity=hit.severity,
+                score=float(Severity.points(hit.severity)),
+                location=Location(part.slot),
+                evidence=Evidence.of(hit.matched),
+                reason=hit.reason,
+            )
+    return list(findings.values())
+
+
+def internal_target(url_or_host: str) -> str | None:
+    """Why `url_or_host` leads inside the network, or None when it does not (lexically).
+
+    Accepts a URL (any scheme, or protocol-relative) or a host with an optional port. The
+    answer is one of "metadata", "loopback", "unspecified", "localhost-alias", "link-local",
+    "private", "internal-name". Schemes are not judged here: see `scan`.
+
+    >>> internal_target("http://trusted.example@[::ffff:7f00:1]:8080/")
+    'loopback'
+    >>> internal_target("https://example.com/") is None
+    True
+    """
+    text = _fold(url_or_host.strip())
+    hosts = [host for target in _url_targets(text, relative=True) for host in target.hosts]
+    if not hosts:
+        hosts = [text]
+    return _strongest(_host_reason(host) for host in hosts)
+
+
+def ipv4_readings(host: str) -> frozenset[int]:
+    """Every IPv4 address that some parser reads in `host`, as integers; empty if none.
+
+    `host` is lower-case ASCII without brackets, port or trailing dot. A part is hex after
+    `0x`, octal (and, for lenient parsers, decimal) after a leading zero, decimal otherwise;
+    with fewer than four parts the last fills the remaining bytes (`127.1`); a part too big
+    for its bytes is also read wrapped, as some parsers do.
+
+    >>> sorted(str(ipaddress.IPv4Address(n)) for n in ipv4_readings("0177.1"))
+    ['127.0.0.1', '177.0.0.1']
+    """
+    plain = _PLAIN_IPV4.fullmatch(host)
+    if plain is not None:
+        return frozenset({int.from_bytes(bytes(int(octet) for octet in plain.groups()), "big")})
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return frozenset()
+    choices = [_number_part(part) for part in parts]
+    if not all(choices):
+        return frozenset()
+    tail_bits = 8 * (5 - len(parts))
+    readings = set()
+    for values in itertools.product(*choices):
+        number = 0
+        for value in values[:-1]:
+            number = number << 8 | (value & 0xFF)
+        readings.add(number << tail_bits | (values[-1] & ((1 << tail_bits) - 1)))
+    return frozenset(readings)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> int | None:
+    """The IPv4 address an IPv6 address stands for (mapped, compatible or NAT64), or None.
+
+    `::` and `::1` are themselves, not the compatible forms of 0.0.0.0 and 0.0.0.1.
+    """
+    mapped = address.ipv4_mapped
+    if mapped is not None:
+        return int(mapped)
+    number = int(address)
+    if number > 1 and (number >> 32 == 0 or number >> 32 == _NAT64_PREFIX):
+        return number & 0xFFFF_FFFF
+    return None
+
+
+def _readings(value: str) -> list[str]:
+    """The value (folded), and its percent-decoded form where that hides delimiters."""
+    text = _fold(value)
+    readings = [text] if _has_anchor(text) else []
+    if "%" in text and _ENCODED_DELIMITER.search(text):
+        decoded = _fold(_percent_decoded(text))
+        if decoded != text and _has_anchor(decoded):
+            readings.append(decoded)
+    return readings
+
+
+def _has_anchor(text: str) -> bool:
+    """Whether `text` can hold a target at all (a timestamp's colons, a path's slash cannot)."""
+    if ":" in text:
+        if text.count(":") > _FEW_COLONS:  # JSON, logs: one pass in C beats a step per colon
+            if _COLON_ANCHOR.search(text) is not None:
+                return True
+        elif any(_opens_target(text, colon) for colon in _positions(text, ":")):
+            return True
+    return ("/" in text or "\\" in text) and bool(_relative_starts(text))
+
+
+def _opens_target(text: str, colon: int) -> bool:
+    return _may_end_scheme(text, colon) or _PORT.match(text, colon + 1) is not None
+
+
+def _may_end_scheme(text: str, colon: int) -> bool:
+    """Slashes after the colon, or the last letter of a scheme that needs none before it."""
+    after, before = text[colon + 1 : colon + 2], text[colon - 1 : colon]
+    return after in ("/", "\\") or before in _SLASHLESS_SCHEME_ENDS
+
+
+def _hits(text: str, kind: PartKind) -> Iterator[_Hit]:
+    known: dict[str, str | None] = {}
+    lead = _lead(text)
+    targets = _url_targets(text, relative=kind is not PartKind.PATH)
+    for count, target in enumerate(targets):
+        if count == _MAX_TARGETS:
+            yield _unscanned(text)
+            break
+        if target.scheme in _DANGEROUS_SCHEMES:
+            url = _url_at(text, target.start, lead)
+            yield _Hit("ssrf.scheme", "critical", url, _DANGEROUS_SCHEMES[target.scheme])
+        reason = _strongest(_known_reason(host, known) for host in target.hosts)
+        if reason is not None:
+            severity = "error" if reason == "internal-name" else "critical"
+            why = f"URL host is {_REASON_TEXT[reason]}"
+            yield _Hit(_REASON_RULES[reason], severity, _url_at(text, target.start, lead), why)
+    if kind is not PartKind.HEADER:
+        yield from _bare_hits(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    start: int
+    scheme: str
+    hosts: tuple[str, ...]
+
+
+def _url_targets(text: str, *, relative: bool) -> Iterator[_Target]:
+    lead = _lead(text)
+    for colon in _positions(text, ":"):
+        if not _may_end_scheme(text, colon):
+            continue
+        scheme = _scheme_before(text, colon)
+        if not scheme:
+            continue
+        after = _SLASHES.match(text, colon + 1)
+        authority = after.end() if after else colon + 1
+        start = colon - len(scheme)
+        if _opens_authority(scheme, authority - colon - 1):
+            # A file URL's host does not matter: whatever it names, the file is read locally.
+            hosts = () if scheme == "file" else _candidate_hosts(text, authority, start <= lead)
+            yield _Target(start, scheme, hosts)
+        elif _opaque(scheme, text, colon):
+            yield _Target(start, scheme, ())
+    if relative:
+        for start in _relative_starts(text):
+            run = _SLASHES.match(text, start)
+            hosts = _candidate_hosts(text, run.end() if run else start, start <= lead)
+            if all(_written_as_address(host.partition(":")[0]) for host in hosts):
+                yield _Target(start, "", hosts)
+
+
+def _positions(text: str, needle: str) -> Iterator[int]:
+    at = text.find(needle)
+    while at != -1:
+        yield at
+        at = text.find(needle, at + 1)
+
+
+def _relative_starts(text: str) -> list[int]:
+    """Where a protocol-relative URL can start: two slashes at the start or after an opener.
+
+    Found with `str.find`, not a regular expression: base64 images hold `//` every few
+    kilobytes, never after an opener, and a regular expression would step through them.
+    """
+    if "\\" in text:
+        pairs: tuple[str, ...] = ("//", "\\\\", "/\\", "\\/")
+    elif "//" in text:
+        pairs = ("//",)
+    else:
+        return []
+    starts = {
+        at
+        for pair in pairs
+        for at in _positions(text, pair)
+        if at == 0 or text[at - 1].isspace() or text[at - 1] in _RELATIVE_OPENERS
+    }
+    return sorted(starts)
+
+
+def _lead(text: str) -> int:
+    """Where the value proper starts: a URL there runs to the value's end, spaces and all."""
+    first = _NON_SPACE.search(text)
+    return first.start() if first else len(text)
+
+
+def _scheme_before(text: str, colon: int) -> str:
+    """The scheme that ends at `colon`, lower-cased, or "" when there is none."""
+    head = text[max(0, colon - _MAX_SCHEME - 1) : colon]
+    name = head[len(head.rstrip(_SCHEME_CHARS)) :]
+    if len(name) > _MAX_SCHEME:
+        return ""
+    return name.lstrip("0123456789+.-").lower()
+
+
+def _opens_authority(scheme: str, slashes: int) -> bool:
+    if scheme in _SLASHLESS_SCHEMES:
+        return True
+    return slashes >= (1 if scheme == "file" else 2)
+
+
+def _opaque(scheme: str, text: str, colon: int) -> bool:
+    """`jar:<url>!/entry` and `netdoc:/path` name no host of their own."""
+    if scheme == "jar":
+        return _JAR_INNER.match(text, colon + 1) is not None
+    return scheme == "netdoc" and text[colon + 1 : colon + 2] in ("/", "\\")
+
+
+def _url_at(text: str, start: int, lead: int) -> str:
+    ending = _WHOLE_URL_END if start <= lead else _URL_END
+    end = ending.search(text, start, start + _MAX_URL)
+    return text[start : end.start() if end else start + _MAX_URL]
+
+
+def _candidate_hosts(text: str, authority: int, whole: bool) -> tuple[str, ...]:
+    """The host as WHATWG reads it, then whatever follows each `@`, for other parsers."""
+    ending = _WHOLE_AUTHORITY_END if whole else _AUTHORITY_REGION_END
+    end = ending.search(text, authority, authority + _MAX_AUTHORITY)
+    region = text[authority : end.start() if end else authority + _MAX_AUTHORITY]
+    # WHATWG drops tabs and newlines anywhere in a URL: `12\t7.0.0.1` is 127.0.0.1.
+    region = region.replace("\t", "").replace("\n", "").replace("\r", "")
+    standard = _AUTHORITY_END.split(region, maxsplit=1)[0].rpartition("@")[2]
+    others = (_AUTHORITY_END.split(piece, maxsplit=1)[0] for piece in region.split("@")[1:])
+    return (standard, *others)
+
+
+def _known_reason(host: str, known: dict[str, str | None]) -> str | None:
+    """`_host_reason`, read once per distinct host in a value (decoys repeat)."""
+    if host not in known:
+        known[host] = _host_reason(host)
+    return known[host]
+
+
+def _bare_hits(text: str) -> Iterator[_Hit]:
+    known: dict[str, str | None] = {}  # decoys repeat: read each distinct host once
+    count = 0
+    for colon in _positions(text, ":"):
+        port = _PORT.match(text, colon + 1)
+        host = _host_before(text, colon) if port else None
+        if port is None or host is None:
+            continue
+        count += 1
+        if count > _MAX_TARGETS:
+            yield _unscanned(text)
+            break
+        if host not in known:
+            known[host] = _host_reason(host) if _written_as_address(host) else None
+        reason = known[host]
+        matched = text[colon - len(host) : port.end()]
+        if reason == "metadata":
+            yield _Hit(
+                "ssrf.metadata", "critical", matched, "bare host:port is " + _REASON_TEXT[reason]
+            )
+        elif reason is not None and reason != "internal-name":
+            why = f"bare host:port target is {_REASON_TEXT[reason]}"
+            yield _Hit("ssrf.bare_target", "error", matched, why)
+
+
+def _unscanned(text: str) -> _Hit:
+    why = f"more than {_MAX_TARGETS} URL or host:port candidates: the rest was not read"
+    return _Hit("ssrf.unscanned", "notice", text, why)
+
+
+def _host_before(text: str, colon: int) -> str | None:
+    """The host written right before `colon` in scheme-less text, or None."""
+    head = text[max(0, colon - _MAX_HOST) : colon]
+    if head.endswith("]"):
+        host = head[head.rfind("[") :]
+        if not host.startswith("[") or not set(host[1:-1]) <= _BRACKETED_CHARS:
+            return None
+    else:
+        host = head[len(head.rstrip(_HOST_CHARS)) :]
+        if not host or host[0] in ".-" or len(host) == _MAX_HOST:
+            return None
+    start = colon - len(host)
+    before = text[start - 1] if start else " "
+    return None if before.isalnum() or before in _NOT_BEFORE_BARE_HOST else host
+
+
+def _written_as_address(host: str) -> bool:
+    """Whether a host without a scheme is written like one: `12:30` is a time, not 0.0.0.12."""
+    if host.startswith("["):
+        return True
+    lowered = host.lower().rstrip(".")
+    if ipv4_readings(lowered):
+        return lowered.count(".") == 3 or lowered.startswith("0x")
+    return not lowered[-1:].isdigit()  # a name (`localhost`), not `2024-05-01t12`
+
+
+def _host_reason(raw_host: str) -> str | None:
+    host = _fold(_percent_decoded(raw_host)).strip().lower().partition("\x00")[0]
+    if host.startswith("["):
+        return _ipv6_reason(host[1:].partition("]")[0])
+    if host.count(":") >= 2 and _ipv6(host) is not None:
+        return _ipv6_reason(host)
+    host = host.partition(":")[0].rstrip(".")
+    if not host:
+        return None
+    readings = ipv4_readings(host)
+    if readings:
+        return _strongest(_ipv4_reason(number) for number in readings)
+    return _name_reason(host)
+
+
+def _ipv4_reason(number: int) -> str | None:
+    if number in _METADATA_V4:
+        return "metadata"
+    address = ipaddress.IPv4Address(number)
+    return next((reason for reason, network in _V4_RANGES if address in network), None)
+
+
+def _ipv6(text: str) -> ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.IPv6Address(text.partition("%")[0])
+    except ValueError:
+        return None
+
+
+def _ipv6_reason(text: str) -> str | None:
+    address = _ipv6(text)
+    if address is None:
+        return None
+    if address in _METADATA_V6:
+        return "metadata"
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_loopback:
+        return "loopback"
+    embedded = embedded_ipv4(address)
+    if embedded is not None:
+        return _ipv4_reason(embedded)
+    return next((reason for reason, network in _V6_RANGES if address in network), None)
+
+
+def _name_reason(name: str) -> str | None:
+    if name in _METADATA_NAMES:
+        return "metadata"
+    if name in _LOOPBACK_NAMES or name in _LOOPBACK_DOMAINS or name.endswith(_LOOPBACK_SUFFIXES):
+        return "localhost-alias"
+    for domain in _ADDRESS_DOMAINS:
+        if name.endswith("." + domain):
+            return _written_address_reason(name[: -len(domain) - 1])
+    if name in _PRIVATE_DOMAINS or name.endswith(_PRIVATE_SUFFIXES):
+        return "internal-name"
+    return None
+
+
+def _written_address_reason(stem: str) -> str | None:
+    """The reason for the address a wildcard-DNS name spells out before its domain."""
+    dotted = _DOTTED_ADDRESS.search(stem)
+    if dotted is not None:
+        octets = [int(octet) for octet in dotted.groups()]
+        if all(octet < 256 for octet in octets):
+            return _ipv4_reason(int.from_bytes(bytes(octets), "big"))
+    hexadecimal = _HEX_ADDRESS.search(stem)
+    if hexadecimal is not None:
+        return _ipv4_reason(int(hexadecimal[1], 16))
+    label = stem.rpartition(".")[2]
+    if "--" in label:  # sslip.io writes IPv6 with dashes: `--1.sslip.io` is ::1
+        return _ipv6_reason(label.replace("-", ":"))
+    return None
+
+
+def _number_part(part: str) -> tuple[int, ...]:
+    """The values parsers give one dotted part of a numeric host; empty when it is no number."""
+    if not part or len(part) > _MAX_NUMBER_PART or not part.isascii():
+        return ()
+    if part.startswith("0x"):
+        digits = part[2:]
+        if not digits:
+            return (0,)
+        return (int(digits, 16),) if set(digits) <= _HEX_DIGITS else ()
+    if not part.isdigit():
+        return ()
+    if len(part) > 1 and part[0] == "0":
+        return (int(part, 8), int(part)) if set(part) <= _OCTAL_DIGITS else (int(part),)
+    return (int(part),)
+
+
+def _strongest(reasons: Iterable[str | None]) -> str | None:
+    found = {reason for reason in reasons if reason is not None}
+    if not found:
+        return None
+    return min(found, key=lambda r: _PRECEDENCE.index(r) if r in _PRECEDENCE else len(_PRECEDENCE))
+
+
+def _fold(text: str) -> str:
+    """NFKC (fullwidth and enclosed digits become ASCII) and ideographic full stops as dots."""
+    if text.isascii():
+        return text
+    # NFKC already turns the fullwidth and halfwidth stops into "." and "\u3002".
+    return unicodedata.normalize("NFKC", text).replace("\u3002", ".")
+
+
+def _percent_decoded(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        if "%" not in text:
+            break
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
