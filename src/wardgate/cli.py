@@ -5,6 +5,7 @@ wardgate serve --policy FILE       run the gateway
 wardgate check FILE                validate a policy (exit 1 with file:line:key on errors)
 wardgate events --since 10m ...    query the event store
 wardgate usage --by consumer,model tokens and cost per consumer and model
+wardgate scan request|...         run a detector over JSON Lines on stdin
 wardgate policy-schema             the policy's JSON Schema
 wardgate version
 """
@@ -27,6 +28,7 @@ import orjson
 from wardgate import __version__
 from wardgate.durations import parse_duration
 from wardgate.errors import PolicyError, StoreError
+from wardgate.scan import scan
 from wardgate.state import STATE_DIR_ENV
 
 __all__ = ["configure_logging", "main", "run_loop"]
@@ -331,6 +333,9 @@ def policy_schema() -> None:
     from wardgate.policy.model import Policy
 
     click.echo(orjson.dumps(Policy.model_json_schema(), option=orjson.OPT_INDENT_2).decode())
+
+
+main.add_command(scan)
 
 
 @main.command()

@@ -9,6 +9,7 @@ from pydantic import Field
 from wardgate.checks import (
     access,
     api_key,
+    attacks,
     budget,
     concurrency,
     jwt_auth,
@@ -47,6 +48,7 @@ CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
     "budget": (budget.Config, budget.BudgetCheck),
     "concurrency": (concurrency.Config, concurrency.ConcurrencyCheck),
     "model_policy": (model_policy.Config, model_policy.ModelPolicyCheck),
+    "attacks": (attacks.Config, _config_only(attacks.AttacksCheck)),
 }
 
 CheckConfig: TypeAlias = Annotated[
@@ -59,7 +61,8 @@ CheckConfig: TypeAlias = Annotated[
     | token_limit.Config
     | budget.Config
     | concurrency.Config
-    | model_policy.Config,
+    | model_policy.Config
+    | attacks.Config,
     Field(discriminator="type"),
 ]
 

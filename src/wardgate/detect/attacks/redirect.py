@@ -72,7 +72,9 @@ _SCRIPT_URI = re.compile(
 )
 # What a script URI's code starts with: a call, an assignment, an index, a comment trick or
 # an escape. Prose after "javascript:" has none of them.
-_SCRIPT_BODY = re.compile(r"[(`=\[\\%&]|//")
+_SCRIPT_BODY = re.compile(
+    r"script\s*:\s*([\w.$\[\]'\"]*\s*[(`=\[]|//|%|&)", re.IGNORECASE
+)
 _ACTIVE_DATA = re.compile(
     r"(?:text/html|image/svg|application/xhtml|[a-z/+-]*(?:java|ecma)script|"
     r"[a-z]+/xml)",
@@ -165,7 +167,7 @@ def _script_uri(text: str) -> _Trick | None:
     scheme = match[1].lower()
     if scheme == "data" and not _ACTIVE_DATA.match(match[2]):
         return None
-    if scheme != "data" and not _SCRIPT_BODY.search(match[2]):
+    if scheme != "data" and not _SCRIPT_BODY.search(_fold(text).replace("\\", "")):
         return None  # "JavaScript: the good parts" is a title, not a URI
     return _Trick("open_redirect.script_uri", f"{scheme}: URI")
 

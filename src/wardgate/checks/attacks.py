@@ -1,0 +1,122 @@
+"""`attacks`: injection and exploit detection on every part of a request.
+
+Binds an attack engine (`builtin` by default, `crs` for ModSecurity with the OWASP Core Rule
+Set) to the request-body phase: the path, query, headers, cookies and the parsed body are all
+inspected, and a request scoring at or over the threshold is refused with a 403.
+
+On AI routes, chat message text is natural language: someone asking how a SQL `UNION` works
+is not attacking anyone, so by default only the few signatures that are dangerous even in
+prose (JNDI lookups) apply to message text. Set `message_text: interpreted` on routes where
+the text does reach an interpreter (a text-to-SQL endpoint, a code-running tool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from pydantic import Field
+
+from wardgate.checks.base import CheckSettings
+from wardgate.decision import Decision, Finding, Location
+from wardgate.detect.attacks.engines import build_engine
+from wardgate.detect.attacks.model import Engine, HttpSample
+from wardgate.exchange import Exchange
+from wardgate.phases import Phase
+
+__all__ = ["AttacksCheck", "Config"]
+
+# Bodies past this size are inspected off the event loop, so one large request cannot stall
+# every other connection while it is scanned. `crs` costs milliseconds even for small
+# requests (libmodsecurity releases the GIL), so it always runs in a thread.
+_OFFLOAD_BYTES = {"builtin": 65_536, "crs": -1}
+
+
+class Config(CheckSettings):
+    """Attack detection: engine, sensitivity, and how message text is treated."""
+
+    type: Literal["attacks"] = "attacks"
+    engine: Literal["builtin", "crs"] = Field(
+        default="builtin",
+        description="builtin (libinjection + Wardgate signatures + semantic checks) or crs "
+        "(OWASP Core Rule Set on libmodsecurity3; needs the libmodsecurity3 and "
+        "modsecurity-crs packages).",
+    )
+    paranoia: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="1 to 4: higher levels add broader rules, catching more and "
+        "false-positiving more.",
+    )
+    threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Anomaly score at which a request is blocked (critical rule = 5, "
+        "error = 4, warning = 3, notice = 2).",
+    )
+    body_limit: int = Field(
+        default=131_072,
+        ge=1024,
+        description="Bytes of the body inspected; a longer body is inspected up to here.",
+    )
+    message_text: Literal["natural", "interpreted"] = Field(
+        default="natural",
+        description="On AI routes: `natural` treats chat message text as language (only "
+        "prose-safe signatures such as JNDI apply); `interpreted` inspects it like any "
+        "parameter, for routes whose text reaches SQL, a shell or a template.",
+    )
+    reject_malformed: bool = Field(
+        default=True,
+        description="Refuse (400) a body that does not parse as its declared content type, "
+        "rather than pass it on half-inspected.",
+    )
+
+
+class AttacksCheck:
+    phases = frozenset({Phase.REQUEST_BODY})
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._engine: Engine = build_engine(
+            config.engine,
+            paranoia=config.paranoia,
+            threshold=config.threshold,
+            body_limit=config.body_limit,
+        )
+        self._offload_bytes = _OFFLOAD_BYTES[config.engine]
+        # On AI routes the parsed call says which JSON fields are message text.
+        self.needs_call = config.message_text == "natural"
+
+    async def check_request(self, ex: Exchange) -> Decision:
+        sample = HttpSample(
+            method=ex.method,
+            path=ex.path,
+            query=ex.query_string,
+            headers=tuple(ex.headers.items()),
+            body=ex.body or b"",
+        )
+        text_slots = self._text_slots(ex)
+        if len(sample.body) > self._offload_bytes:
+            report = await asyncio.to_thread(self._engine.inspect, sample, text_slots=text_slots)
+        else:
+            report = self._engine.inspect(sample, text_slots=text_slots)
+        if report.malformed and self._config.reject_malformed:
+            malformed = Finding(
+                kind="attack.malformed",
+                rule="body.unparsable",
+                severity="error",
+                location=Location("body"),
+                reason="body does not parse as its declared content type",
+            )
+            return Decision.block(400, [malformed, *report.findings])
+        if report.blocked:
+            return Decision.block(403, report.findings)
+        if report.findings:
+            return Decision.flag(report.findings)
+        return Decision.allow()
+
+    def _text_slots(self, ex: Exchange) -> frozenset[str]:
+        if self._config.message_text == "interpreted" or ex.call is None:
+            return frozenset()
+        return frozenset(f"json:{message.path}" for message in ex.call.messages if message.path)

