@@ -114,7 +114,7 @@ async def test_findings_are_recorded_with_rule_and_location(
 ) -> None:
     routes = ROUTES.replace("{mode}", "mode: monitor")
     gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e"))
-    async with http.get(gw.base + "/items?id=1%20union%20select%20password%20from%20users"):
+    async with http.get(gw.base + "/echo/items?id=1%20union%20select%20password%20from%20users"):
         pass
     await gw.flush_events()
     (event,) = query_events(tmp_path / "e", EventQuery())
@@ -125,12 +125,15 @@ async def test_findings_are_recorded_with_rule_and_location(
 
 
 BENIGN = [
-    ("GET", "/items?id=42&sort=name&q=caf%C3%A9%20con%20leche", None, {}),
-    ("GET", "/search?q=union%20station%20to%20select%20street", None, {}),
-    ("POST", "/items", b'{"name": "O\'Brien & Sons", "tags": ["a", "b"], "n": 3}', {}),
-    ("POST", "/form", b"name=Jos%C3%A9+N%C3%BA%C3%B1ez&city=M%C3%A1laga", {
-        "Content-Type": "application/x-www-form-urlencoded"
-    }),
+    ("GET", "/echo/items?id=42&sort=name&q=caf%C3%A9%20con%20leche", None, {}),
+    ("GET", "/echo/search?q=union%20station%20to%20select%20street", None, {}),
+    ("POST", "/echo/items", b'{"name": "O\'Brien & Sons", "tags": ["a", "b"], "n": 3}', {}),
+    (
+        "POST",
+        "/echo/form",
+        b"name=Jos%C3%A9+N%C3%BA%C3%B1ez&city=M%C3%A1laga",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    ),
 ]
 
 
@@ -177,7 +180,7 @@ async def test_chat_text_about_sql_is_language_not_an_attack(
     upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     base = await _gateway(upstream, make_gateway, tmp_path)
-    async with AsyncOpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0) as client:
+    async with AsyncOpenAI(base_url=f"{base}/v1", api_key="demo-key", max_retries=0) as client:
         reply = await client.chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
         assert reply.choices[0].message.content
         # Structured fields of the same call are still inspected...

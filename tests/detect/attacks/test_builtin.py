@@ -18,7 +18,9 @@ ENGINE = BuiltinEngine()
 JSON = (("Host", "api.example"), ("Content-Type", "application/json"))
 
 
-def _get(query: str = "", path: str = "/items", headers: tuple[tuple[str, str], ...] = ()) -> HttpSample:
+def _get(
+    query: str = "", path: str = "/items", headers: tuple[tuple[str, str], ...] = ()
+) -> HttpSample:
     return HttpSample("GET", path, query, (("Host", "api.example"), *headers))
 
 
@@ -45,7 +47,10 @@ PAYLOAD = "1' UNION SELECT password FROM users--"
         _get(headers=(("X-Client", PAYLOAD),)),
         _get(headers=(("Cookie", "theme=dark; sid=" + quote(PAYLOAD)),)),
         _post({"filter": {"name": [PAYLOAD]}}),
-        _post(("q=" + quote(PAYLOAD)).encode(), (("Content-Type", "application/x-www-form-urlencoded"),)),
+        _post(
+            ("q=" + quote(PAYLOAD)).encode(),
+            (("Content-Type", "application/x-www-form-urlencoded"),),
+        ),
         _post(
             b'--XX\r\nContent-Disposition: form-data; name="q"\r\n\r\n'
             + PAYLOAD.encode()

@@ -35,21 +35,54 @@ _INERT = re.compile(r"[\w.@:+,-]*", re.ASCII)
 # The tokenisers run on values an interpreter parses; headers other than these are framing
 # or opaque tokens, where libinjection's fingerprints only produce noise.
 _TOKENISED_KINDS = frozenset(
-    {PartKind.PATH, PartKind.QUERY, PartKind.KEY, PartKind.COOKIE, PartKind.BODY,
-     PartKind.FILENAME, PartKind.RAW}
+    {
+        PartKind.PATH,
+        PartKind.QUERY,
+        PartKind.KEY,
+        PartKind.COOKIE,
+        PartKind.BODY,
+        PartKind.FILENAME,
+        PartKind.RAW,
+    }
 )
 _TOKENISED_HEADERS = frozenset({"header:user-agent", "header:referer", "header:x-forwarded-for"})
 # Standard headers whose values have a fixed grammar and carry no application data.
 _FRAMING_HEADERS = frozenset(
     f"header:{name}"
     for name in (
-        "accept", "accept-encoding", "accept-language", "accept-charset", "connection",
-        "content-length", "content-type", "content-encoding", "transfer-encoding", "host",
-        "cache-control", "pragma", "te", "upgrade-insecure-requests", "if-none-match",
-        "if-modified-since", "if-match", "if-unmodified-since", "dnt", "keep-alive",
-        "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user", "sec-ch-ua",
-        "sec-ch-ua-mobile", "sec-ch-ua-platform", "priority", "authorization",
-        "proxy-authorization", "x-request-id", "traceparent", "tracestate",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "accept-charset",
+        "connection",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "host",
+        "cache-control",
+        "pragma",
+        "te",
+        "upgrade-insecure-requests",
+        "if-none-match",
+        "if-modified-since",
+        "if-match",
+        "if-unmodified-since",
+        "dnt",
+        "keep-alive",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "sec-fetch-user",
+        "sec-ch-ua",
+        "sec-ch-ua-mobile",
+        "sec-ch-ua-platform",
+        "priority",
+        "authorization",
+        "proxy-authorization",
+        "x-request-id",
+        "traceparent",
+        "tracestate",
     )
 )
 _SQL_MARKERS = ("/*", "--", "#", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0")
@@ -147,9 +180,9 @@ def _tokeniser_hits(value: str) -> list[tuple[str, str]]:
     hits: list[tuple[str, str]] = []
     if libinjection.is_sql_injection(value)["is_sqli"]:
         hits.append(("sqli", "sqli.libinjection"))
-    if "<" in value or "=" in value or "`" in value:
-        if libinjection.is_xss(value)["is_xss"]:
-            hits.append(("xss", "xss.libinjection"))
+    markup = "<" in value or "=" in value or "`" in value
+    if markup and libinjection.is_xss(value)["is_xss"]:
+        hits.append(("xss", "xss.libinjection"))
     return hits
 
 

@@ -72,9 +72,7 @@ _SCRIPT_URI = re.compile(
 )
 # What a script URI's code starts with: a call, an assignment, an index, a comment trick or
 # an escape. Prose after "javascript:" has none of them.
-_SCRIPT_BODY = re.compile(
-    r"script\s*:\s*([\w.$\[\]'\"]*\s*[(`=\[]|//|%|&)", re.IGNORECASE
-)
+_SCRIPT_BODY = re.compile(r"script\s*:\s*([\w.$\[\]'\"]*\s*[(`=\[]|//|%|&)", re.IGNORECASE)
 _ACTIVE_DATA = re.compile(
     r"(?:text/html|image/svg|application/xhtml|[a-z/+-]*(?:java|ecma)script|"
     r"[a-z]+/xml)",

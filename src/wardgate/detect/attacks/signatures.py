@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,7 @@ class SignatureSet:
 
 
 _FLAGS = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+_HYPERSCAN_VERSION = metadata.version("hyperscan")
 
 
 def _compile(signatures: list[Signature]) -> Any:
@@ -128,7 +129,7 @@ def _compile(signatures: list[Signature]) -> Any:
 
 def _cached_database(signatures: list[Signature]) -> Any:
     key = hashlib.sha256(
-        "\n".join([str(_FLAGS), hyperscan.__version__, *(s.pattern for s in signatures)]).encode()
+        "\n".join([str(_FLAGS), _HYPERSCAN_VERSION, *(s.pattern for s in signatures)]).encode()
     ).hexdigest()
     path = cache_dir() / "signatures" / f"{key[:32]}.hsdb"
     try:

@@ -1,0 +1,66 @@
+"""`wardgate scan request`: JSON Lines in, exactly one JSON line out per line, in order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import orjson
+import pytest
+
+from tests.conftest import WARDGATE
+from wardgate.detect.attacks.crs import crs_available
+
+LINES = [
+    {"method": "GET", "path": "/items", "query": "id=1%27%20OR%20%271%27%3D%271", "headers": {}},
+    {"method": "GET", "path": "/items", "query": "page=2&sort=name", "headers": {"Host": "a"}},
+    {
+        "method": "POST",
+        "path": "/api",
+        "query": "",
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"q": "<svg onload=alert(1)>"}',
+    },
+    {"path": "/x?cmd=%3Bcat%20%2Fetc%2Fpasswd"},  # query left in the path, method defaulted
+]
+
+
+def _scan(stdin: bytes, *args: str) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [*WARDGATE, "scan", "request", *args],
+        input=stdin,
+        capture_output=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    return [orjson.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_one_answer_per_line_in_order_and_nothing_else() -> None:
+    stdin = b"\n".join(orjson.dumps(line) for line in LINES) + b"\n\n"
+    answers = _scan(stdin)
+    assert [a["blocked"] for a in answers] == [True, False, True, True]
+    first = answers[0]
+    assert first["score"] >= 5
+    finding = first["findings"][0]  # type: ignore[index]
+    assert set(finding) == {"category", "rule", "severity", "score", "location"}
+    assert "sqli" in {f["category"] for f in first["findings"]}  # type: ignore[union-attr]
+
+
+def test_bad_lines_get_an_error_answer_in_their_place() -> None:
+    stdin = b'not json\n[1, 2]\n{"path": 5, "headers": "x"}\n{"path": "/"}\n'
+    answers = _scan(stdin)
+    assert len(answers) == 4
+    assert all("error" in a and a["blocked"] is False for a in answers[:3])
+    assert "error" not in answers[3]
+
+
+def test_crs_engine_answers_the_same_shape() -> None:
+    reason = crs_available()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    answers = _scan(orjson.dumps(LINES[0]) + b"\n", "--engine", "crs")
+    assert answers[0]["blocked"] is True
