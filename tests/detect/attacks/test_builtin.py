@@ -175,3 +175,70 @@ def test_attack_looking_prose_in_a_parameter_is_not_blocked(value: str) -> None:
     for sample in (_get("q=" + quote(value)), _post({"comment": value})):
         report = ENGINE.inspect(sample)
         assert not report.blocked, [(f.rule, f.location) for f in report.findings]
+
+
+def test_the_gate_skips_only_values_that_would_find_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = [*BENIGN_VALUES, PAYLOAD, "x\r\nBcc: a@b.c", "Li4vLi4vZXRjL3Bhc3N3ZA", "%3Cscript%3E"]
+    values += ["plain words", "assistant", "user", "id", "data", "42", "José", "a" * 40]
+    samples = [
+        _post({f"f{i}": value for i, value in enumerate(values)}),
+        _post({"items": [{"v": value, "n": i} for i, value in enumerate(values)]}),
+        _get("&".join(f"k{i}={quote(v)}" for i, v in enumerate(values))),
+    ]
+    gated = [sorted((f.rule, str(f.location)) for f in ENGINE.inspect(s).findings) for s in samples]
+    monkeypatch.setattr(ENGINE._gate, "candidates", lambda _values: None)
+    full = [sorted((f.rule, str(f.location)) for f in ENGINE.inspect(s).findings) for s in samples]
+    assert gated == full
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "'",
+        '"',
+        " or ",
+        "1=1",
+        "--",
+        "<",
+        "svg",
+        " onload=",
+        "alert(1)",
+        "../",
+        "etc/passwd",
+        ";",
+        "id",
+        "|",
+        "\n",
+        "Bcc:",
+        "%27",
+        "%0a",
+        "&lt;",
+        "${",
+        "jndi:",
+        "http://",
+        "127.0.0.1",
+        "//",
+        "$ne",
+        "__proto__",
+        "word",
+        " ",
+        "Zm9v",
+        "=",
+        "select",
+        "union",
+        "from",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_FRAGMENTS, max_size=8).map("".join), min_size=1, max_size=12))
+def test_the_gate_agrees_with_a_full_scan_on_fragment_soup(values: list[str]) -> None:
+    sample = _post({f"f{i}": value for i, value in enumerate(values)})
+    gated = sorted((f.rule, str(f.location)) for f in ENGINE.inspect(sample).findings)
+    full_engine = BuiltinEngine()
+    full_engine._gate.candidates = lambda _values: None  # type: ignore[method-assign]
+    full = sorted((f.rule, str(f.location)) for f in full_engine.inspect(sample).findings)
+    assert gated == full

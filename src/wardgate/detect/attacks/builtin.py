@@ -23,7 +23,12 @@ from wardgate.decision import Evidence, Finding, Location
 from wardgate.detect import normalize
 from wardgate.detect.attacks import parts as request_parts, protocol, redirect, ssrf, structural
 from wardgate.detect.attacks.model import HttpSample, Part, PartKind, Report, Severity
-from wardgate.detect.attacks.signatures import Signature, SignatureSet, load_signatures
+from wardgate.detect.attacks.signatures import (
+    PartGate,
+    Signature,
+    SignatureSet,
+    load_signatures,
+)
 
 __all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_THRESHOLD", "BuiltinEngine"]
 
@@ -85,6 +90,23 @@ _FRAMING_HEADERS = frozenset(
         "tracestate",
     )
 )
+# What makes a value worth a full look although no signature matches it as it stands:
+# something to decode (escapes, entities, non-ASCII, base64), something libinjection's
+# tokenisers judge (quotes, comments, operators), or something the semantic
+# checks read (URLs, addresses, slash tricks, operator and session names).
+_TRIGGERS = [
+    r"[%&\\\x00]|[^\x00-\x7f]",
+    # Base64 of text mixes cases; a plain lower-case word ("assistant") is not worth decoding.
+    r"(?-i)^\s*[A-Za-z0-9+/_-]*([A-Z][A-Za-z0-9+/_-]*[a-z0-9+/]|[a-z0-9+/][A-Za-z0-9+/_-]*[A-Z])"
+    r"[A-Za-z0-9+/_-]*={0,2}\s*$",
+    r"[A-Za-z0-9+/_-]{16,}",
+    r"[\x27\"`;()#*|=<>]|--|/\*",
+    r"://|^\s*[/\\]{2}|[/\\]{2}|^\s*[a-z][a-z0-9+.-]*:|\d\.\d|localhost|\[[0-9a-f:.]*\]|"
+    r"0x[0-9a-f]|\d{8,}|metadata|\.internal\b",
+    r"\$|__|proto|constructor|cookie|sess|sid\b|\bthis\.|return",
+]
+# Keys, paths and filenames are few and carry the structural findings: always looked at.
+_ALWAYS_SCANNED = frozenset({PartKind.KEY, PartKind.PATH, PartKind.FILENAME})
 _SQL_MARKERS = ("/*", "--", "#", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0")
 _PATH_MARKERS = ("..", "\\", "//", "./")
 
@@ -110,14 +132,18 @@ class BuiltinEngine:
         self._signatures = SignatureSet(
             load_signatures() if signatures is None else signatures, paranoia=paranoia
         )
+        self._gate = PartGate([s.pattern for s in self._signatures.signatures] + _TRIGGERS)
 
     def inspect(self, sample: HttpSample, *, text_slots: frozenset[str] = frozenset()) -> Report:
         extraction = request_parts.extract(
             sample, body_limit=self.body_limit, text_slots=text_slots
         )
         findings = [*extraction.findings, *protocol.scan(sample)]
-        for part in extraction.parts:
-            findings.extend(self.scan_part(part))
+        parts = extraction.parts
+        candidates = self._gate.candidates([part.value for part in parts])
+        for index, part in enumerate(parts):
+            if candidates is None or index in candidates or part.kind in _ALWAYS_SCANNED:
+                findings.extend(self.scan_part(part))
         return self.report(findings, malformed=extraction.malformed)
 
     def report(self, findings: list[Finding], *, malformed: bool = False) -> Report:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from wardgate.decision import Finding
 
@@ -96,9 +96,11 @@ class PartKind(StrEnum):
     RAW = "raw"  # a body that could not be split (unknown content type), scanned whole
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """One client-controlled value and where it was found.
+
+    A named tuple rather than a frozen dataclass: a large body yields thousands of parts,
+    and a tuple is several times cheaper to build.
 
     `slot` names the place: `path`, `path[2]`, `query:id`, `query-key:id`,
     `header:user-agent`, `cookie:sid`, `json:messages[0].content`, `json-key:a.b`,

@@ -14,6 +14,7 @@ Hyperscan version, and checked against its own digest when loaded; any doubt rec
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import os
@@ -31,7 +32,7 @@ import yaml
 from wardgate.detect.attacks.model import CATEGORIES, PartKind, Severity
 from wardgate.state import cache_dir
 
-__all__ = ["Signature", "SignatureSet", "load_signatures"]
+__all__ = ["PartGate", "Signature", "SignatureSet", "load_signatures"]
 
 _NOT_TEXT = frozenset(PartKind) - {PartKind.TEXT}
 
@@ -91,7 +92,7 @@ class SignatureSet:
         self.signatures = [s for s in signatures if s.paranoia <= paranoia]
         if not self.signatures:
             raise ValueError("no signatures at this paranoia level")
-        self._database = _cached_database(self.signatures)
+        self._database = _cached_database([s.pattern for s in self.signatures], _FLAGS)
         # Scratch space is per scanning thread; large bodies are scanned off the event loop.
         self._local = threading.local()
 
@@ -109,27 +110,87 @@ class SignatureSet:
         return [self.signatures[i] for i in sorted(hits)]
 
 
+class PartGate:
+    """Which of many values are worth a full look, found in one scan over all of them.
+
+    A request body of a few thousand fields is mostly names, numbers and plain words; looking
+    at each one on its own (decoding, every signature, the tokenisers) costs microseconds
+    apiece. The gate joins the values with newlines and scans them once, in multi-line mode,
+    against the same signatures plus triggers (what makes a value worth decoding or
+    tokenising: escapes, quotes, operators). Every match end is reported, and a value that
+    matches a pattern on its own matches it in the joined text too, ending inside it (`^`
+    and `$` anchor at the joins): so a value no match ends in needs no further look.
+    """
+
+    # Past this many matches the gate stops counting and every value gets the full look:
+    # a crafted body cannot turn the gate into a callback storm.
+    MAX_MATCHES = 4_096
+
+    def __init__(self, patterns: list[str]) -> None:
+        self._database = _cached_database(patterns, _GATE_FLAGS)
+        self._local = threading.local()
+
+    def candidates(self, values: list[str]) -> set[int] | None:
+        """Indexes of the values worth a full look; None means all of them."""
+        if not values:
+            return set()
+        starts: list[int] = []
+        chunks: list[bytes] = []
+        offset = 0
+        for value in values:
+            data = value.encode("utf-8", "surrogatepass")
+            starts.append(offset)
+            chunks.append(data)
+            offset += len(data) + 1
+        starts.append(offset)
+        found: set[int] = set()
+        matches = 0
+        # The value the previous match ended in: runs of matches in one value are common
+        # (every end offset of a long token is a match) and need no search.
+        current, low, high = -1, 0, 0
+
+        def on_match(_rule: int, _start: int, end: int, _flags: int, _ctx: object) -> bool:
+            nonlocal matches, current, low, high
+            matches += 1
+            position = max(end - 1, 0)
+            if not low <= position < high:
+                current = bisect.bisect_right(starts, position) - 1
+                low, high = starts[current], starts[current + 1]
+                found.add(current)
+            return matches >= self.MAX_MATCHES
+
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._database)
+        try:
+            self._database.scan(b"\n".join(chunks), match_event_handler=on_match, scratch=scratch)
+        except hyperscan.ScanTerminated:
+            return None
+        return found
+
+
 _FLAGS = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+_GATE_FLAGS = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE
 _HYPERSCAN_VERSION = metadata.version("hyperscan")
 
 
-def _compile(signatures: list[Signature]) -> Any:
+def _compile(patterns: list[str], flags: int) -> Any:
     database = hyperscan.Database()
     try:
         database.compile(
-            expressions=[s.pattern.encode("utf-8") for s in signatures],
-            ids=list(range(len(signatures))),
-            elements=len(signatures),
-            flags=[_FLAGS] * len(signatures),
+            expressions=[p.encode("utf-8") for p in patterns],
+            ids=list(range(len(patterns))),
+            elements=len(patterns),
+            flags=[flags] * len(patterns),
         )
     except hyperscan.error as exc:
         raise ValueError(f"a signature does not compile: {exc}") from exc
     return database
 
 
-def _cached_database(signatures: list[Signature]) -> Any:
+def _cached_database(patterns: list[str], flags: int) -> Any:
     key = hashlib.sha256(
-        "\n".join([str(_FLAGS), _HYPERSCAN_VERSION, *(s.pattern for s in signatures)]).encode()
+        "\n".join([str(flags), _HYPERSCAN_VERSION, *patterns]).encode()
     ).hexdigest()
     path = cache_dir() / "signatures" / f"{key[:32]}.hsdb"
     try:
@@ -139,7 +200,7 @@ def _cached_database(signatures: list[Signature]) -> Any:
             return hyperscan.loadb(serialized, hyperscan.HS_MODE_BLOCK)
     except (OSError, hyperscan.error, ValueError, TypeError):
         pass
-    database = _compile(signatures)
+    database = _compile(patterns, flags)
     _store(path, hyperscan.dumpb(database))
     return database
 
