@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lib import consumption, sections as core
+from lib import attacks, consumption, sections as core
 from lib.procs import Procs, foreign_cpu, log
 from lib.report import SectionResult, Target, table, verdict
 from lib.setup_env import code_version, facts, setup
@@ -69,7 +69,9 @@ SECTIONS: dict[str, Section] = {
         consumption.consumption,
         "~1 min",
     ),
-    # "detectors": Section("...", detectors_section, "..."),
+    "attacks": Section(
+        "Attack detection: inspection latency, builtin beside crs", attacks.attacks, "~3 min"
+    ),
 }
 
 

@@ -525,7 +525,7 @@ def test_ranges(value: str, expected: list[tuple[str, str, str]]) -> None:
     assert _rules(_with(("Range", value))) == expected
 
 
-SCANNER = ("attack.scanner", "protocol.scanner_agent", "warning")
+SCANNER = ("attack.scanner", "protocol.scanner_agent", "critical")
 
 
 @pytest.mark.parametrize(

@@ -226,8 +226,9 @@ def test_public_hosts_are_not_internal(url: str) -> None:
             "jar:https://10.0.0.1/x.jar!/",
             [("ssrf.scheme", "critical"), ("ssrf.private", "critical")],
         ),
-        # left to other detectors: JNDI lookups, PHP wrappers
-        ("ldap://evil.example/a", []),
+        ("ldap://evil.example/a", [("ssrf.scheme", "critical")]),
+        ("sftp://evil.example:11111/", [("ssrf.scheme", "critical")]),
+        # left to other detectors: PHP wrappers
         ("php://filter/resource=index.php", []),
         # not a file URL: no slash after the colon
         ("file:report.pdf", []),

@@ -107,6 +107,8 @@ _TRIGGERS = [
 ]
 # Keys, paths and filenames are few and carry the structural findings: always looked at.
 _ALWAYS_SCANNED = frozenset({PartKind.KEY, PartKind.PATH, PartKind.FILENAME})
+_XML_TYPE = re.compile(r"[/+]xml\b", re.IGNORECASE)
+_SHELL_NOISE = re.compile(r"''|\"\"|\\(?=[a-z/])|\$@|\$\{?\d\}?(?=[a-z])", re.IGNORECASE)
 _SQL_MARKERS = ("/*", "--", "#", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0")
 _PATH_MARKERS = ("..", "\\", "//", "./")
 
@@ -132,6 +134,9 @@ class BuiltinEngine:
         self._signatures = SignatureSet(
             load_signatures() if signatures is None else signatures, paranoia=paranoia
         )
+        self._markup = SignatureSet(
+            [s for s in self._signatures.signatures if s.category == "xxe"], paranoia=paranoia
+        )
         self._gate = PartGate([s.pattern for s in self._signatures.signatures] + _TRIGGERS)
 
     def inspect(self, sample: HttpSample, *, text_slots: frozenset[str] = frozenset()) -> Report:
@@ -139,12 +144,22 @@ class BuiltinEngine:
             sample, body_limit=self.body_limit, text_slots=text_slots
         )
         findings = [*extraction.findings, *protocol.scan(sample)]
+        if sample.body and _XML_TYPE.search(sample.header("content-type") or ""):
+            findings.extend(self._scan_markup(sample.body[: self.body_limit]))
         parts = extraction.parts
         candidates = self._gate.candidates([part.value for part in parts])
         for index, part in enumerate(parts):
             if candidates is None or index in candidates or part.kind in _ALWAYS_SCANNED:
                 findings.extend(self.scan_part(part))
         return self.report(findings, malformed=extraction.malformed)
+
+    def _scan_markup(self, body: bytes) -> list[Finding]:
+        """XML's own markup (DOCTYPE, XInclude, XSLT): the parts only hold its values."""
+        part = Part("body", body.decode("utf-8", "replace"), PartKind.RAW)
+        return [
+            _finding(s.category, s.id, s.severity, part, part.value)
+            for s in self._markup.match(body)
+        ]
 
     def report(self, findings: list[Finding], *, malformed: bool = False) -> Report:
         """Fold findings into a score: each distinct rule counts its points once."""
@@ -183,6 +198,10 @@ def _forms(value: str) -> list[str]:
         # A base64 payload as the path: its own slashes split it into false segments.
         forms.extend(f for f in normalize.decode_variants(value.lstrip("/"))[1:] if f not in forms)
     extra: list[str] = []
+    for form in forms:
+        if _SHELL_NOISE.search(form):
+            # `c''at /e"\"tc/pa\sswd`: shells drop empty quotes and lone backslashes.
+            extra.append(_SHELL_NOISE.sub("", form))
     if "%" in value and "+" in value:
         # Form encoding spells spaces as `+`; a value percent-encoded that way and then sent in
         # a JSON field, a header or a path still means spaces to whatever decodes it next.

@@ -86,7 +86,12 @@ _SCANNER_AGENT = re.compile(
     r"sqlmap|nikto|nmap scripting engine|nmap nse|masscan|zgrab|nuclei|wpscan|dirbuster"
     r"|gobuster|feroxbuster|\bffuf\b|fuzz faster u fool|wfuzz|acunetix|netsparker|invicti"
     r"|\bw3af|arachni|openvas|nessus|havij|commix|skipfish|whatweb|zmeu|morfeus|jaeles"
-    r"|xsstrike|\bparos/|webinspect|appscan|fimap|\bdirb/"
+    r"|xsstrike|\bparos/|webinspect|appscan|fimap|\bdirb/|dirsearch|wapiti|sqlninja|bbqsql"
+    r"|nosqlmap|joomscan|droopescan|cmsmap|dotdotpwn|\bhydra\b|grendel-scan|pangolin"
+    r"|webshag|bsqlbf|\bbrutus\b|n-stealth|nsauditor|webvulnscan|absinthe|jorgee|cgichk"
+    r"|teh forest lobster|\bzap/|owasp zap|burp suite|\bvega/|log4j-scan|struts-pwn"
+    r"|interactsh|\bxray/|\bgau/|\bhttpx - open-source|\bkatana/|\bnaabu|\bamass"
+    r"|metasploit|\bmsf\b|\bqualys|\brapid7|tenable|\bzgrab|\bcensys|shodan"
 )
 _CACHED_AGENT_LENGTH = 512
 # Out-of-band callback domains of Burp Collaborator and interactsh (nuclei): only a
@@ -364,7 +369,7 @@ def _tools(watched: dict[str, list[str]]) -> list[Finding]:
             findings.append(
                 _finding(
                     "protocol.scanner_agent",
-                    "warning",
+                    "critical",
                     "header:user-agent",
                     reason,
                     agent,

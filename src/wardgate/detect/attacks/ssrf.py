@@ -28,9 +28,11 @@ name alone says less than an address.
 Some schemes are flagged whatever the host (rule `ssrf.scheme`): `gopher`, `dict` and `tftp`
 appear in SSRF payloads to write raw bytes to internal services (Redis, memcached, SMTP);
 `file` and Java's `netdoc` read local files (and image fetchers of model servers have
-followed `file://` URLs); `jar:` makes Java fetch and open a remote archive. `ldap` is left
-to the JNDI signatures (with a public host it is a Log4Shell lookup, not SSRF), `php://` and
-`expect://` to the PHP signatures; `ftp`, `sftp` and every other scheme are judged by host.
+followed `file://` URLs); `jar:` makes Java fetch and open a remote archive; `sftp` and
+`ldap` reach any host and port through libcurl and carry raw lines (the JNDI signatures
+judge `${jndi:ldap:...}` lookups on their own). `php://` and `expect://` are left to the
+PHP signatures; `ftp` and every other scheme are judged by host. DNS-rebinding services
+(`1u.ms`, `rbndr.us`) count as names that embed an address.
 
 Where it applies:
 - every part but natural-language text: a chat message saying "my app runs on
@@ -116,10 +118,19 @@ _METADATA_NAMES = frozenset(
 )
 _LOOPBACK_NAMES = frozenset({"localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 # These and every name under them resolve to 127.0.0.1.
-_LOOPBACK_DOMAINS = ("localhost", "localtest.me", "lvh.me", "vcap.me")
+_LOOPBACK_DOMAINS = (
+    "localhost",
+    "localtest.me",
+    "lvh.me",
+    "vcap.me",
+    "localh.st",
+    "spoofed.burpcollaborator.net",
+)
 _LOOPBACK_SUFFIXES = tuple("." + domain for domain in _LOOPBACK_DOMAINS)
 # Wildcard DNS: `<address>.nip.io` resolves to the address written in the name.
-_ADDRESS_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me")
+# DNS-rebinding services (`make-127-0-0-1-rr.1u.ms`, `7f000001.c0a80001.rbndr.us`) answer
+# with an address written in the name too, first a public one, then the internal one.
+_ADDRESS_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me", "1u.ms", "rbndr.us")
 _PRIVATE_DOMAINS = ("internal", "local", "localdomain", "home.arpa", "svc", "lan", "intranet")
 _PRIVATE_SUFFIXES = tuple("." + domain for domain in _PRIVATE_DOMAINS)
 
@@ -130,6 +141,9 @@ _DANGEROUS_SCHEMES = {
     "file": "file: URL (reads local files)",
     "netdoc": "netdoc: URL (Java's local file reader)",
     "jar": "jar: URL (Java fetches and opens a remote archive)",
+    "sftp": "sftp: URL (libcurl speaks it to any host and port)",
+    "ldap": "ldap: URL (talks LDAP, and carries raw lines to other services)",
+    "ldaps": "ldaps: URL (talks LDAP to any host)",
 }
 # WHATWG "special" schemes take their host after any number of slashes, even none.
 _SLASHLESS_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
