@@ -4,7 +4,9 @@ Runs every engine at every paranoia level over the requests of `web_attack_cases
 writes the figures into the `attacks` section of `docs/detection.md` (other sections of that
 file are kept) and, with `--json`, the raw numbers and every missed attack of the builtin
 engine at its default setting. Metrics follow `shared/EVAL.md`: "blocked" is
-`Report.blocked` at the engine's default threshold for that paranoia level.
+`Report.refused` at the engine's default threshold for that paranoia level: what the
+`attacks` check does in enforce mode (403 over the threshold, 400 for a body that is not
+what its content type declares).
 
     python scripts/eval_attacks.py --limit 20 --out /tmp/detection.md   # a smoke run
 """
@@ -111,7 +113,7 @@ def inspect_all(engine: Engine, cases: Sequence[Case]) -> tuple[Outcome, ...]:
         except Exception as error:
             raise RuntimeError(f"{engine.name} raised on {case.payload_id}") from error
         elapsed = time.perf_counter_ns() - start
-        outcomes.append(Outcome(report.blocked, elapsed))
+        outcomes.append(Outcome(report.refused, elapsed))
     return tuple(outcomes)
 
 
@@ -438,8 +440,10 @@ def _header(result: dict[str, Any]) -> list[str]:
         "",
         f"Reproduce with `make eval` (this run: `{result['command'].strip()}`). Definitions"
         " follow `shared/EVAL.md`: TPR = blocked attacks / attacks, FPR = blocked benign /"
-        " benign, where blocked is the engine's own decision at its default threshold for"
-        f" the paranoia level (thresholds: {thresholds or 'no run'}).",
+        " benign, where blocked is what the `attacks` check does in enforce mode: refused"
+        " with a 403 at the engine's default threshold for the paranoia level, or with a 400"
+        " when the body is not what its content type declares"
+        f" (thresholds: {thresholds or 'no run'}).",
         "",
         f"Data `shared/data/web_attacks`: {data or 'no MANIFEST.json'}. How each value"
         " becomes a request is documented in `scripts/web_attack_cases.py`.",

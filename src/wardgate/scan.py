@@ -40,7 +40,8 @@ def scan_request(engine: str, paranoia: int) -> None:
     In: {"method", "path", "query", "headers", "body"} per line (`query` the raw query string,
     `headers` an object, `body` a string). Out: {"blocked", "score", "findings"}, where
     `blocked` is the enforce-mode verdict at the default threshold with every part of the
-    request inspected.
+    request inspected (a body that does not parse as its declared type counts: the check
+    refuses it with a 400).
     """
     from wardgate.detect.attacks.engines import build_engine
 
@@ -52,7 +53,7 @@ def scan_request(engine: str, paranoia: int) -> None:
     def answer(line: dict[str, Any]) -> dict[str, Any]:
         report = attack_engine.inspect(sample_of(line))
         return {
-            "blocked": report.blocked,
+            "blocked": report.refused,
             "score": report.score,
             "findings": [
                 {

@@ -402,7 +402,8 @@ def climbs_above_root(s: str) -> bool:
     return _CLIMB.match(path_normalize(s)) is not None
 
 
-_BASE64_WHOLE = re.compile(r"\s*(?=[A-Za-z0-9+/_=-]{8})[A-Za-z0-9+/_-]+={0,2}\s*")
+# Six characters hold four bytes: `| id` is `fCBpZA`. Shorter decodes are noise.
+_BASE64_WHOLE = re.compile(r"\s*(?=[A-Za-z0-9+/_=-]{6})[A-Za-z0-9+/_-]+={0,2}\s*")
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -242,3 +242,33 @@ def test_the_gate_agrees_with_a_full_scan_on_fragment_soup(values: list[str]) ->
     full_engine._gate.candidates = lambda _values: None  # type: ignore[method-assign]
     full = sorted((f.rule, str(f.location)) for f in full_engine.inspect(sample).findings)
     assert gated == full
+
+
+def _lines(name: str) -> list[str]:
+    text = (Path(__file__).parent / "data" / name).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("attacks_cmdi.txt", "cmdi"),
+        ("attacks_ldapi.txt", "ldapi"),
+        ("attacks_xss.txt", "xss"),
+        ("attacks_xxe.txt", "xxe"),
+        ("attacks_code.txt", None),
+        ("attacks_ssrf.txt", "ssrf"),
+    ],
+)
+def test_our_own_payloads_are_blocked_in_a_parameter_and_a_json_field(
+    name: str, category: str | None
+) -> None:
+    """Payloads written for these tests (not from the evaluation data): all must block."""
+    missed = []
+    for payload in _lines(name):
+        for sample in (_get("q=" + quote(payload, safe="")), _post({"q": payload})):
+            report = ENGINE.inspect(sample)
+            kinds = {f.kind for f in report.findings}
+            if not report.blocked or (category and f"attack.{category}" not in kinds):
+                missed.append((payload, sorted(kinds)))
+    assert not missed

@@ -175,7 +175,8 @@ class BuiltinEngine:
             return []
         found: dict[str, Finding] = {}
         natural = part.kind is PartKind.TEXT
-        for form in _forms(part.value):
+        decoded, forms = _forms(part.value)
+        for form in forms:
             for signature in self._signatures.match(form.encode("utf-8", "surrogatepass")):
                 if part.kind in signature.kinds and signature.id not in found:
                     found[signature.id] = _finding(
@@ -185,36 +186,48 @@ class BuiltinEngine:
                 for category, rule in _tokeniser_hits(form):
                     found.setdefault(rule, _finding(category, rule, "critical", part, form))
         if not natural:
-            for scanner in (ssrf.scan, redirect.scan, structural.scan):
-                for finding in scanner(part):
-                    found.setdefault(finding.rule, finding)
+            for finding in structural.scan(part):
+                found.setdefault(finding.rule, finding)
+            # URLs hide in encodings too (a base64 callback URL): judge every form. A redirect
+            # is judged on what a browser gets, not on the path view (`https://` would read
+            # as the slash trick `https:/`).
+            for form in forms:
+                view = part if form is part.value else part._replace(value=form)
+                scanners = (ssrf.scan, redirect.scan) if form in decoded else (ssrf.scan,)
+                for scanner in scanners:
+                    for finding in scanner(view):
+                        found.setdefault(finding.rule, finding)
         return list(found.values())
 
 
-def _forms(value: str) -> list[str]:
-    """The decoded forms of a value worth matching, plus SQL and path views where they help."""
-    forms = normalize.decode_variants(value)
+def _forms(value: str) -> tuple[list[str], list[str]]:
+    """What a value may mean, decoded; and those forms plus views for the signatures.
+
+    The first list is what a downstream decoder could make of the value (URL, escapes,
+    entities, base64); the second adds what an interpreter would read in it: SQL without its
+    comments, a path with `..` resolved, a shell word without empty quotes. The views are for
+    signatures only: a URL with its `//` collapsed is no longer the URL a client follows.
+    """
+    decoded = normalize.decode_variants(value)
     if value.startswith("/") and len(value) > 8:
         # A base64 payload as the path: its own slashes split it into false segments.
-        forms.extend(f for f in normalize.decode_variants(value.lstrip("/"))[1:] if f not in forms)
-    extra: list[str] = []
-    for form in forms:
+        decoded += [f for f in normalize.decode_variants(value.lstrip("/"))[1:] if f not in decoded]
+    if "+" in value and " " not in value:
+        # Form encoding spells spaces as `+`; a value encoded that way and then sent in a JSON
+        # field, a header or a path still means spaces to whatever decodes it next.
+        decoded += [f.replace("+", " ") for f in decoded if "+" in f]
+    views: list[str] = []
+    for form in decoded:
         if _SHELL_NOISE.search(form):
             # `c''at /e"\"tc/pa\sswd`: shells drop empty quotes and lone backslashes.
-            extra.append(_SHELL_NOISE.sub("", form))
-    if "%" in value and "+" in value:
-        # Form encoding spells spaces as `+`; a value percent-encoded that way and then sent in
-        # a JSON field, a header or a path still means spaces to whatever decodes it next.
-        extra.extend(f.replace("+", " ") for f in forms[1:] if "+" in f)
-    for form in forms:
+            views.append(_SHELL_NOISE.sub("", form))
         if any(marker in form for marker in _SQL_MARKERS):
-            extra.append(normalize.sql_collapse(form))
+            views.append(normalize.sql_collapse(form))
         if any(marker in form for marker in _PATH_MARKERS):
-            extra.append(normalize.path_normalize(form))
-    for form in extra:
-        if form not in forms:
-            forms.append(form)
-    return forms
+            views.append(normalize.path_normalize(form))
+    every = list(decoded)
+    every += [view for view in dict.fromkeys(views) if view not in every]
+    return decoded, every
 
 
 def _tokenised(part: Part) -> bool:

@@ -161,6 +161,12 @@ class Report:
     blocked: bool
     malformed: bool = False
 
+    @property
+    def refused(self) -> bool:
+        """What the `attacks` check does in enforce mode with its defaults: a blocked request
+        is refused (403), and so is a body that is not what it declares (400)."""
+        return self.blocked or self.malformed
+
 
 class Engine(Protocol):
     """An attack-detection engine. `inspect` is synchronous and never raises for input."""

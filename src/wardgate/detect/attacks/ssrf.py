@@ -182,6 +182,21 @@ _ADDRESS_HEADERS = frozenset(
     }
 )
 
+_BROWSER_HEADERS = frozenset(
+    {
+        "header:referer",
+        "header:origin",
+        "header:user-agent",
+        "header:accept",
+        "header:cookie",
+        "header:authorization",
+        "header:x-forwarded-proto",
+        "header:x-forwarded-port",
+        "header:x-original-url",
+        "header:x-rewrite-url",
+    }
+)
+
 _SCHEME_CHARS = string.ascii_letters + string.digits + "+.-"
 _HOST_CHARS = string.ascii_letters + string.digits + ".-"
 _BRACKETED_CHARS = frozenset(string.ascii_letters + string.digits + ":.%")  # with a zone id
@@ -244,6 +259,9 @@ def scan(part: Part) -> list[Finding]:
     header = part.kind is PartKind.HEADER
     if header and part.slot.lower() in _ADDRESS_HEADERS:
         return []
+    # Browsers and proxies fill these with the page's own (often local) address; any other
+    # header that carries a URL (a callback, a webhook, a custom `X-...`) is a parameter.
+    header = header and part.slot.lower() in _BROWSER_HEADERS
     findings: dict[str, Finding] = {}
     for text in _readings(part.value):
         for hit in _hits(text, part.kind):
