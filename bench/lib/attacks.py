@@ -26,10 +26,38 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "web_attacks"
 P99_4KB_MS = 1.0
 P99_64KB_MS = 5.0
-WORDS = (
-    "the quick brown fox jumps over a lazy dog while customers order invoices and the "
-    "shipment is pending from where it was sent if then address city name note total"
-).split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "customers",
+    "order",
+    "invoices",
+    "and",
+    "the",
+    "shipment",
+    "is",
+    "pending",
+    "from",
+    "where",
+    "it",
+    "was",
+    "sent",
+    "if",
+    "then",
+    "address",
+    "city",
+    "name",
+    "note",
+    "total",
+]
 
 
 def _records(size: int, rng: random.Random) -> bytes:
