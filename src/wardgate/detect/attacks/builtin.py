@@ -19,10 +19,10 @@ from collections.abc import Iterable
 
 import libinjection
 
-from wardgate.decision import Evidence, Finding, Location
+from wardgate.decision import Finding
 from wardgate.detect import normalize
 from wardgate.detect.attacks import parts as request_parts, protocol, redirect, ssrf, structural
-from wardgate.detect.attacks.model import HttpSample, Part, PartKind, Report, Severity
+from wardgate.detect.attacks.model import HttpSample, Part, PartKind, Report, finding
 from wardgate.detect.attacks.signatures import (
     PartGate,
     Signature,
@@ -164,8 +164,8 @@ class BuiltinEngine:
     def report(self, findings: list[Finding], *, malformed: bool = False) -> Report:
         """Fold findings into a score: each distinct rule counts its points once."""
         points: dict[str, int] = {}
-        for finding in findings:
-            points[finding.rule] = max(points.get(finding.rule, 0), int(finding.score))
+        for found in findings:
+            points[found.rule] = max(points.get(found.rule, 0), int(found.score))
         score = sum(points.values())
         return Report(tuple(findings), score, score >= self.threshold, malformed)
 
@@ -186,8 +186,8 @@ class BuiltinEngine:
                 for category, rule in _tokeniser_hits(form):
                     found.setdefault(rule, _finding(category, rule, "critical", part, form))
         if not natural:
-            for finding in structural.scan(part):
-                found.setdefault(finding.rule, finding)
+            for hit in structural.scan(part):
+                found.setdefault(hit.rule, hit)
             # URLs hide in encodings too (a base64 callback URL): judge every form. A redirect
             # is judged on what a browser gets, not on the path view (`https://` would read
             # as the slash trick `https:/`).
@@ -195,8 +195,8 @@ class BuiltinEngine:
                 view = part if form is part.value else part._replace(value=form)
                 scanners = (ssrf.scan, redirect.scan) if form in decoded else (ssrf.scan,)
                 for scanner in scanners:
-                    for finding in scanner(view):
-                        found.setdefault(finding.rule, finding)
+                    for hit in scanner(view):
+                        found.setdefault(hit.rule, hit)
         return list(found.values())
 
 
@@ -245,11 +245,4 @@ def _tokeniser_hits(value: str) -> list[tuple[str, str]]:
 
 
 def _finding(category: str, rule: str, severity: str, part: Part, matched: str) -> Finding:
-    return Finding(
-        kind=f"attack.{category}",
-        rule=rule,
-        severity=severity,
-        score=float(Severity.points(severity)),
-        location=Location(part.slot),
-        evidence=Evidence.of(matched),
-    )
+    return finding(f"attack.{category}", rule, severity, part.slot, matched=matched)

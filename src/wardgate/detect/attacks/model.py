@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from wardgate.decision import Finding
+from wardgate.decision import Evidence, Finding, Location
 
 __all__ = [
     "CATEGORIES",
@@ -23,6 +23,7 @@ __all__ = [
     "PartKind",
     "Report",
     "Severity",
+    "finding",
 ]
 
 
@@ -176,3 +177,26 @@ class Engine(Protocol):
     def inspect(self, sample: HttpSample, *, text_slots: frozenset[str] = ...) -> Report:
         """Score `sample`. Body values whose slot is in `text_slots` are natural language."""
         ...
+
+
+def finding(
+    kind: str,
+    rule: str,
+    severity: str,
+    slot: str,
+    *,
+    matched: str | bytes | None = None,
+    reason: str = "",
+    span: tuple[int, int] | None = None,
+) -> Finding:
+    """An attack finding scored by its severity; evidence is the match's length and hash."""
+    start, end = span if span else (None, None)
+    return Finding(
+        kind=kind,
+        rule=rule,
+        severity=severity,
+        score=float(Severity.points(severity)),
+        location=Location(slot, start, end),
+        evidence=Evidence.of(matched) if matched is not None else None,
+        reason=reason,
+    )

@@ -65,8 +65,8 @@ from xml.parsers import expat
 
 import orjson
 
-from wardgate.decision import Evidence, Finding, Location
-from wardgate.detect.attacks.model import Extraction, HttpSample, Part, PartKind, Severity
+from wardgate.decision import Finding
+from wardgate.detect.attacks.model import Extraction, HttpSample, Part, PartKind, finding
 
 __all__ = ["extract"]
 
@@ -221,15 +221,7 @@ class _Sink:
             return
         self.flagged.add(rule)
         self.findings.append(
-            Finding(
-                kind=f"attack.{category}",
-                rule=rule,
-                severity=severity,
-                score=float(Severity.points(severity)),
-                location=Location(slot),
-                evidence=Evidence.of(value),
-                reason=reason,
-            )
+            finding(f"attack.{category}", rule, severity, slot, matched=value, reason=reason)
         )
 
     def reject(self, rule: str, text: str, reason: str) -> None:

@@ -22,8 +22,8 @@ from functools import lru_cache
 from itertools import pairwise
 from urllib.parse import unquote
 
-from wardgate.decision import Evidence, Finding, Location
-from wardgate.detect.attacks.model import HttpSample, Severity
+from wardgate.decision import Finding
+from wardgate.detect.attacks.model import HttpSample, finding
 
 __all__ = ["MAX_HEADERS", "MAX_HEADER_VALUE", "MAX_RANGES", "scan"]
 
@@ -436,12 +436,4 @@ def _finding(
     *,
     kind: str = "attack.protocol",
 ) -> Finding:
-    return Finding(
-        kind=kind,
-        rule=rule,
-        severity=severity,
-        score=float(Severity.points(severity)),
-        location=Location(slot),
-        evidence=Evidence.of(value) if value is not None else None,
-        reason=reason,
-    )
+    return finding(kind, rule, severity, slot, matched=value, reason=reason)

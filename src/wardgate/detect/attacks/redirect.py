@@ -38,11 +38,10 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import unquote
 
-from wardgate.decision import Evidence, Finding, Location
-from wardgate.detect.attacks.model import Part, PartKind, Severity
-from wardgate.detect.attacks.ssrf import embedded_ipv4, ipv4_readings
+from wardgate.decision import Finding
+from wardgate.detect.attacks.model import Part, PartKind, finding
+from wardgate.detect.attacks.ssrf import embedded_ipv4, fold, ipv4_readings, percent_decoded
 
 __all__ = ["KIND", "scan"]
 
@@ -50,7 +49,6 @@ KIND = "attack.open_redirect"
 
 _PARAMETERS = frozenset({PartKind.QUERY, PartKind.KEY, PartKind.BODY, PartKind.COOKIE})
 _HEAD = 512
-_DECODE_ROUNDS = 3
 
 # Characters browsers or URL libraries have turned into "/" (compatibility and look-alike
 # forms); NFKC alone would hide that they were there.
@@ -123,17 +121,7 @@ def scan(part: Part) -> list[Finding]:
         return []
     plain_relative = trick.rule == "open_redirect.protocol_relative"
     severity = "error" if plain_relative and part.kind is PartKind.BODY else "critical"
-    return [
-        Finding(
-            kind=KIND,
-            rule=trick.rule,
-            severity=severity,
-            score=float(Severity.points(severity)),
-            location=Location(part.slot),
-            evidence=Evidence.of(part.value),
-            reason=trick.reason,
-        )
-    ]
+    return [finding(KIND, trick.rule, severity, part.slot, matched=part.value, reason=trick.reason)]
 
 
 def _cannot_redirect(head: str) -> bool:
@@ -141,14 +129,14 @@ def _cannot_redirect(head: str) -> bool:
     if not head.isascii():
         if any(char in _SLASH_LIKES for char in head[:2]):
             return False
-        head = _fold(head)
+        head = fold(head)
     if ":" in head or "%" in head or "\\" in head:
         return False
     return not head.startswith("/") or head[1:2].isalnum()
 
 
 def _trick(head: str) -> _Trick | None:
-    text = _percent_decoded(head)
+    text = percent_decoded(head)
     return _script_uri(text) or _shape_trick(text) or _encoded_head(head, text)
 
 
@@ -158,14 +146,14 @@ def _script_uri(text: str) -> _Trick | None:
         text = html.unescape(text)
     if "\\" in text:
         text = _ESCAPE.sub(_unescape, text)
-    compact = _CONTROLS.sub("", _fold(text))
+    compact = _CONTROLS.sub("", fold(text))
     match = _SCRIPT_URI.match(compact)
     if match is None:
         return None
     scheme = match[1].lower()
     if scheme == "data" and not _ACTIVE_DATA.match(match[2]):
         return None
-    if scheme != "data" and not _SCRIPT_BODY.search(_fold(text).replace("\\", "")):
+    if scheme != "data" and not _SCRIPT_BODY.search(fold(text).replace("\\", "")):
         return None  # "JavaScript: the good parts" is a title, not a URI
     return _Trick("open_redirect.script_uri", f"{scheme}: URI")
 
@@ -245,7 +233,7 @@ def _disguised(host: str) -> bool:
             return False
         return embedded_ipv4(address) is not None
     if not host.isascii():
-        folded = _fold(host)
+        folded = fold(host)
         return folded != unicodedata.normalize("NFC", host)
     lowered = host.lower().rstrip(".")
     return bool(ipv4_readings(lowered)) and not _CANONICAL_IPV4.fullmatch(lowered)
@@ -254,7 +242,7 @@ def _disguised(host: str) -> bool:
 def _encoded_head(raw: str, decoded: str) -> _Trick | None:
     """Percent-encoded letters in the scheme or host: `http://%67%6f%6f%67%6c%65.com`."""
     encoded = _ENCODED_PLAIN.search(raw)
-    if encoded is None or not _HEAD_OF_URL.fullmatch(_percent_decoded(raw[: encoded.start()])):
+    if encoded is None or not _HEAD_OF_URL.fullmatch(percent_decoded(raw[: encoded.start()])):
         return None
     shape = _SHAPE.match(decoded)
     if shape is None:
@@ -272,20 +260,3 @@ def _unescape(match: re.Match[str]) -> str:
     if code[0] in "xXuU":
         return chr(int(code[1:], 16))
     return chr(int(code, 8))
-
-
-def _fold(text: str) -> str:
-    if text.isascii():
-        return text
-    return unicodedata.normalize("NFKC", text).replace("\u3002", ".")
-
-
-def _percent_decoded(text: str) -> str:
-    for _ in range(_DECODE_ROUNDS):
-        if "%" not in text:
-            break
-        decoded = unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-    return text

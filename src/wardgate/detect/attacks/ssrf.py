@@ -65,10 +65,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from wardgate.decision import Evidence, Finding, Location
-from wardgate.detect.attacks.model import Part, PartKind, Severity
+from wardgate.decision import Finding
+from wardgate.detect.attacks.model import Part, PartKind, finding
 
-__all__ = ["KIND", "embedded_ipv4", "internal_target", "ipv4_readings", "scan"]
+__all__ = [
+    "KIND",
+    "embedded_ipv4",
+    "fold",
+    "internal_target",
+    "ipv4_readings",
+    "percent_decoded",
+    "scan",
+]
 
 KIND = "attack.ssrf"
 
@@ -267,14 +275,8 @@ def scan(part: Part) -> list[Finding]:
         for hit in _hits(text, part.kind):
             if hit.rule in findings or (header and hit.rule not in _HEADER_RULES):
                 continue
-            findings[hit.rule] = Finding(
-                kind=KIND,
-                rule=hit.rule,
-                severity=hit.severity,
-                score=float(Severity.points(hit.severity)),
-                location=Location(part.slot),
-                evidence=Evidence.of(hit.matched),
-                reason=hit.reason,
+            findings[hit.rule] = finding(
+                KIND, hit.rule, hit.severity, part.slot, matched=hit.matched, reason=hit.reason
             )
     return list(findings.values())
 
@@ -291,7 +293,7 @@ def internal_target(url_or_host: str) -> str | None:
     >>> internal_target("https://example.com/") is None
     True
     """
-    text = _fold(url_or_host.strip())
+    text = fold(url_or_host.strip())
     hosts = [host for target in _url_targets(text, relative=True) for host in target.hosts]
     if not hosts:
         hosts = [text]
@@ -344,10 +346,10 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> int | None:
 
 def _readings(value: str) -> list[str]:
     """The value (folded), and its percent-decoded form where that hides delimiters."""
-    text = _fold(value)
+    text = fold(value)
     readings = [text] if _has_anchor(text) else []
     if "%" in text and _ENCODED_DELIMITER.search(text):
-        decoded = _fold(_percent_decoded(text))
+        decoded = fold(percent_decoded(text))
         if decoded != text and _has_anchor(decoded):
             readings.append(decoded)
     return readings
@@ -564,7 +566,7 @@ def _written_as_address(host: str) -> bool:
 
 
 def _host_reason(raw_host: str) -> str | None:
-    host = _fold(_percent_decoded(raw_host)).strip().lower().partition("\x00")[0]
+    host = fold(percent_decoded(raw_host)).strip().lower().partition("\x00")[0]
     if host.startswith("["):
         return _ipv6_reason(host[1:].partition("]")[0])
     if host.count(":") >= 2 and _ipv6(host) is not None:
@@ -660,7 +662,7 @@ def _strongest(reasons: Iterable[str | None]) -> str | None:
     return min(found, key=lambda r: _PRECEDENCE.index(r) if r in _PRECEDENCE else len(_PRECEDENCE))
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """NFKC (fullwidth and enclosed digits become ASCII) and ideographic full stops as dots."""
     if text.isascii():
         return text
@@ -668,7 +670,8 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).replace("\u3002", ".")
 
 
-def _percent_decoded(text: str) -> str:
+def percent_decoded(text: str) -> str:
+    """Percent-decoding repeated while it changes (a few rounds at most)."""
     for _ in range(_DECODE_ROUNDS):
         if "%" not in text:
             break

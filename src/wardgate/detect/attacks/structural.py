@@ -22,8 +22,8 @@ import re
 from itertools import pairwise
 from urllib.parse import unquote
 
-from wardgate.decision import Evidence, Finding, Location
-from wardgate.detect.attacks.model import Part, PartKind, Severity
+from wardgate.decision import Finding
+from wardgate.detect.attacks.model import Part, PartKind, finding
 
 __all__ = ["JS_OPERATORS", "NOSQL_OPERATORS", "SESSION_NAMES", "scan"]
 
@@ -289,13 +289,4 @@ def _finding(
     *,
     span: tuple[int, int] | None = None,
 ) -> Finding:
-    start, end = span if span else (None, None)
-    return Finding(
-        kind=kind,
-        rule=rule,
-        severity=severity,
-        score=float(Severity.points(severity)),
-        location=Location(part.slot, start, end),
-        evidence=Evidence.of(part.value),
-        reason=reason,
-    )
+    return finding(kind, rule, severity, part.slot, matched=part.value, reason=reason, span=span)
