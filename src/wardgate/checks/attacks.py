@@ -32,6 +32,27 @@ __all__ = ["AttacksCheck", "Config"]
 _OFFLOAD_BYTES = {"builtin": 65_536, "crs": -1}
 
 
+# On AI routes, text that is language or that a model wrote, not a parameter a client sets
+# for an interpreter: tool and parameter descriptions, and tool calls replayed in the history
+# (an agent's `ls -la /tmp` is the tool's business; the tools check judges calls). `[*]` is
+# any index, `.**` any depth below.
+_MODEL_WRITTEN = frozenset(
+    {
+        "json:messages[*].tool_calls[*].function.arguments",
+        "json:messages[*].function_call.arguments",
+        "json:input[*].arguments",
+        "json:messages[*].content[*].input.**",
+        "json:tools[*].description",
+        "json:tools[*].function.description",
+        "json:tools[*].function.parameters.**",
+        "json:tools[*].input_schema.**",
+        "json:tools[*].parameters.**",
+        "json:functions[*].description",
+        "json:functions[*].parameters.**",
+    }
+)
+
+
 class Config(CheckSettings):
     """Attack detection: engine, sensitivity, and how message text is treated."""
 
@@ -56,9 +77,15 @@ class Config(CheckSettings):
         "error = 4, warning = 3, notice = 2).",
     )
     body_limit: int = Field(
-        default=131_072,
-        ge=1024,
-        description="Bytes of the body inspected; a longer body is inspected up to here.",
+        default=1_048_576,
+        ge=131_072,
+        description="Bytes of the body inspected (at least 128 KiB). What happens to a "
+        "longer body is `oversize`.",
+    )
+    oversize: Literal["block", "inspect_prefix"] = Field(
+        default="block",
+        description="A body longer than `body_limit`: refuse it (413), since its tail would "
+        "pass uninspected, or inspect its first `body_limit` bytes and pass the rest.",
     )
     message_text: Literal["natural", "interpreted"] = Field(
         default="natural",
@@ -89,6 +116,15 @@ class AttacksCheck:
         self.needs_call = config.message_text == "natural"
 
     async def check_request(self, ex: Exchange) -> Decision:
+        if self._config.oversize == "block" and len(ex.body or b"") > self._config.body_limit:
+            oversize = Finding(
+                kind="attack.protocol",
+                rule="body.over_inspection_limit",
+                severity="error",
+                location=Location("body"),
+                reason="body longer than the attacks check inspects",
+            )
+            return Decision.block(413, [oversize])
         sample = HttpSample(
             method=ex.method,
             path=ex.path,
@@ -119,4 +155,5 @@ class AttacksCheck:
     def _text_slots(self, ex: Exchange) -> frozenset[str]:
         if self._config.message_text == "interpreted" or ex.call is None:
             return frozenset()
-        return frozenset(f"json:{message.path}" for message in ex.call.messages if message.path)
+        messages = frozenset(f"json:{m.path}" for m in ex.call.messages if m.path)
+        return messages | _MODEL_WRITTEN

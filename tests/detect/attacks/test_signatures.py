@@ -116,3 +116,18 @@ def test_attacks_match_their_category(value: str, category: str) -> None:
 def test_ordinary_values_do_not_add_up_to_a_block(value: str) -> None:
     points = sum(s.points for s in LEVEL_1.match(value.encode()))
     assert points < 5, [s.id for s in LEVEL_1.match(value.encode())]
+
+
+def test_the_compiled_database_is_cached_privately_and_never_trusted_blindly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WARDGATE_CACHE_DIR", str(tmp_path))
+    signatures = [s for s in SIGNATURES if s.category == "sqli"]
+    SignatureSet(signatures)
+    (entry,) = (tmp_path / "signatures").iterdir()
+    assert oct(entry.stat().st_mode & 0o077) == "0o0"
+    assert SignatureSet(signatures).match(b"1 union select 2")  # loaded from the cache
+    entry.write_bytes(entry.read_bytes()[:-10])  # corrupted: recompiled, still right
+    assert SignatureSet(signatures).match(b"1 union select 2")
+    entry.chmod(0o666)  # writable by others: not trusted, recompiled
+    assert SignatureSet(signatures).match(b"1 union select 2")

@@ -417,7 +417,15 @@ def test_embedded_ipv4(address: str, embedded: str | None) -> None:
 
 
 def test_public_names() -> None:
-    assert ssrf.__all__ == ["KIND", "embedded_ipv4", "internal_target", "ipv4_readings", "scan"]
+    assert ssrf.__all__ == [
+        "KIND",
+        "embedded_ipv4",
+        "fold",
+        "internal_target",
+        "ipv4_readings",
+        "percent_decoded",
+        "scan",
+    ]
     assert ssrf.KIND == "attack.ssrf"
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 import libinjection
 
-from wardgate.decision import Finding
+from wardgate.decision import Finding, Location
 from wardgate.detect import normalize
 from wardgate.detect.attacks import parts as request_parts, protocol, redirect, ssrf, structural
 from wardgate.detect.attacks.model import HttpSample, Part, PartKind, Report, finding
@@ -30,10 +31,13 @@ from wardgate.detect.attacks.signatures import (
     load_signatures,
 )
 
-__all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_THRESHOLD", "BuiltinEngine"]
+__all__ = ["DEFAULT_BODY_LIMIT", "DEFAULT_THRESHOLD", "MAX_LOOKS", "BuiltinEngine"]
 
 DEFAULT_THRESHOLD = 5
-DEFAULT_BODY_LIMIT = 131_072
+DEFAULT_BODY_LIMIT = 1_048_576
+# Distinct values given the full look in one request: ~0.1 ms each at worst, so a request
+# costs at most a few hundred milliseconds of one core before it is refused instead.
+MAX_LOOKS = 2048
 
 # Values made only of these characters cannot carry SQL or markup: skip the tokenisers.
 _INERT = re.compile(r"[\w.@:+,-]*", re.ASCII)
@@ -100,21 +104,38 @@ _TRIGGERS = [
     r"(?-i)^\s*[A-Za-z0-9+/_-]*([A-Z][A-Za-z0-9+/_-]*[a-z0-9+/]|[a-z0-9+/][A-Za-z0-9+/_-]*[A-Z])"
     r"[A-Za-z0-9+/_-]*={0,2}\s*$",
     r"[A-Za-z0-9+/_-]{16,}",
-    r"[\x27\"`;()#*|=<>]|--|/\*",
+    r"[\x27\"`;()#*|=<>~^!]|--|/\*",
+    # libinjection also reads keyword-only expressions ("1 or not 1") as SQL.
+    r"\d.*\b(and|or|xor|not|like|rlike|regexp|div|mod|having|union|select|between)\b|"
+    r"\b(and|or|xor|not|like|rlike|regexp|div|mod|having|union|select|between)\b.*\d",
     r"://|^\s*[/\\]{2}|[/\\]{2}|^\s*[a-z][a-z0-9+.-]*:|\d\.\d|localhost|\[[0-9a-f:.]*\]|"
     r"0x[0-9a-f]|\d{8,}|metadata|\.internal\b",
     r"\$|__|proto|constructor|cookie|sess|sid\b|\bthis\.|return",
+    # What `_forms` and the URL checks read besides: `+` as space, control characters
+    # (browsers drop them), slashes split by whitespace, dot segments, a scheme mid-value.
+    r"\+|[\x00-\x08\x0b-\x1f\x7f]|[/\\][\s\x00-\x1f]+[/\\]|\.\.|\./|[a-z0-9]:",
 ]
+# Findings on these depend on the exact slot (the header's name, the key's place).
+_SLOT_BOUND = frozenset({PartKind.HEADER, PartKind.KEY, PartKind.COOKIE})
+_OVER_BUDGET = finding(
+    "attack.protocol",
+    "inspection.budget",
+    "critical",
+    "body",
+    reason=f"more than {MAX_LOOKS} distinct suspicious values in one request",
+)
 # Keys, paths and filenames are few and carry the structural findings: always looked at.
 _ALWAYS_SCANNED = frozenset({PartKind.KEY, PartKind.PATH, PartKind.FILENAME})
 _XML_TYPE = re.compile(r"[/+]xml\b", re.IGNORECASE)
 _SHELL_NOISE = re.compile(r"''|\"\"|\\(?=[a-z/])|\$@|\$\{?\d\}?(?=[a-z])", re.IGNORECASE)
+_PUNCTUATION = ".,!?;:'\"()[]"
 _SQL_MARKERS = ("/*", "--", "#", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0")
 _PATH_MARKERS = ("..", "\\", "//", "./")
 
 
 class BuiltinEngine:
-    """Scores a request; built once from the policy and shared (not thread-safe: one loop)."""
+    """Scores a request; built once from the policy and shared by every request and thread
+    (Hyperscan scratch space is per thread; nothing else changes after construction)."""
 
     name = "builtin"
 
@@ -148,9 +169,29 @@ class BuiltinEngine:
             findings.extend(self._scan_markup(sample.body[: self.body_limit]))
         parts = extraction.parts
         candidates = self._gate.candidates([part.value for part in parts])
+        # A value repeated a thousand times is looked at once; past MAX_LOOKS distinct
+        # suspicious values the request is refused rather than inspected for seconds.
+        seen: dict[tuple[str, str, str], list[Finding]] = {}
         for index, part in enumerate(parts):
-            if candidates is None or index in candidates or part.kind in _ALWAYS_SCANNED:
-                findings.extend(self.scan_part(part))
+            if not (
+                candidates is None
+                or index in candidates
+                or part.kind in _ALWAYS_SCANNED
+                # The gate joins values with newlines: one inside a value is a join to it.
+                or "\n" in part.value
+            ):
+                continue
+            family = part.slot if part.kind in _SLOT_BOUND else part.slot.partition(":")[0]
+            key = (part.kind, family, part.value)
+            known = seen.get(key)
+            if known is not None:
+                findings.extend(_moved(known, part.slot))
+                continue
+            if len(seen) >= MAX_LOOKS:
+                findings.append(_OVER_BUDGET)
+                break
+            seen[key] = self.scan_part(part)
+            findings.extend(seen[key])
         return self.report(findings, malformed=extraction.malformed)
 
     def _scan_markup(self, body: bytes) -> list[Finding]:
@@ -171,10 +212,11 @@ class BuiltinEngine:
 
     def scan_part(self, part: Part) -> list[Finding]:
         """Every finding in one part, each rule at most once."""
-        if part.kind is PartKind.HEADER and part.slot in _FRAMING_HEADERS:
-            return []
         found: dict[str, Finding] = {}
-        natural = part.kind is PartKind.TEXT
+        # Natural-language text reaches a model; a standard header has a fixed grammar. Both
+        # get the signatures (JNDI and OGNL hide in any header) but not the tokenisers or
+        # the URL checks, whose fingerprints only produce noise there.
+        natural = part.kind is PartKind.TEXT or part.slot in _FRAMING_HEADERS
         decoded, forms = _forms(part.value)
         for form in forms:
             for signature in self._signatures.match(form.encode("utf-8", "surrogatepass")):
@@ -183,8 +225,11 @@ class BuiltinEngine:
                         signature.category, signature.id, signature.severity, part, form
                     )
             if not natural and _tokenised(part) and not _INERT.fullmatch(form):
+                # libinjection reads "50% off -- today only!" as SQL: on prose its verdict
+                # needs a second rule to block.
+                severity = "error" if _prose_like(form) else "critical"
                 for category, rule in _tokeniser_hits(form):
-                    found.setdefault(rule, _finding(category, rule, "critical", part, form))
+                    found.setdefault(rule, _finding(category, rule, severity, part, form))
         if not natural:
             for hit in structural.scan(part):
                 found.setdefault(hit.rule, hit)
@@ -230,11 +275,32 @@ def _forms(value: str) -> tuple[list[str], list[str]]:
     return decoded, every
 
 
+def _prose_like(value: str) -> bool:
+    """Four or more words, most of them plain words: a sentence rather than an expression."""
+    words = value.split()
+    if len(words) < 4:
+        return False
+    plain = sum(1 for word in words if word.strip(_PUNCTUATION).isalpha())
+    return plain >= 0.6 * len(words)
+
+
+def _moved(findings: list[Finding], slot: str) -> list[Finding]:
+    """The findings of an identical value found elsewhere, placed at `slot`."""
+    return [
+        f if f.location is None or f.location.slot == slot else replace(f, location=Location(slot))
+        for f in findings
+    ]
+
+
 def _tokenised(part: Part) -> bool:
     return part.kind in _TOKENISED_KINDS or part.slot in _TOKENISED_HEADERS
 
 
 def _tokeniser_hits(value: str) -> list[tuple[str, str]]:
+    if not value.isascii():
+        # libinjection takes UTF-8; a value may hold lone surrogates (undecodable bytes the
+        # server kept, `\ud800` escapes in JSON).
+        value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     hits: list[tuple[str, str]] = []
     if libinjection.is_sql_injection(value)["is_sqli"]:
         hits.append(("sqli", "sqli.libinjection"))

@@ -8,8 +8,10 @@ not where each match ends, and single-match lets Hyperscan stop tracking a rule 
 first hit.
 
 Compiling the set takes seconds, so the compiled database is cached on disk (the user's
-cache directory, private to the user), keyed by a digest of the patterns, the flags and the
-Hyperscan version, and checked against its own digest when loaded; any doubt recompiles.
+cache directory), keyed by a digest of the patterns, the flags, the Hyperscan version and
+the platform, and checked against its own digest when loaded. An entry is only used when it
+and its folder belong to the running user and nobody else can write them: a planted
+database would match nothing. Any doubt recompiles.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
+import json
 import os
+import platform
+import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -189,11 +195,12 @@ def _compile(patterns: list[str], flags: int) -> Any:
 
 
 def _cached_database(patterns: list[str], flags: int) -> Any:
-    key = hashlib.sha256(
-        "\n".join([str(flags), _HYPERSCAN_VERSION, *patterns]).encode()
-    ).hexdigest()
+    identity = [flags, _HYPERSCAN_VERSION, platform.machine(), sys.platform, patterns]
+    key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
     path = cache_dir() / "signatures" / f"{key[:32]}.hsdb"
     try:
+        if not (_private(path.parent) and _private(path)):
+            raise OSError("cache entry not private to this user")
         blob = path.read_bytes()
         digest, serialized = blob[:32], blob[32:]
         if hmac.compare_digest(digest, hashlib.sha256(serialized).digest()):
@@ -203,6 +210,13 @@ def _cached_database(patterns: list[str], flags: int) -> Any:
     database = _compile(patterns, flags)
     _store(path, hyperscan.dumpb(database))
     return database
+
+
+def _private(path: Path) -> bool:
+    """Owned by this user and writable by nobody else: a database someone else could plant
+    would silently match nothing."""
+    status = path.stat()
+    return status.st_uid == os.getuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _store(path: Path, serialized: bytes) -> None:
