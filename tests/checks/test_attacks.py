@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +24,8 @@ from wardgate.observe.query import EventQuery, query_events
         ({"engine": "builtin", "paranoia": 4, "threshold": 10}, None),
         ({"paranoia": 5}, "less than or equal to 4"),
         ({"engine": "waf"}, "Input should be 'builtin' or 'crs'"),
-        ({"body_limit": 10}, "greater than or equal to 1024"),
+        ({"body_limit": 10}, "greater than or equal to 131072"),
+        ({"oversize": "inspect_prefix"}, None),
         ({"message_text": "prose"}, "Input should be 'natural' or 'interpreted'"),
     ],
 )
@@ -235,3 +237,55 @@ async def test_the_default_policy_inspects_for_attacks() -> None:
     policy = load_policy(default_policy_path())
     (chat,) = [route for route in policy.routes if route.name == "chat"]
     assert "attacks" in [check.type for check in chat.checks]
+
+
+async def test_agent_traffic_with_tools_and_replayed_calls_passes(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """Tool descriptions and the calls a model made are model-written text, not parameters."""
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "run",
+                "description": "Run a shell command such as `ls -la` or `cat /etc/hosts`.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"cmd": {"type": "string", "description": "e.g. `id; uname -a`"}},
+                },
+            },
+        }
+    ]
+    messages = [
+        {"role": "user", "content": "List the files in /tmp"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "run", "arguments": '{"cmd": "ls -la /tmp; cat x.txt"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "a.txt\nb.txt\n' OR 1=1 --"},
+    ]
+    async with AsyncOpenAI(base_url=f"{base}/v1", api_key="demo-key", max_retries=0) as client:
+        reply = await client.chat.completions.create(
+            model="m",
+            messages=messages,  # type: ignore[arg-type]
+            tools=tools,  # type: ignore[arg-type]
+        )
+        assert reply.choices[0].message is not None
+
+
+async def test_a_body_longer_than_the_inspected_limit_is_refused(
+    upstream: Upstream, make_gateway: GatewayFactory, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    base = await _gateway(upstream, make_gateway, tmp_path)
+    body = b'{"pad": "' + b"a" * 1_100_000 + b'", "q": "1 union select password from users"}'
+    headers = {"Content-Type": "application/json"}
+    async with http.post(base + "/echo/items", data=io.BytesIO(body), headers=headers) as response:
+        assert response.status == 413

