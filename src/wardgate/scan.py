@@ -70,6 +70,31 @@ def scan_request(engine: str, paranoia: int) -> None:
     run_lines(answer, {"blocked": False, "score": 0, "findings": []})
 
 
+@scan.command("prompt-injection")
+def scan_prompt_injection() -> None:
+    """Prompt-injection and jailbreak detection on text.
+
+    In: {"text", "origin"} per line (`origin` "user", the default, or "document" for
+    retrieved or tool-returned content). Out: {"score", "flagged"}, where `flagged` is the
+    enforce-mode verdict at the default threshold for that origin.
+    """
+    from wardgate.detect.injection import InjectionDetector
+
+    detector = InjectionDetector.default()
+
+    def answer(line: dict[str, Any]) -> dict[str, Any]:
+        text = line.get("text")
+        if not isinstance(text, str):
+            raise ValueError("text must be a string")
+        origin = line.get("origin") or "user"
+        if origin not in ("user", "document"):
+            raise ValueError('origin must be "user" or "document"')
+        verdict = detector.score(text, origin)
+        return {"score": round(verdict.score, 6), "flagged": verdict.flagged}
+
+    run_lines(answer, {"score": 0.0, "flagged": False})
+
+
 def sample_of(line: dict[str, Any]) -> Any:
     """The `HttpSample` a `scan request` line describes; ValueError if it describes none."""
     from wardgate.detect.attacks.model import HttpSample

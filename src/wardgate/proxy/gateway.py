@@ -217,11 +217,11 @@ class Gateway:
             ex.response_body = body
             if ex.call is not None and upstream.status < 300:
                 ex.usage = route.provider.parse_response(ex.call, body).usage
-            if (
-                Phase.RESPONSE_BODY in pipeline.active
-                and (verdict := await pipeline.run(Phase.RESPONSE_BODY, ex)).blocked
-            ):
-                return await self._blocked(response, ex, route, verdict)
+            if Phase.RESPONSE_BODY in pipeline.active:
+                verdict = await pipeline.run(Phase.RESPONSE_BODY, ex)
+                if verdict.blocked:
+                    return await self._blocked(response, ex, route, verdict)
+                body = ex.response_body or b""  # a check may have rewritten it
             ex.bytes_out = len(body)
             if ex.method == "HEAD":
                 # No body came, but the upstream's length is the answer's (RFC 9110 9.3.2).
