@@ -127,12 +127,12 @@ class ToolsCheck:
             return {**body, "choices": kept}, violations
         content = body.get("content")
         if body.get("type") == "message" and isinstance(content, list):
-            result = filter_anthropic_content(content, self._rules)
-            if result.violations:
-                violations.extend(result.violations)
-                body = {**body, "content": result.value}
+            blocks = filter_anthropic_content(content, self._rules)
+            if blocks.violations:
+                violations.extend(blocks.violations)
+                body = {**body, "content": blocks.value}
                 if body.get("stop_reason") == "tool_use" and not any(
-                    isinstance(b, dict) and b.get("type") == "tool_use" for b in result.value
+                    isinstance(b, dict) and b.get("type") == "tool_use" for b in blocks.value
                 ):
                     body["stop_reason"] = "end_turn"
         return body, violations

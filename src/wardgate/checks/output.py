@@ -1,0 +1,288 @@
+"""`output`: what a model's answer must not do to the client that renders it or to the app.
+
+Three output risks, in whole answers and in streams:
+- exfiltration (OWASP LLM05): a markdown image or a link that carries data to a host the
+  route does not allow; renderers fetch images unasked, so an injected instruction can make
+  the model leak the conversation in a URL. Whole answers get them neutralized (an image
+  becomes its alt text, a link its text); a stream ends before the construct is released.
+- active HTML (script, event handlers, `javascript:` URLs) for clients that render HTML:
+  flagged, escaped or refused, per route.
+- system-prompt leakage (OWASP LLM07): a canary token added to the system prompt of every
+  call, or a long verbatim span of the system prompt, appearing in the answer ends it.
+
+In a stream a violation is found when the event that completes it arrives; the route's
+`stream_holdback` (characters) keeps the newest text back until then, so with a hold-back
+at least as long as the construct none of it reaches the client.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field
+
+from wardgate.checks.base import CheckSettings
+from wardgate.decision import Decision, Evidence, Finding, Location
+from wardgate.detect.leakage import canary_instruction, find_canary, make_canary, verbatim_leak
+from wardgate.detect.output import (
+    ACTIVE_HTML,
+    LEAKAGE,
+    HostAllowlist,
+    OutputFinding,
+    StreamScanner,
+    escape_html,
+    find_active_html,
+    find_exfiltration,
+    neutralize,
+)
+from wardgate.exchange import Exchange
+from wardgate.phases import Phase
+from wardgate.pipeline import StreamEvent
+from wardgate.providers.call import Origin
+
+__all__ = ["Config", "OutputCheck"]
+
+_CANARY = "output.canary"
+_SYSTEM = "output.system_prompt"
+_SCANNER = "output.scanner"
+
+
+class Config(CheckSettings):
+    """Unsafe output and system-prompt leakage in AI answers."""
+
+    type: Literal["output"] = "output"
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts answers may show images from and link to with data: exact names "
+        "or `*.example.com` (subdomains). Everything else is neutralized.",
+    )
+    all_links: bool = Field(
+        default=False,
+        description="Neutralize every link to a host not allowed, not only those carrying data.",
+    )
+    exfiltration: Literal["neutralize", "block"] = Field(
+        default="neutralize",
+        description="An exfiltrating image or link in a whole answer: neutralize it or refuse "
+        "the answer. A stream always ends before it.",
+    )
+    html: Literal["allow", "flag", "escape", "block"] = Field(
+        default="flag",
+        description="Script and active HTML in answers: allow, flag (record), escape (for "
+        "clients that render HTML; whole answers only, a stream is ended) or block.",
+    )
+    canary: bool = Field(
+        default=False,
+        description="Add a per-request canary token to the system prompt and end any answer "
+        "that repeats it.",
+    )
+    system_prompt_leak: bool = Field(
+        default=True,
+        description="End answers that repeat a long verbatim span of the system prompt.",
+    )
+    min_leak_chars: int = Field(
+        default=60, ge=20, description="Shortest verbatim span of the system prompt reported."
+    )
+
+
+class OutputCheck:
+    needs_call = True
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._allow = HostAllowlist.of(config.allowed_hosts)
+        # Canaries are HMACs of the request id under a key only this process knows.
+        self._key = os.urandom(32)
+        wants_prompt = config.canary or config.system_prompt_leak
+        self.phases = frozenset(
+            {Phase.RESPONSE_BODY, Phase.RESPONSE_CHUNK}
+            | ({Phase.REQUEST_BODY} if wants_prompt else set())
+        )
+
+    async def check_request(self, ex: Exchange) -> Decision:
+        if ex.call is None:
+            return Decision.allow()
+        system = "\n".join(m.text for m in ex.call.messages if m.origin is Origin.SYSTEM)
+        if system and self._config.system_prompt_leak:
+            ex.vault[_SYSTEM] = system
+        if self._config.canary and ex.body:
+            canary = make_canary(self._key, ex.request_id)
+            anthropic = ex.provider is not None and ex.provider.name == "anthropic"
+            rewritten = _with_system_line(ex.body, canary_instruction(canary), anthropic=anthropic)
+            if rewritten is not None:
+                ex.body = rewritten
+                ex.vault[_CANARY] = canary
+        return Decision.allow()
+
+    async def check_response(self, ex: Exchange) -> Decision:
+        if ex.call is None or not ex.response_body or ex.status >= 300:
+            return Decision.allow()
+        try:
+            body = orjson.loads(ex.response_body)
+        except orjson.JSONDecodeError:
+            return Decision.allow()
+        if not isinstance(body, dict):
+            return Decision.allow()
+        findings: list[Finding] = []
+        blocking = False
+        changed = False
+        for holder, key, slot in _answer_texts(body):
+            text = holder[key]
+            leaks = self._leaks(ex, text, slot)
+            if leaks:
+                findings.extend(leaks)
+                blocking = True
+                continue
+            exfil = find_exfiltration(text, self._allow, all_links=self._config.all_links)
+            active = find_active_html(text) if self._config.html != "allow" else []
+            findings.extend(f.finding(slot) for f in [*exfil, *active])
+            if exfil and self._config.exfiltration == "block":
+                blocking = True
+            if active and self._config.html == "block":
+                blocking = True
+            if exfil and not blocking:
+                text = neutralize(text, exfil)
+                changed = True
+            if active and self._config.html == "escape":
+                text = escape_html(text)
+                changed = True
+            holder[key] = text
+        if blocking:
+            return Decision.block(403, findings)
+        if changed:
+            ex.response_body = orjson.dumps(body)
+            return Decision.modify([], findings)
+        return Decision.flag(findings) if findings else Decision.allow()
+
+    def _leaks(self, ex: Exchange, text: str, slot: str) -> list[Finding]:
+        """The canary, or long verbatim spans of the system prompt, in one answer text."""
+        spans: list[tuple[str, int, int]] = []
+        canary = ex.vault.get(_CANARY)
+        if canary and (found := find_canary(text, canary)) is not None:
+            spans.append(("output.canary", found.start, found.end))
+        system = ex.vault.get(_SYSTEM)
+        if system:
+            for span in verbatim_leak(text, system, min_chars=self._config.min_leak_chars):
+                spans.append(("output.system_prompt_verbatim", span.start, span.end))
+        return [
+            Finding(
+                kind=LEAKAGE,
+                rule=rule,
+                severity="high",
+                location=Location(slot, start, end),
+                evidence=Evidence.of(text[start:end]),
+                reason="the answer repeats the system prompt",
+            )
+            for rule, start, end in spans
+        ]
+
+    async def check_chunk(self, ex: Exchange, event: StreamEvent) -> Decision:
+        if ex.call is None or not event.data or event.data == "[DONE]":
+            return Decision.allow()
+        delta = _delta_text(event.data)
+        if not delta:
+            return Decision.allow()
+        scanner = ex.vault.get(_SCANNER)
+        if scanner is None:
+            config = self._config
+            scanner = ex.vault[_SCANNER] = StreamScanner(
+                allowed_hosts=self._allow,
+                all_links=config.all_links,
+                active_html=config.html != "allow",
+                canary=ex.vault.get(_CANARY),
+                system_prompt=ex.vault.get(_SYSTEM),
+                min_chars=config.min_leak_chars,
+            )
+        step = scanner.feed(delta)
+        if not step.violations:
+            return Decision.allow()
+        findings = [_stream_finding(v) for v in step.violations]
+        if self._config.html == "flag" and all(v.kind == ACTIVE_HTML for v in step.violations):
+            return Decision.flag(findings)
+        return Decision.block(403, findings)
+
+
+def _stream_finding(found: OutputFinding) -> Finding:
+    return found.finding("stream")
+
+
+def _answer_texts(body: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(holder, key, slot) of every answer text in a whole OpenAI or Anthropic response."""
+    choices = body.get("choices")
+    if isinstance(choices, list):
+        for index, choice in enumerate(choices):
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                yield message, "content", f"json:choices[{index}].message.content"
+            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+                yield choice, "text", f"json:choices[{index}].text"
+        return
+    content = body.get("content")
+    if isinstance(content, list):
+        for index, block in enumerate(content):
+            text_block = isinstance(block, dict) and block.get("type") == "text"
+            if text_block and isinstance(block.get("text"), str):
+                yield block, "text", f"json:content[{index}].text"
+
+
+def _delta_text(data: str) -> str:
+    """The answer text one streamed event adds (OpenAI chunks, Anthropic deltas)."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(event, dict):
+        return ""
+    choices = event.get("choices")
+    if isinstance(choices, list):
+        pieces = []
+        for choice in choices:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                pieces.append(delta["content"])
+            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+                pieces.append(choice["text"])
+        return "".join(pieces)
+    delta = event.get("delta")
+    if event.get("type") == "content_block_delta" and isinstance(delta, dict):
+        text = delta.get("text")
+        return text if isinstance(text, str) else ""
+    return ""
+
+
+def _with_system_line(body: bytes, line: str, *, anthropic: bool) -> bytes | None:
+    """`body` with `line` appended to its system prompt (added when there is none)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    messages = document.get("messages")
+    if anthropic:
+        system = document.get("system") or ""
+        if isinstance(system, str):
+            document["system"] = f"{system}\n\n{line}" if system else line
+        elif isinstance(system, list):
+            document["system"] = [*system, {"type": "text", "text": line}]
+        else:
+            return None
+    elif isinstance(document.get("instructions"), str):  # OpenAI responses
+        document["instructions"] = f"{document['instructions']}\n\n{line}"
+    elif isinstance(messages, list):  # OpenAI chat
+        first = messages[0] if messages else None
+        if isinstance(first, dict) and first.get("role") in ("system", "developer"):
+            content = first.get("content")
+            if isinstance(content, str):
+                messages[0] = {**first, "content": f"{content}\n\n{line}"}
+            elif isinstance(content, list):
+                messages[0] = {**first, "content": [*content, {"type": "text", "text": line}]}
+            else:
+                return None
+        else:
+            messages.insert(0, {"role": "system", "content": line})
+    else:
+        return None
+    return orjson.dumps(document)
