@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench eval clean
+.PHONY: install run test lint typecheck unit bench eval train clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: install
 ## eval: measure detection quality on shared/data; writes docs/detection.md (one section each)
 eval: install
 	$(BIN)/python scripts/eval_attacks.py
+	$(BIN)/python scripts/eval_injection.py
+
+## train: fit the prompt-injection model; writes src/wardgate/data/models/injection.json.gz
+train: install
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python scripts/train_injection.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,9 @@ from wardgate.policy.model import Policy
 OUT = Path(__file__).resolve().parents[1] / "docs" / "policy.md"
 
 
-def _type(spec: dict[str, Any]) -> str:
+def _type(spec: dict[str, Any] | bool) -> str:
+    if isinstance(spec, bool):  # JSON Schema's `true`: anything
+        return "any"
     if "$ref" in spec:
         return f"[{spec['$ref'].rsplit('/', 1)[-1]}](#{spec['$ref'].rsplit('/', 1)[-1].lower()})"
     if "anyOf" in spec:

@@ -12,12 +12,15 @@ from wardgate.checks import (
     attacks,
     budget,
     concurrency,
+    injection,
     jwt_auth,
     model_policy,
     mtls,
+    output,
     rate_limit,
     request_limits,
     token_limit,
+    tools,
 )
 from wardgate.checks.base import CheckContext, CheckSettings
 from wardgate.pipeline import Check
@@ -49,6 +52,9 @@ CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
     "concurrency": (concurrency.Config, concurrency.ConcurrencyCheck),
     "model_policy": (model_policy.Config, model_policy.ModelPolicyCheck),
     "attacks": (attacks.Config, _config_only(attacks.AttacksCheck)),
+    "injection": (injection.Config, _config_only(injection.InjectionCheck)),
+    "tools": (tools.Config, _config_only(tools.ToolsCheck)),
+    "output": (output.Config, _config_only(output.OutputCheck)),
 }
 
 CheckConfig: TypeAlias = Annotated[
@@ -62,7 +68,10 @@ CheckConfig: TypeAlias = Annotated[
     | budget.Config
     | concurrency.Config
     | model_policy.Config
-    | attacks.Config,
+    | attacks.Config
+    | injection.Config
+    | tools.Config
+    | output.Config,
     Field(discriminator="type"),
 ]
 

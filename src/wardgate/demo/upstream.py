@@ -205,7 +205,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     last_user = next(
         (m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), {}
     )
-    reply = f"Echo: {_text_of(last_user.get('content'))}"
+    said = _text_of(last_user.get("content"))
+    reply = f"Echo: {said}"
+    if said.startswith("/system"):
+        # Plays a model that recites its instructions (for leakage tests).
+        system = next(
+            (m for m in messages if isinstance(m, dict) and m.get("role") == "system"), {}
+        )
+        reply = f"My instructions: {_text_of(system.get('content'))}"
+    call = _requested_call(said) if payload.get("tools") else None
     prompt_tokens = sum(
         _tokens(_text_of(m.get("content"))) for m in messages if isinstance(m, dict)
     )
@@ -219,27 +227,56 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if payload.get("stream") is True:
         options = payload.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        return await _stream(request, head, reply, usage if include_usage else None)
-    message = {"role": "assistant", "content": reply}
-    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        return await _stream(request, head, reply, usage if include_usage else None, call)
+    message: dict[str, Any] = {"role": "assistant", "content": reply}
+    finish = "stop"
+    if call is not None:
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        finish = "tool_calls"
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
     return _json({**head, "object": "chat.completion", "choices": [choice], "usage": usage})
 
 
+def _requested_call(said: str) -> dict[str, Any] | None:
+    """`/call NAME {json}` in the user's message plays a model that calls tool NAME."""
+    if not said.startswith("/call "):
+        return None
+    name, _, arguments = said.removeprefix("/call ").partition(" ")
+    function = {"name": name, "arguments": arguments.strip() or "{}"}
+    return {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function", "function": function}
+
+
 async def _stream(
-    request: web.Request, head: dict[str, Any], reply: str, usage: dict[str, int] | None
+    request: web.Request,
+    head: dict[str, Any],
+    reply: str,
+    usage: dict[str, int] | None,
+    call: dict[str, Any] | None = None,
 ) -> web.StreamResponse:
     delay = _header_int(request, CHUNK_DELAY_HEADER, 0) / 1000
     size = _header_int(request, CHUNK_SIZE_HEADER, 0)
     close_midstream = request.headers.get(FAULT_HEADER) == "close-midstream"
 
-    def chunk(delta: dict[str, str], finish_reason: str | None = None) -> dict[str, Any]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         extra = {"usage": None} if usage is not None else {}
         return {**head, "object": "chat.completion.chunk", "choices": [choice], **extra}
 
     events: list[Any] = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": piece}) for piece in _chunks(reply, size)]
-    events.append(chunk({}, "stop"))
+    if call is None:
+        events += [chunk({"content": piece}) for piece in _chunks(reply, size)]
+        events.append(chunk({}, "stop"))
+    else:
+        # The name first, then the arguments in pieces, as OpenAI streams a call.
+        opening = {
+            **call,
+            "index": 0,
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        events.append(chunk({"tool_calls": [opening]}))
+        for piece in _chunks(call["function"]["arguments"], 8):
+            events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        events.append(chunk({}, "tool_calls"))
     if usage is not None:
         events.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
 

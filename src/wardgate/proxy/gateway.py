@@ -273,8 +273,12 @@ class Gateway:
                 for raw in splitter.feed(chunk):
                     event = parse_event(raw, index)
                     index += 1
+                    # The hold-back counts answer text where the provider's events are
+                    # read (a JSON event carries ~150 characters around a few words).
+                    size = len(event.data)
                     if reader is not None:
                         delta = reader.feed(event.data, event.event)
+                        size = len(delta.text)
                         if delta.usage is not None:
                             ex.usage = delta.usage
                         if delta.usage_only and strip_usage:
@@ -284,7 +288,7 @@ class Gateway:
                         if verdict.blocked:
                             upstream.abort()
                             return await _end_stream(response, route, ex, verdict)
-                    for released in holdback.push(raw, len(event.data)):
+                    for released in holdback.push(raw, size):
                         ex.bytes_out += len(released)
                         await response.write(released)
         except UpstreamError as exc:
