@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lib import attacks, consumption, sections as core
+from lib import attacks, consumption, guardrails, sections as core
 from lib.procs import Procs, foreign_cpu, log
 from lib.report import SectionResult, Target, table, verdict
 from lib.setup_env import code_version, facts, setup
@@ -71,6 +71,11 @@ SECTIONS: dict[str, Section] = {
     ),
     "attacks": Section(
         "Attack detection: inspection latency, builtin beside crs", attacks.attacks, "~3 min"
+    ),
+    "guardrails": Section(
+        "Prompt and output guardrails: injection scoring, streamed checks, first token",
+        guardrails.guardrails,
+        "~2 min",
     ),
 }
 
