@@ -286,3 +286,18 @@ def test_our_own_payloads_are_blocked_in_a_parameter_and_a_json_field(
             if not report.blocked or (category and f"attack.{category}" not in kinds):
                 missed.append((payload, sorted(kinds)))
     assert not missed
+
+
+@pytest.mark.parametrize("paranoia", [1, 2, 3, 4])
+def test_a_browser_request_passes_at_every_paranoia_level(paranoia: int) -> None:
+    headers = (
+        ("Host", "shop.example"),
+        ("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Gecko/20100101 Firefox/133.0"),
+        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        ("Accept-Language", "en-US,en;q=0.5"),
+        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+        ("Cookie", "session=9f8e7d6c5b4a; theme=dark"),
+        ("Cache-Control", "no-cache"),
+    )
+    report = BuiltinEngine(paranoia=paranoia).inspect(_get("page=2&q=shoes", headers=headers))
+    assert not report.blocked, [(f.rule, f.location) for f in report.findings]

@@ -216,10 +216,16 @@ class BuiltinEngine:
         # Natural-language text reaches a model; a standard header has a fixed grammar. Both
         # get the signatures (JNDI and OGNL hide in any header) but not the tokenisers or
         # the URL checks, whose fingerprints only produce noise there.
-        natural = part.kind is PartKind.TEXT or part.slot in _FRAMING_HEADERS
+        framing = part.slot in _FRAMING_HEADERS
+        natural = part.kind is PartKind.TEXT or framing
+        # A standard header's grammar (`Accept: */*`) trips the broader rules of higher
+        # paranoia levels: there only the level-1 rules, attacks in any value, apply.
+        ceiling = 1 if framing else 4
         decoded, forms = _forms(part.value)
         for form in forms:
             for signature in self._signatures.match(form.encode("utf-8", "surrogatepass")):
+                if signature.paranoia > ceiling:
+                    continue
                 if part.kind in signature.kinds and signature.id not in found:
                     found[signature.id] = _finding(
                         signature.category, signature.id, signature.severity, part, form
