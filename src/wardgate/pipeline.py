@@ -196,6 +196,10 @@ async def _run_one(
 ) -> CheckOutcome:
     started = time.perf_counter()
     fault = False
+    # A check in monitor mode reports what it would do and changes nothing: bodies it
+    # rewrote (a clamped max_tokens, a neutralized answer) are put back.
+    monitored = bound.mode is Mode.MONITOR
+    bodies = (ex.body, ex.response_body) if monitored else None
     try:
         hook = bound.hooks[phase]
         args = (ex,) if event is None else (ex, event)
@@ -209,9 +213,11 @@ async def _run_one(
     except Exception as exc:  # a fault in a check must never take the request down
         fault = True
         decision = _fault_decision(bound, exc)
-    would_block = decision.action is Action.BLOCK and bound.mode is Mode.MONITOR
-    if would_block:
-        decision = Decision.flag(decision.findings)
+    would_block = decision.action is Action.BLOCK and monitored
+    if bodies is not None:
+        ex.body, ex.response_body = bodies
+        if decision.action is not Action.ALLOW:
+            decision = Decision.flag(decision.findings)
     return CheckOutcome(
         check=bound.name,
         phase=phase.value,

