@@ -181,13 +181,25 @@ class OutputCheck:
     async def check_chunk(self, ex: Exchange, event: StreamEvent) -> Decision:
         if ex.call is None or not event.data or event.data == "[DONE]":
             return Decision.allow()
-        delta = _delta_text(event.data)
-        if not delta:
+        findings: list[Finding] = []
+        only_html = True
+        for choice, delta in _deltas(event.data):
+            step = self._scanner(ex, choice).feed(delta)
+            findings.extend(_stream_finding(v) for v in step.violations)
+            only_html = only_html and all(v.kind == ACTIVE_HTML for v in step.violations)
+        if not findings:
             return Decision.allow()
-        scanner = ex.vault.get(_SCANNER)
+        if self._config.html == "flag" and only_html:
+            return Decision.flag(findings)
+        return Decision.block(403, findings)
+
+    def _scanner(self, ex: Exchange, choice: int) -> StreamScanner:
+        """One scanner per answer: with `n > 1` choices stream side by side."""
+        scanners: dict[int, StreamScanner] = ex.vault.setdefault(_SCANNER, {})
+        scanner = scanners.get(choice)
         if scanner is None:
             config = self._config
-            scanner = ex.vault[_SCANNER] = StreamScanner(
+            scanner = scanners[choice] = StreamScanner(
                 allowed_hosts=self._allow,
                 all_links=config.all_links,
                 active_html=config.html != "allow",
@@ -195,13 +207,7 @@ class OutputCheck:
                 system_prompt=ex.vault.get(_SYSTEM),
                 min_chars=config.min_leak_chars,
             )
-        step = scanner.feed(delta)
-        if not step.violations:
-            return Decision.allow()
-        findings = [_stream_finding(v) for v in step.violations]
-        if self._config.html == "flag" and all(v.kind == ACTIVE_HTML for v in step.violations):
-            return Decision.flag(findings)
-        return Decision.block(403, findings)
+        return scanner
 
 
 def _stream_finding(found: OutputFinding) -> Finding:
@@ -214,10 +220,24 @@ def _answer_texts(body: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, s
     if isinstance(choices, list):
         for index, choice in enumerate(choices):
             message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                yield message, "content", f"json:choices[{index}].message.content"
+            where = f"json:choices[{index}].message"
+            if isinstance(message, dict):
+                content = message.get("content")
+                if isinstance(content, str):
+                    yield message, "content", f"{where}.content"
+                elif isinstance(content, list):  # content parts, as some upstreams answer
+                    yield from _text_parts(content, f"{where}.content")
+                if isinstance(message.get("refusal"), str):
+                    yield message, "refusal", f"{where}.refusal"
             elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
                 yield choice, "text", f"json:choices[{index}].text"
+        return
+    output = body.get("output")
+    if isinstance(output, list):  # OpenAI responses
+        for index, item in enumerate(output):
+            parts = item.get("content") if isinstance(item, dict) else None
+            if isinstance(parts, list):
+                yield from _text_parts(parts, f"json:output[{index}].content")
         return
     content = body.get("content")
     if isinstance(content, list):
@@ -227,29 +247,45 @@ def _answer_texts(body: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, s
                 yield block, "text", f"json:content[{index}].text"
 
 
-def _delta_text(data: str) -> str:
-    """The answer text one streamed event adds (OpenAI chunks, Anthropic deltas)."""
+def _text_parts(parts: list[Any], slot: str) -> Iterator[tuple[dict[str, Any], str, str]]:
+    for index, part in enumerate(parts):
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            yield part, "text", f"{slot}[{index}].text"
+
+
+def _deltas(data: str) -> list[tuple[int, str]]:
+    """(answer index, text) that one streamed event adds: OpenAI chat and completion
+    chunks, OpenAI responses events and Anthropic deltas."""
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return ""
+        return []
     if not isinstance(event, dict):
-        return ""
+        return []
     choices = event.get("choices")
     if isinstance(choices, list):
-        pieces = []
-        for choice in choices:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                pieces.append(delta["content"])
-            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
-                pieces.append(choice["text"])
-        return "".join(pieces)
+        found = []
+        for position, choice in enumerate(choices):
+            if not isinstance(choice, dict):
+                continue
+            number = choice.get("index")
+            number = number if isinstance(number, int) and 0 <= number < 128 else position
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                for key in ("content", "refusal"):
+                    if isinstance(delta.get(key), str) and delta[key]:
+                        found.append((number, delta[key]))
+            elif isinstance(choice.get("text"), str):
+                found.append((number, choice["text"]))
+        return found
     delta = event.get("delta")
-    if event.get("type") == "content_block_delta" and isinstance(delta, dict):
+    kind = event.get("type")
+    if kind == "response.output_text.delta" and isinstance(delta, str):
+        return [(0, delta)]
+    if kind == "content_block_delta" and isinstance(delta, dict):
         text = delta.get("text")
-        return text if isinstance(text, str) else ""
-    return ""
+        return [(0, text)] if isinstance(text, str) else []
+    return []
 
 
 def _with_system_line(body: bytes, line: str, *, anthropic: bool) -> bytes | None:

@@ -10,6 +10,7 @@ event, before the event that names it (or completes its arguments) is released.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -31,6 +32,10 @@ from wardgate.pipeline import StreamEvent
 __all__ = ["Config", "ToolPolicy", "ToolsCheck"]
 
 _ASSEMBLER = "tools.assembler"
+_JUDGED = "tools.judged"
+_CALLS_PER_CHOICE = 1024
+_MAX_CHOICES = 128
+_LEGACY_INDEX = _CALLS_PER_CHOICE - 1  # the pre-tools `function_call` of a choice
 
 
 class ToolPolicy(StrictModel):
@@ -125,6 +130,22 @@ class ToolsCheck:
                             choice["finish_reason"] = "stop"
                 kept.append(choice)
             return {**body, "choices": kept}, violations
+        output = body.get("output")
+        if isinstance(output, list):  # OpenAI responses: calls are output items
+            kept_items = []
+            for position, item in enumerate(output):
+                kind = item.get("type") if isinstance(item, dict) else None
+                if kind in ("function_call", "custom_tool_call"):
+                    arguments = item.get("arguments", item.get("input", ""))
+                    found = self._rules.judge(
+                        str(item.get("name", "")),
+                        arguments if isinstance(arguments, str) else "",
+                    )
+                    if found:
+                        violations.extend(replace(v, index=position) for v in found)
+                        continue
+                kept_items.append(item)
+            return {**body, "output": kept_items}, violations
         content = body.get("content")
         if body.get("type") == "message" and isinstance(content, list):
             blocks = filter_anthropic_content(content, self._rules)
@@ -138,80 +159,156 @@ class ToolsCheck:
         return body, violations
 
     async def check_chunk(self, ex: Exchange, event: StreamEvent) -> Decision:
-        if ex.call is None or not event.data or event.data == "[DONE]":
+        if ex.call is None or not event.data:
             return Decision.allow()
+        assembler = ex.vault.get(_ASSEMBLER)
+        if assembler is None:
+            assembler = ex.vault[_ASSEMBLER] = ToolCallAssembler(self._config.max_argument_bytes)
+            ex.vault[_JUDGED] = set()
+        judged: set[int] = ex.vault[_JUDGED]
+        if event.data == "[DONE]":
+            # A stream that ended without a finish reason: judge what is still open.
+            return self._judge(assembler, set(), set(assembler.indexes) - judged, judged)
         try:
             data = orjson.loads(event.data)
         except orjson.JSONDecodeError:
             return Decision.allow()
         if not isinstance(data, dict):
             return Decision.allow()
-        assembler = ex.vault.get(_ASSEMBLER)
-        if assembler is None:
-            assembler = ex.vault[_ASSEMBLER] = ToolCallAssembler(self._config.max_argument_bytes)
-        named, finished = _feed(assembler, data)
-        if assembler.overflowed:
-            return Decision.block(403, [_overflow()])
+        step = _feed(assembler, data)
+        if assembler.overflowed or step.unreadable:
+            return Decision.block(403, [_overflow() if assembler.overflowed else _unreadable()])
+        return self._judge(assembler, step.named, step.finished - judged, judged)
+
+    def _judge(
+        self, assembler: ToolCallAssembler, named: set[int], finished: set[int], judged: set[int]
+    ) -> Decision:
         findings: list[Finding] = []
-        for call in assembler.complete():
-            if call.index in finished:
+        for index in sorted(named | finished):
+            call = assembler.call(index)
+            if index in finished:
+                judged.add(index)
                 violations = self._rules.judge(call.name, call.arguments or "{}")
-            elif call.index in named and self._rules.allowed is not None:
+            elif self._rules.allowed is not None:
                 # Refuse a name the moment it appears, before its event is released.
-                violations = self._rules.judge(call.name, "{}")
-                violations = [v for v in violations if v.rule == "tools.not_allowed"]
+                violations = [
+                    v for v in self._rules.judge(call.name, "{}") if v.rule == "tools.not_allowed"
+                ]
             else:
                 continue
             findings.extend(v.finding() for v in violations)
         return Decision.block(403, findings) if findings else Decision.allow()
 
 
-def _feed(assembler: ToolCallAssembler, data: dict[str, Any]) -> tuple[set[int], set[int]]:
-    """Feed one event's tool-call fragments; the indexes named now and those now complete."""
-    named: set[int] = set()
-    finished: set[int] = set()
+@dataclass
+class _Step:
+    """What one event did to the calls: the ones it named and the ones it completed."""
+
+    named: set[int] = field(default_factory=set)
+    finished: set[int] = field(default_factory=set)
+    unreadable: bool = False
+
+
+def _key(choice: int, index: int) -> int:
+    """One assembler index per (choice, call): `n > 1` answers stream calls side by side."""
+    return choice * _CALLS_PER_CHOICE + index
+
+
+def _feed(assembler: ToolCallAssembler, data: dict[str, Any]) -> _Step:
+    """Feed one event's tool-call fragments (OpenAI chat, OpenAI responses, Anthropic)."""
+    step = _Step()
     choices = data.get("choices")
-    if isinstance(choices, list):  # OpenAI chat completion chunks
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta")
-            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-            for call in calls if isinstance(calls, list) else []:
-                if not isinstance(call, dict) or not isinstance(call.get("index"), int):
-                    continue
-                function = call.get("function")
-                function = function if isinstance(function, dict) else {}
-                name = function.get("name")
-                arguments = function.get("arguments")
-                assembler.feed(
-                    call["index"],
-                    name if isinstance(name, str) else "",
-                    arguments if isinstance(arguments, str) else "",
-                )
-                if isinstance(name, str) and name:
-                    named.add(call["index"])
-            if choice.get("finish_reason"):
-                finished.update(c.index for c in assembler.complete())
-        return named, finished
-    kind = data.get("type")  # Anthropic message events
+    if isinstance(choices, list):
+        for position, choice in enumerate(choices):
+            if isinstance(choice, dict):
+                _feed_choice(assembler, choice, position, step)
+        return step
+    kind = data.get("type")
+    if isinstance(kind, str) and kind.startswith("response."):
+        _feed_response_event(assembler, data, kind, step)
+        return step
     index = data.get("index")
     if not isinstance(index, int):
-        return named, finished
+        return step
     if kind == "content_block_start":
         block = data.get("content_block")
         if isinstance(block, dict) and block.get("type") == "tool_use":
             name = block.get("name")
             assembler.feed(index, name if isinstance(name, str) else "", "")
-            named.add(index)
+            step.named.add(index)
     elif kind == "content_block_delta":
         delta = data.get("delta")
         if isinstance(delta, dict) and delta.get("type") == "input_json_delta":
             partial = delta.get("partial_json")
             assembler.feed(index, "", partial if isinstance(partial, str) else "")
-    elif kind == "content_block_stop" and index in {c.index for c in assembler.complete()}:
-        finished.add(index)
-    return named, finished
+    elif kind == "content_block_stop" and index in assembler.indexes:
+        step.finished.add(index)
+    return step
+
+
+def _feed_choice(
+    assembler: ToolCallAssembler, choice: dict[str, Any], position: int, step: _Step
+) -> None:
+    number = choice.get("index")
+    number = number if isinstance(number, int) and 0 <= number < _MAX_CHOICES else position
+    delta = choice.get("delta")
+    delta = delta if isinstance(delta, dict) else {}
+    calls = delta.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        step.unreadable = True
+    legacy = delta.get("function_call")
+    items = list(calls) if isinstance(calls, list) else []
+    if isinstance(legacy, dict):
+        items.append({"index": _LEGACY_INDEX, "function": legacy})
+    for call in items:
+        index = call.get("index") if isinstance(call, dict) else None
+        if not isinstance(index, int) or not 0 <= index < _CALLS_PER_CHOICE:
+            step.unreadable = True  # a call we cannot place is a call we cannot judge
+            continue
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
+        name = function.get("name")
+        arguments = function.get("arguments")
+        key = _key(number, index)
+        assembler.feed(
+            key,
+            name if isinstance(name, str) else "",
+            arguments if isinstance(arguments, str) else "",
+        )
+        if isinstance(name, str) and name:
+            step.named.add(key)
+    if choice.get("finish_reason"):
+        low, high = _key(number, 0), _key(number + 1, 0)
+        step.finished.update(i for i in assembler.indexes if low <= i < high)
+
+
+def _feed_response_event(
+    assembler: ToolCallAssembler, data: dict[str, Any], kind: str, step: _Step
+) -> None:
+    """OpenAI Responses API events: function calls are output items."""
+    index = data.get("output_index")
+    if not isinstance(index, int):
+        return
+    item = data.get("item")
+    if kind == "response.output_item.added" and isinstance(item, dict):
+        if item.get("type") in ("function_call", "custom_tool_call"):
+            name = item.get("name")
+            assembler.feed(index, name if isinstance(name, str) else "", "")
+            step.named.add(index)
+    elif kind == "response.function_call_arguments.delta":
+        delta = data.get("delta")
+        assembler.feed(index, "", delta if isinstance(delta, str) else "")
+    elif kind == "response.output_item.done" and index in assembler.indexes:
+        step.finished.add(index)
+
+
+def _unreadable() -> Finding:
+    return Finding(
+        kind="agency.tools",
+        rule="tools.unreadable_call",
+        severity="high",
+        reason="a streamed tool call of a shape that cannot be judged",
+    )
 
 
 def _overflow() -> Finding:

@@ -245,6 +245,15 @@ class ToolCallAssembler:
             self._arguments[index].append(piece)
             self._sizes[index] += len(piece)
 
+    @property
+    def indexes(self) -> list[int]:
+        """The indexes of the calls fed so far, in order."""
+        return sorted(self._names)
+
+    def call(self, index: int) -> AssembledCall:
+        """One call fed so far, its fragments joined."""
+        return AssembledCall(index, "".join(self._names[index]), "".join(self._arguments[index]))
+
     def complete(self) -> list[AssembledCall]:
         """Every call fed so far, in index order, with its fragments joined."""
         return [
