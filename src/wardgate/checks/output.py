@@ -307,14 +307,28 @@ def _with_system_line(body: bytes, line: str, *, anthropic: bool) -> bytes | Non
             return None
     elif isinstance(document.get("instructions"), str):  # OpenAI responses
         document["instructions"] = f"{document['instructions']}\n\n{line}"
+    elif "input" in document and not isinstance(messages, list):
+        document["instructions"] = line
     elif isinstance(messages, list):  # OpenAI chat
-        first = messages[0] if messages else None
-        if isinstance(first, dict) and first.get("role") in ("system", "developer"):
+        # The application's own instructions: the first system or developer message.
+        first = next(
+            (
+                m
+                for m in messages
+                if isinstance(m, dict) and m.get("role") in ("system", "developer")
+            ),
+            None,
+        )
+        if first is not None:
+            position = messages.index(first)
             content = first.get("content")
             if isinstance(content, str):
-                messages[0] = {**first, "content": f"{content}\n\n{line}"}
+                messages[position] = {**first, "content": f"{content}\n\n{line}"}
             elif isinstance(content, list):
-                messages[0] = {**first, "content": [*content, {"type": "text", "text": line}]}
+                messages[position] = {
+                    **first,
+                    "content": [*content, {"type": "text", "text": line}],
+                }
             else:
                 return None
         else:
