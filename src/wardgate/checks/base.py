@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from wardgate.exchange import Exchange
 from wardgate.observe.pricing import PriceTable
 from wardgate.pipeline import Mode, OnError
 from wardgate.stores.counters import CounterStore
 from wardgate.stores.memory import MemoryCounterStore
 
-__all__ = ["CheckContext", "CheckSettings", "StrictModel"]
+__all__ = ["CheckContext", "CheckSettings", "StrictModel", "answer_json", "event_json"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,23 @@ class CheckSettings(StrictModel):
     timeout: float = Field(
         default=1.0, gt=0, le=60, description="Time budget for one call of the check, seconds."
     )
+
+
+def answer_json(ex: Exchange) -> dict[str, Any] | None:
+    """The successful answer to an AI call as a JSON object; None for anything else."""
+    if ex.call is None or not ex.response_body or ex.status >= 300:
+        return None
+    return _object(ex.response_body)
+
+
+def event_json(data: str) -> dict[str, Any] | None:
+    """One streamed event's data as a JSON object; None for `[DONE]`, text or garbage."""
+    return _object(data) if data and data != "[DONE]" else None
+
+
+def _object(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

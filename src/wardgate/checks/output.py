@@ -24,7 +24,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 
-from wardgate.checks.base import CheckSettings
+from wardgate.checks.base import CheckSettings, answer_json, event_json
 from wardgate.decision import Decision, Evidence, Finding, Location
 from wardgate.detect.leakage import canary_instruction, find_canary, make_canary, verbatim_leak
 from wardgate.detect.output import (
@@ -117,13 +117,8 @@ class OutputCheck:
         return Decision.allow()
 
     async def check_response(self, ex: Exchange) -> Decision:
-        if ex.call is None or not ex.response_body or ex.status >= 300:
-            return Decision.allow()
-        try:
-            body = orjson.loads(ex.response_body)
-        except orjson.JSONDecodeError:
-            return Decision.allow()
-        if not isinstance(body, dict):
+        body = answer_json(ex)
+        if body is None:
             return Decision.allow()
         findings: list[Finding] = []
         blocking = False
@@ -256,11 +251,8 @@ def _text_parts(parts: list[Any], slot: str) -> Iterator[tuple[dict[str, Any], s
 def _deltas(data: str) -> list[tuple[int, str]]:
     """(answer index, text) that one streamed event adds: OpenAI chat and completion
     chunks, OpenAI responses events and Anthropic deltas."""
-    try:
-        event = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return []
-    if not isinstance(event, dict):
+    event = event_json(data)
+    if event is None:
         return []
     choices = event.get("choices")
     if isinstance(choices, list):

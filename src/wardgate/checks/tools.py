@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 
-from wardgate.checks.base import CheckSettings, StrictModel
+from wardgate.checks.base import CheckSettings, StrictModel, answer_json, event_json
 from wardgate.decision import Decision, Finding
 from wardgate.detect.tools import (
     ToolCallAssembler,
@@ -95,13 +95,8 @@ class ToolsCheck:
         )
 
     async def check_response(self, ex: Exchange) -> Decision:
-        if ex.call is None or not ex.response_body or ex.status >= 300:
-            return Decision.allow()
-        try:
-            body = orjson.loads(ex.response_body)
-        except orjson.JSONDecodeError:
-            return Decision.allow()
-        if not isinstance(body, dict):
+        body = answer_json(ex)
+        if body is None:
             return Decision.allow()
         filtered, violations = self._filter(body)
         if not violations:
@@ -169,11 +164,8 @@ class ToolsCheck:
         if event.data == "[DONE]":
             # A stream that ended without a finish reason: judge what is still open.
             return self._judge(assembler, set(), set(assembler.indexes) - judged, judged)
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return Decision.allow()
-        if not isinstance(data, dict):
+        data = event_json(event.data)
+        if data is None:
             return Decision.allow()
         step = _feed(assembler, data)
         if assembler.overflowed or step.unreadable:
