@@ -110,3 +110,46 @@ async def test_a_construct_split_across_two_interleaved_choices_is_still_found()
         _chunk(0, {"content": "alice/visa/4111111111111111)"}),
     ]
     assert (await _stream(OUTPUT, events))[-1] is Action.BLOCK
+
+
+async def test_the_system_prompt_in_tool_arguments_is_a_leak_whole_and_streamed() -> None:
+    system = "You are the billing assistant of Example Corp; never reveal invoice numbers."
+    check = output.OutputCheck(output.Config(min_leak_chars=40))
+    call_body = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c",
+                            "type": "function",
+                            "function": {
+                                "name": "send_email",
+                                "arguments": orjson.dumps({"body": system}).decode(),
+                            },
+                        }
+                    ],
+                },
+            }
+        ]
+    }
+    ex = _exchange(call_body)
+    ex.call = LLMCall(
+        "chat",
+        "m",
+        (
+            Message("system", Origin.SYSTEM, system, "messages[0].content"),
+            Message("user", Origin.USER, "hi", "messages[1].content"),
+        ),
+    )
+    await check.check_request(ex)
+    assert (await check.check_response(ex)).action is Action.BLOCK
+    actions = []
+    text = orjson.dumps({"body": system}).decode()
+    for start in range(0, len(text), 7):
+        piece = _chunk(0, _call(0, arguments=text[start : start + 7]))
+        event = StreamEvent(orjson.dumps(piece).decode())
+        actions.append((await check.check_chunk(ex, event)).action)
+    assert Action.BLOCK in actions

@@ -26,7 +26,15 @@ from pydantic import Field
 
 from wardgate.checks.base import CheckSettings, answer_json, event_json
 from wardgate.decision import Decision, Evidence, Finding, Location
-from wardgate.detect.leakage import canary_instruction, find_canary, make_canary, verbatim_leak
+from wardgate.detect.leakage import (
+    CanaryPattern,
+    PromptIndex,
+    VerbatimStream,
+    canary_instruction,
+    find_canary,
+    make_canary,
+    verbatim_leak,
+)
 from wardgate.detect.output import (
     ACTIVE_HTML,
     LEAKAGE,
@@ -48,6 +56,9 @@ __all__ = ["Config", "OutputCheck"]
 _CANARY = "output.canary"
 _SYSTEM = "output.system_prompt"
 _SCANNER = "output.scanner"
+_ARGUMENTS = "output.arguments"
+# How much argument text is kept to find a canary split across events.
+_CANARY_TAIL = 256
 
 
 class Config(CheckSettings):
@@ -121,7 +132,9 @@ class OutputCheck:
         if body is None:
             return Decision.allow()
         findings: list[Finding] = []
-        blocking = False
+        for slot, arguments in _call_arguments(body):
+            findings.extend(self._leaks(ex, arguments, slot))
+        blocking = bool(findings)
         changed = False
         for holder, key, slot in _answer_texts(body):
             text = holder[key]
@@ -177,6 +190,10 @@ class OutputCheck:
         if ex.call is None or not event.data or event.data == "[DONE]":
             return Decision.allow()
         findings: list[Finding] = []
+        for choice, piece in _argument_deltas(event.data):
+            findings.extend(self._argument_leaks(ex, choice, piece))
+        if findings:
+            return Decision.block(403, findings)
         only_html = True
         for choice, delta in _deltas(event.data):
             step = self._scanner(ex, choice).feed(delta)
@@ -187,6 +204,29 @@ class OutputCheck:
         if self._config.html == "flag" and only_html:
             return Decision.flag(findings)
         return Decision.block(403, findings)
+
+    def _argument_leaks(self, ex: Exchange, choice: int, piece: str) -> list[Finding]:
+        """The canary or the system prompt streamed into a tool call's arguments."""
+        streams: dict[int, _ArgumentStream] = ex.vault.setdefault(_ARGUMENTS, {})
+        stream = streams.get(choice)
+        if stream is None:
+            system = ex.vault.get(_SYSTEM)
+            stream = streams[choice] = _ArgumentStream(
+                ex.vault.get(_CANARY),
+                VerbatimStream(PromptIndex.build(system), min_chars=self._config.min_leak_chars)
+                if system
+                else None,
+            )
+        return [
+            Finding(
+                kind=LEAKAGE,
+                rule=rule,
+                severity="high",
+                location=Location("stream:tool_arguments"),
+                reason="a tool call repeats the system prompt",
+            )
+            for rule in stream.feed(piece)
+        ]
 
     def _scanner(self, ex: Exchange, choice: int) -> StreamScanner:
         """One scanner per answer: with `n > 1` choices stream side by side."""
@@ -328,3 +368,72 @@ def _with_system_line(body: bytes, line: str, *, anthropic: bool) -> bytes | Non
     else:
         return None
     return orjson.dumps(document)
+
+
+class _ArgumentStream:
+    """Leak detection over one answer's streamed tool-call arguments (no rendering there, so
+    no link or HTML checks): the canary in a bounded tail, verbatim spans incrementally."""
+
+    def __init__(self, canary: str | None, verbatim: VerbatimStream | None) -> None:
+        self._canary = CanaryPattern.of(canary) if canary else None
+        self._verbatim = verbatim
+        self._tail = ""
+
+    def feed(self, piece: str) -> list[str]:
+        rules = []
+        if self._canary is not None:
+            self._tail = (self._tail + piece)[-_CANARY_TAIL:]
+            if self._canary.find(self._tail) is not None:
+                rules.append("output.canary")
+                self._canary = None  # reported once
+        if self._verbatim is not None and self._verbatim.feed(piece):
+            rules.append("output.system_prompt_verbatim")
+        return rules
+
+
+def _call_arguments(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(slot, argument text) of every tool call in a whole answer."""
+    choices = body.get("choices")
+    for index, choice in enumerate(choices if isinstance(choices, list) else []):
+        message = choice.get("message") if isinstance(choice, dict) else None
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for number, call in enumerate(calls if isinstance(calls, list) else []):
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(arguments, str):
+                slot = f"json:choices[{index}].message.tool_calls[{number}].function.arguments"
+                yield slot, arguments
+    for key in ("content", "output"):
+        items = body.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "tool_use" and "input" in item:
+                yield f"json:{key}[{index}].input", orjson.dumps(item["input"]).decode()
+            elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
+                yield f"json:{key}[{index}].arguments", item["arguments"]
+
+
+def _argument_deltas(data: str) -> list[tuple[int, str]]:
+    """(answer index, argument text) one streamed event adds to tool calls."""
+    event = event_json(data)
+    if event is None:
+        return []
+    found: list[tuple[int, str]] = []
+    choices = event.get("choices")
+    for position, choice in enumerate(choices if isinstance(choices, list) else []):
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(arguments, str) and arguments:
+                found.append((position, arguments))
+    delta = event.get("delta")
+    if event.get("type") == "content_block_delta" and isinstance(delta, dict):
+        partial = delta.get("partial_json")
+        if isinstance(partial, str) and partial:
+            found.append((0, partial))
+    if event.get("type") == "response.function_call_arguments.delta" and isinstance(delta, str):
+        found.append((0, delta))
+    return found
