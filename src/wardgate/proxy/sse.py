@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 
 from wardgate.errors import UpstreamProtocolError
 from wardgate.pipeline import StreamEvent
@@ -66,33 +67,73 @@ def parse_event(raw: bytes, index: int) -> StreamEvent:
 
 
 class HoldBack:
-    """Keeps the newest events until `window` characters of data stand behind them.
+    """Keeps the newest events until `window` characters of answer stand behind them.
 
     With a window of 0 every event is released as soon as it is pushed. A violation found by
-    a chunk check can then end the stream before the held text reaches the client.
+    a chunk check can then end the stream before the held text reaches the client, or, for
+    events whose text is known, `rewrite` can replace a span of the answer still held.
     """
 
-    __slots__ = ("_chars", "_held", "window")
+    __slots__ = ("_chars", "_held", "_released", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self._held: deque[tuple[bytes, int]] = deque()
+        # (raw event, its answer characters, its text when known, rewritten already)
+        self._held: deque[tuple[bytes, int, str | None, bool]] = deque()
         self._chars = 0
+        self._released = 0  # answer characters already sent
 
-    def push(self, raw: bytes, chars: int) -> list[bytes]:
-        if self.window == 0:
-            return [raw]
-        self._held.append((raw, chars))
+    def push(self, raw: bytes, chars: int, text: str | None = None) -> list[bytes]:
+        self.hold(raw, chars, text)
+        return self.release()
+
+    def hold(self, raw: bytes, chars: int, text: str | None = None) -> None:
+        self._held.append((raw, chars, text, False))
         self._chars += chars
+
+    def release(self) -> list[bytes]:
         released: list[bytes] = []
-        while self._held and self._chars - self._held[0][1] >= self.window:
-            event, size = self._held.popleft()
+        while self._held and (self.window == 0 or self._chars - self._held[0][1] >= self.window):
+            event, size, _, _ = self._held.popleft()
             self._chars -= size
+            self._released += size
             released.append(event)
         return released
 
+    def rewrite(
+        self, start: int, end: int, replacement: str, rebuild: Callable[[bytes, str], bytes | None]
+    ) -> bool:
+        """Replace answer characters `start` to `end` (offsets in the whole answer) with
+        `replacement`, in the held events; False when any of it was sent already or an event
+        cannot be rebuilt (the caller then ends the stream instead)."""
+        if start < self._released:
+            return False
+        offset = self._released
+        rewritten: deque[tuple[bytes, int, str | None, bool]] = deque()
+        for raw, size, text, edited in self._held:
+            low, high = offset, offset + size
+            offset = high
+            if high <= start or low >= end or size == 0:
+                rewritten.append((raw, size, text, edited))
+                continue
+            if text is None or edited or len(text) != size:
+                return False
+            new_text = (
+                text[: max(start - low, 0)]
+                + (replacement if low <= start else "")
+                + text[min(end, high) - low :]
+            )
+            rebuilt = rebuild(raw, new_text)
+            if rebuilt is None:
+                return False
+            rewritten.append((rebuilt, size, new_text, True))
+        if offset < end:
+            return False  # the span runs past what is held: not all of it is here
+        self._held = rewritten
+        return True
+
     def drain(self) -> list[bytes]:
-        released = [raw for raw, _ in self._held]
+        released = [raw for raw, _, _, _ in self._held]
         self._held.clear()
         self._chars = 0
         return released

@@ -1,0 +1,58 @@
+"""Rewriting the answer text of one streamed event, in any provider's event shape.
+
+A response check that neutralizes a span of a streamed answer (an exfiltration image
+becomes its alt text) rewrites the events still held back. Each event is rebuilt with the
+same fields and framing; only its text changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["with_event_text"]
+
+
+def with_event_text(raw: bytes, text: str) -> bytes | None:
+    """`raw` (one SSE event) with its answer text replaced by `text`; None when the event
+    is not one whose single text delta we know how to rewrite."""
+    lines = raw.decode("utf-8", "replace").splitlines()
+    data_lines = [i for i, line in enumerate(lines) if line.startswith("data:")]
+    if len(data_lines) != 1:
+        return None
+    index = data_lines[0]
+    try:
+        event = orjson.loads(lines[index][5:].strip())
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or not _set_text(event, text):
+        return None
+    lines[index] = "data: " + orjson.dumps(event).decode()
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def _set_text(event: dict[str, Any], text: str) -> bool:
+    choices = event.get("choices")
+    if isinstance(choices, list):
+        if len(choices) != 1 or not isinstance(choices[0], dict):
+            return False
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            delta["content"] = text
+            return True
+        if isinstance(choice.get("text"), str):  # completions
+            choice["text"] = text
+            return True
+        return False
+    delta = event.get("delta")
+    if event.get("type") == "response.output_text.delta" and isinstance(delta, str):
+        event["delta"] = text
+        return True
+    if event.get("type") != "content_block_delta" or not isinstance(delta, dict):
+        return False
+    if delta.get("type") != "text_delta" or not isinstance(delta.get("text"), str):
+        return False
+    delta["text"] = text  # Anthropic
+    return True
