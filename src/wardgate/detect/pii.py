@@ -1,0 +1,405 @@
+"""Personal data in text: emails, phones, cards, IBANs, national ids, IPs, names, addresses.
+
+`find_pii` makes one pass with one compiled pattern to find candidates, then confirms each
+with the check its kind has: Luhn and the issuer ranges for cards, mod-97 and the
+country's length for IBANs, the SSA's area/group/serial rules for US SSNs, `phonenumbers`
+for phones, `ipaddress` for IPs, `python-stdnum` checksums for national ids. Precision
+comes first: a bare number is never a phone, an SSN or a national id without its shape or a
+context word just before it ("call", "SSN", "BSN", "passport", ...), so order ids,
+timestamps, ISBNs and code stay unflagged. Validators run only on candidates and import
+their libraries on first use.
+
+Scores say how sure the shape plus the check make us: 0.95 for checksummed values (cards,
+IBANs), 0.85 to 0.9 for those needing context, 0.6 to 0.7 for names and addresses, which
+only a context phrase finds. IP addresses are flagged whatever their range, but private,
+loopback, link-local and other non-global ones score 0.4: they name a machine inside a
+network rather than a person or a reachable host. Dotted quads right after "version",
+"build", "release" or "firmware" are version numbers, not addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["PII_TYPES", "PiiMatch", "find_pii"]
+
+PII_TYPES = frozenset(
+    {
+        "CREDIT_CARD",
+        "DATE_TIME",
+        "DE_TAX_ID",
+        "EMAIL_ADDRESS",
+        "ES_NIE",
+        "ES_NIF",
+        "FR_NIR",
+        "IBAN_CODE",
+        "IP_ADDRESS",
+        "IT_FISCAL_CODE",
+        "LOCATION",
+        "NL_BSN",
+        "PERSON",
+        "PHONE_NUMBER",
+        "UK_NHS",
+        "US_PASSPORT",
+        "US_SSN",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PiiMatch:
+    """One piece of personal data: ``text[start:end]`` is the value.
+
+    ``start`` and ``end`` are Python string indices (code points) into the text given to
+    `find_pii`, end exclusive; ``type`` is one of `PII_TYPES`; ``score`` in 0..1 says how
+    sure the detector is.
+    """
+
+    type: str
+    start: int
+    end: int
+    score: float
+
+
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = "a-zß-öø-ÿ"
+_NAME = rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+)?|'[{_UPPER}][{_LOWER}]+)"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_STREET_EN = (
+    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl"
+    r"|Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir"
+)
+
+# Alternatives are tried in order at each position, so the shapes that begin with digits
+# but are not bare numbers (emails, addresses, dates, IPs, ids) come before `num`.
+_CANDIDATES = re.compile(
+    rf"""
+    (?P<email>(?<![\w.+%-])[\w.+%-]{{1,64}}@
+        (?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+
+        (?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})(?![\w-]))
+    |(?P<person>\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear
+        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+(?P<name>{_NAME}(?:[ -]{_NAME}){{0,2}}))
+    |(?P<street>\b\d{{1,5}}[A-Za-z]?,?\ (?:{_NAME}\ ){{1,3}}(?:{_STREET_EN})\b
+        |\b\d{{1,4}}(?:\ bis|\ ter)?,?\ (?:rue|avenue|boulevard|place|chemin|allée|impasse|quai)
+            \ (?:de\ la\ |de\ l'|du\ |des\ |de\ |d')?{_NAME}(?:[ -]{_NAME}){{0,3}}
+        |\b[{_UPPER}][{_LOWER}]*(?:straße|strasse|weg|gasse|platz|allee|damm)\ \d{{1,4}}[a-z]?\b)
+    |(?P<date>(?<![\w./-])(?:\d{{4}}-\d{{1,2}}-\d{{1,2}}|\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}
+        |\d{{1,2}}(?:st|nd|rd|th)?\ {_MONTH}\ \d{{4}}
+        |{_MONTH}\ \d{{1,2}}(?:st|nd|rd|th)?,?\ \d{{4}})(?![\w/-]))
+    |(?P<ipv4>(?<![\w.])(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?!\.?\w))
+    |(?P<ipv6>(?<![\w:.])(?:[0-9A-Fa-f]{{1,4}}|:):(?:[0-9A-Fa-f]{{0,4}}:){{0,6}}
+        (?:[0-9A-Fa-f]{{1,4}}|(?:\d{{1,3}}\.){{3}}\d{{1,3}})?(?![\w:.]))
+    |(?P<iban>\b[A-Z]{{2}}\d{{2}}(?:\ ?[A-Z0-9]{{4}}){{2,7}}(?:\ ?[A-Z0-9]{{1,3}})?)
+    |(?P<natid>\b(?:\d{{8}}-?[A-Z]|[XYZ]-?\d{{7}}-?[A-Z]|[A-Z]{{6}}\d{{2}}[A-Z]\d{{2}}[A-Z]\d{{3}}[A-Z]
+        |[A-Z]\d{{8}})\b)
+    |(?P<num>(?<![\w+./-])(?=[\d().+\ -]{{8}})(?:\+\ ?)?\(?\d
+        (?:\d|[\ .-]\d|[\ .-]?\(\d|\)[\ .-]?\d)*+(?!\w))
+    """,
+    re.VERBOSE,
+)
+
+_CONTEXT_CHARS = 40
+_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[A-Z])|\n")
+
+
+def _context(text: str, start: int, pattern: re.Pattern[str]) -> bool:
+    """True when ``pattern`` occurs in the same sentence just before ``start``."""
+    lo = max(0, start - _CONTEXT_CHARS)
+    cut = _SENTENCE_END.search(text, lo, start)
+    while cut is not None:
+        lo = cut.end()
+        cut = _SENTENCE_END.search(text, lo, start)
+    return pattern.search(text, lo, start) is not None
+
+
+def _words(*words: str) -> re.Pattern[str]:
+    return re.compile(r"(?i)(?<!\w)(?:" + "|".join(words) + r")(?!\w)")
+
+
+_PHONE_WORDS = _words(
+    "call", "phone", "tel", "telephone", "mobile", "mob", "cell", "fax", "whatsapp", "sms",
+    "text me", "reach me", "ring", "handy", "telefon", "téléphone", "teléfono", "telefono",
+    "telefoon", "portable", "móvil", "cellulare",
+)  # fmt: skip
+_SSN_WORDS = _words("ssn", "social security", "soc sec")
+_PASSPORT_WORDS = _words("passport", "passport no", "passeport", "pasaporte", "reisepass")
+_BSN_WORDS = _words("bsn", "burgerservicenummer", "sofinummer")
+_DE_TAX_WORDS = _words(
+    "steuer-id", "steuerid", "idnr", "steueridentifikationsnummer", "tax id", "tin"
+)
+_NIR_WORDS = _words(
+    "nir", "insee", "sécurité sociale", "securite sociale", "numéro de sécu", "social security"
+)
+_NHS_WORDS = _words("nhs", "nhs number", "nhs no")
+_DOB_WORDS = _words(
+    "born", "born on", "birth", "birthday", "dob", r"d\.o\.b\.?", "date of birth", "geboren",
+    "né", "née", "nacido", "nacida", "nato", "nata", "geburtsdatum",
+)  # fmt: skip
+_VERSION_BEFORE = re.compile(r"(?i)(?<!\w)(?:version|ver\.?|release|build|firmware|v)\s*[:=]?\s*$")
+_DEAR_NOT_NAMES = frozenset(
+    {
+        "All", "Applicant", "Client", "Colleague", "Colleagues", "Customer", "Friend",
+        "Friends", "Hiring", "Madam", "Manager", "Member", "Members", "Parent", "Parents",
+        "Sir", "Sirs", "Support", "Team", "User", "Users", "Valued",
+    }
+)  # fmt: skip
+_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
+
+
+def find_pii(text: str) -> list[PiiMatch]:
+    """The personal data in ``text``, in order, never overlapping.
+
+    Pure and total: any string, lone surrogates included, gives a list; nothing is logged.
+    Cost is one regular-expression pass plus a validator per candidate (about 0.1 ms for a
+    4 KB prompt on one core).
+
+    >>> find_pii("mail jane.doe@example.org")
+    [PiiMatch(type='EMAIL_ADDRESS', start=5, end=25, score=0.95)]
+    """
+    found: list[PiiMatch] = []
+    for m in _CANDIDATES.finditer(text):
+        kind = m.lastgroup  # the outermost group: `person`, never its inner `name`
+        match = _VALIDATORS[kind](text, m) if kind else None
+        if match is not None:
+            found.append(match)
+    return found
+
+
+def _email(text: str, m: re.Match[str]) -> PiiMatch | None:
+    local = m.group("email").split("@", 1)[0]
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return None
+    return PiiMatch("EMAIL_ADDRESS", m.start(), m.end(), 0.95)
+
+
+def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
+    name = m.group("name")
+    if m.group("person").startswith("Dear") and name.split(" ", 1)[0] in _DEAR_NOT_NAMES:
+        return None
+    return PiiMatch("PERSON", m.start("name"), m.end("name"), 0.7)
+
+
+def _street(text: str, m: re.Match[str]) -> PiiMatch | None:
+    return PiiMatch("LOCATION", m.start(), m.end(), 0.7)
+
+
+def _date(text: str, m: re.Match[str]) -> PiiMatch | None:
+    if not _context(text, m.start(), _DOB_WORDS):
+        return None
+    return PiiMatch("DATE_TIME", m.start(), m.end(), 0.85)
+
+
+def _ip(text: str, m: re.Match[str]) -> PiiMatch | None:
+    value = m.group()
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if address.version == 4:
+        if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            return None
+    elif sum(1 for part in value.split(":") if part) < 3:
+        return None  # "::1", "fe80::1" and "a::b"-like tokens: too often code, too short to leak
+    return PiiMatch("IP_ADDRESS", m.start(), m.end(), 0.8 if address.is_global else 0.4)
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def _iban(text: str, m: re.Match[str]) -> PiiMatch | None:
+    value = m.group()
+    length = _IBAN_LENGTHS.get(value[:2])
+    if length is None:
+        return None
+    end = m.start()
+    kept = 0
+    # The pattern may run into a following word ("... 00 AND"): keep the country's length.
+    for end in range(m.start(), m.end()):
+        if text[end] != " ":
+            kept += 1
+            if kept == length:
+                break
+    end += 1
+    if kept < length or (end < len(text) and text[end].isalnum()):
+        return None
+    compact = text[m.start() : end].replace(" ", "")
+    rearranged = compact[4:] + compact[:4]
+    if int("".join(str(int(c, 36)) for c in rearranged)) % 97 != 1:
+        return None
+    return PiiMatch("IBAN_CODE", m.start(), end, 0.95)
+
+
+def _natid(text: str, m: re.Match[str]) -> PiiMatch | None:
+    value = m.group().replace("-", "")
+    if len(value) == 16:
+        kind, module = "IT_FISCAL_CODE", _stdnum("it.codicefiscale")
+    elif value[0] in "XYZ" and value[1:8].isdigit() and len(value) == 9 and value[8].isalpha():
+        kind, module = "ES_NIE", _stdnum("es.nie")
+    elif value[:8].isdigit():
+        kind, module = "ES_NIF", _stdnum("es.dni")
+    else:
+        if _context(text, m.start(), _PASSPORT_WORDS):
+            return PiiMatch("US_PASSPORT", m.start(), m.end(), 0.6)
+        return None
+    if not module.is_valid(value):
+        return None
+    return PiiMatch(kind, m.start(), m.end(), 0.9)
+
+
+def _num(text: str, m: re.Match[str]) -> PiiMatch | None:
+    raw = m.group()
+    digits = "".join(c for c in raw if c.isdigit())
+    if len(digits) < 7:
+        return None
+    start, end = m.start(), m.end()
+    if raw[0] != "+" and (kind := _card(raw, digits)):
+        return PiiMatch(kind, start, end, 0.95)
+    if len(digits) == 9 and _ssn_shape(raw) and _ssn_valid(digits):
+        score = 0.95 if _context(text, start, _SSN_WORDS) else 0.85
+        return PiiMatch("US_SSN", start, end, score)
+    if raw[0] not in "+(" and (kind := _context_id(text, start, raw, digits)):
+        return PiiMatch(kind, start, end, 0.6 if kind == "US_PASSPORT" else 0.85)
+    return _phone(text, start, end, raw, digits)
+
+
+def _card(raw: str, digits: str) -> str | None:
+    groups = re.split(r"[ -]", raw)
+    shape = tuple(len(g) for g in groups)
+    if len(groups) > 1 and (
+        len(set(c for c in raw if not c.isdigit())) != 1
+        or shape not in {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 2)}
+    ):
+        return None
+    if not raw.replace(" ", "").replace("-", "").isdigit():
+        return None
+    if not _issuer_known(digits) or len(set(digits)) == 1 or not _luhn(digits):
+        return None
+    return "CREDIT_CARD"
+
+
+def _issuer_known(d: str) -> bool:
+    n = len(d)
+    two, three, four = int(d[:2]), int(d[:3]), int(d[:4])
+    return (
+        (d[0] == "4" and n in (13, 16, 19))
+        or ((51 <= two <= 55 or 2221 <= four <= 2720) and n == 16)
+        or (two in (34, 37) and n == 15)
+        or ((four == 6011 or two == 65 or 644 <= three <= 649) and 16 <= n <= 19)
+        or (3528 <= four <= 3589 and 16 <= n <= 19)
+        or (two == 62 and 16 <= n <= 19)
+        or ((300 <= three <= 305 or two in (36, 38)) and 14 <= n <= 19)
+    )
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+_SSN_SHAPE = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
+
+
+def _ssn_shape(raw: str) -> bool:
+    return _SSN_SHAPE.fullmatch(raw) is not None
+
+
+def _ssn_valid(digits: str) -> bool:
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return (
+        area not in ("000", "666")
+        and area[0] != "9"
+        and group != "00"
+        and serial != "0000"
+        and digits not in ("123456789", "078051120", "219099999")
+    )
+
+
+def _context_id(text: str, start: int, raw: str, digits: str) -> str | None:
+    """National ids that are only digits: their checksums pass for about one random number
+    in ten, so the value counts only right after a word naming it."""
+    n = len(digits)
+    if n == 9 and raw.isdigit():
+        if _context(text, start, _SSN_WORDS) and _ssn_valid(digits):
+            return "US_SSN"
+        if _context(text, start, _PASSPORT_WORDS):
+            return "US_PASSPORT"
+        if _context(text, start, _BSN_WORDS) and _stdnum("nl.bsn").is_valid(digits):
+            return "NL_BSN"
+    elif n == 11 and _context(text, start, _DE_TAX_WORDS):
+        if _stdnum("de.idnr").is_valid(digits):
+            return "DE_TAX_ID"
+    elif n == 15 and _context(text, start, _NIR_WORDS):
+        if _stdnum("fr.nir").is_valid(digits):
+            return "FR_NIR"
+    elif n == 10 and _context(text, start, _NHS_WORDS) and _stdnum("gb.nhs").is_valid(digits):
+        return "UK_NHS"
+    return None
+
+
+def _phone(text: str, start: int, end: int, raw: str, digits: str) -> PiiMatch | None:
+    import phonenumbers
+
+    if raw.startswith("+") or raw.startswith("00"):
+        candidates: tuple[tuple[str, str | None], ...] = (("+" + raw.lstrip("+0"), None),)
+        score = 0.85
+        if raw.startswith("00"):
+            candidates = (("+" + digits[2:], None),)
+    elif _context(text, start, _PHONE_WORDS):
+        candidates = tuple((raw, region) for region in _PHONE_REGIONS)
+        score = 0.75
+    elif raw.startswith("(") and re.fullmatch(r"\(\d{3}\) ?\d{3}-\d{4}", raw):
+        candidates = ((raw, "US"),)
+        score = 0.6
+    else:
+        return None
+    for number, region in candidates:
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return PiiMatch("PHONE_NUMBER", start, end, score)
+    return None
+
+
+@cache
+def _stdnum(name: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(f"stdnum.{name}")
+
+
+_VALIDATORS = {
+    "email": _email,
+    "person": _person,
+    "street": _street,
+    "date": _date,
+    "ipv4": _ip,
+    "ipv6": _ip,
+    "iban": _iban,
+    "natid": _natid,
+    "num": _num,
+}

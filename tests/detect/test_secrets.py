@@ -1,0 +1,129 @@
+"""Tests for the secrets detector: provider shapes, placeholders, spans, totality."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from wardgate.detect.secrets import SecretMatch, find_secrets
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _github(body: str = "R7kQ2mXz9LpA4vBn6cWd8eYf1gHj3t") -> str:
+    crc, digits = zlib.crc32(body.encode()), ""
+    while crc:
+        crc, rest = divmod(crc, 62)
+        digits = _B62[rest] + digits
+    return "ghp_" + body + digits.rjust(6, "0")
+
+
+def _jwt() -> str:
+    def part(obj: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": "42"}) + ".c2lnbmF0dXJlX3Zh"
+
+
+_PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x9Qm2Lk4Zr8\n-----END RSA PRIVATE KEY-----"
+)
+
+POSITIVES = [
+    # (prefix, secret, suffix, type)
+    ("key ", "AKIAZ7QW3RTYUIOP2ASD", " ok", "SECRET.aws"),  # access key id
+    ("aws_secret_access_key = ", "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", "\n", "SECRET.aws"),
+    ("k=", "AIzaSyD3x9Qm2Lk4Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys", "", "SECRET.gcp"),
+    ("AccountName=a;AccountKey=", "A" * 2 + "b9Zx" * 21 + "==", ";", "SECRET.azure"),
+    ("token ", _github(), ".", "SECRET.github"),  # valid CRC32
+    (
+        "t: ",
+        "github_pat_" + "A1b2C3d4E5f6G7h8I9j0K1" + "_" + "x7Y8z9" * 9 + "Q1w2e",
+        "",
+        "SECRET.github",
+    ),
+    ("", "glpat-Zr8Tq1Wv5Bn7Cj0Hf6Gp", " is mine", "SECRET.gitlab"),
+    ("slack ", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "", "SECRET.slack"),
+    (
+        "hook ",
+        "https://hooks.slack.com/services/T01ABCDEF/B02GHIJKL/x9Qm2Lk4Zr8Tq1Wv5Bn7Cj0H",
+        "",
+        "SECRET.slack",
+    ),
+    ("", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "", "SECRET.stripe"),
+    ("", "sk-proj-abcDEF1234567890ghijKLMNopqrstuvWXyz0123456789abcd", "", "SECRET.openai"),
+    ("", "sk-ant-api03-" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys" * 4 + "AA", "", "SECRET.anthropic"),
+    ("", "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", "", "SECRET.huggingface"),
+    ("", "SK0123456789abcdef0123456789abcdef", "", "SECRET.twilio"),
+    (
+        "",
+        "SG.Zr8Tq1Wv5Bn7Cj0Hf6Gp2Y.Zr8Tq1Wv5Bn7Cj0Hf6Gp2YsZr8Tq1Wv5Bn7Cj0Hf6Gp",
+        "",
+        "SECRET.sendgrid",
+    ),
+    ("", "npm_Zr8Tq1Wv5Bn7Cj0Hf6Gp2YsKdLmNoPq12345", "", "SECRET.npm"),
+    ("", "pypi-AgEIcHlwaS5vcmc" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys" * 3, "", "SECRET.pypi"),
+    ("Bearer ", _jwt(), "", "SECRET.jwt"),
+    ("", _PEM, "", "SECRET.private_key"),
+    ("postgres://admin:", "S3cr3tP4ss", "@db.internal:5432/app", "SECRET.url_password"),
+    ('{"client_secret": "', "q8Zr1Tq9Wv5Bn7Cj0Hf6", '"}', "SECRET.generic"),
+    ("password = '", "Tr0ub4dor&3", "'", "SECRET.generic"),
+]
+
+
+@pytest.mark.parametrize(("prefix", "secret", "suffix", "kind"), POSITIVES)
+def test_finds_secret_with_exact_span(prefix: str, secret: str, suffix: str, kind: str) -> None:
+    text = "Here: " + prefix + secret + suffix
+    found = find_secrets(text)
+    assert [(m.type, text[m.start : m.end]) for m in found] == [(kind, secret)]
+    assert 0.0 < found[0].score <= 1.0
+
+
+def test_github_checksum_raises_score() -> None:
+    good = _github()
+    bad = good[:-1] + ("A" if good[-1] != "A" else "B")
+    assert find_secrets(good)[0].score == 1.0
+    assert find_secrets(bad)[0].score < 1.0
+
+
+NEGATIVES = [
+    "AKIAIOSFODNN7EXAMPLE",  # AWS's documented example key: public, not a leak
+    "commit 3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f fixed the build",  # git commit id
+    "request id 123e4567-e89b-12d3-a456-426614174000",  # UUID
+    'api_key = "your_api_key_here"',  # docs placeholder
+    "token: ${GITHUB_TOKEN}",  # environment reference
+    "password = request.form['password']",  # code, not a value
+    "postgres://user:password@localhost/db",  # placeholder password
+    "mysql://root:****@db/app",  # masked already
+    "secret: <your-secret>",  # template
+    "API_KEY=xxxxxxxxxxxxxxxxxxxx",  # repeated characters
+    "The quick brown fox jumps over the lazy dog. Tokens are great: really.",  # prose
+    "sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # digest
+    "img data:image/png;base64,iVBORw0KGgoAAAANSUHEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
+    "eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiI0MiJ9.c2ln",  # header without alg
+    "def f(x):\n    return x == 1\nvalue: int = compute(x)",  # code
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_does_not_flag(text: str) -> None:
+    assert find_secrets(text) == []
+
+
+def test_match_is_frozen_value() -> None:
+    match = find_secrets("AKIAZ7QW3RTYUIOP2ASD")[0]
+    assert match == SecretMatch("SECRET.aws", 0, 20, match.score)
+    with pytest.raises(AttributeError):
+        match.start = 1  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_total_and_in_bounds(text: str) -> None:
+    for match in find_secrets(text):
+        assert 0 <= match.start < match.end <= len(text)
+        assert 0.0 <= match.score <= 1.0
