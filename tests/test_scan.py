@@ -95,3 +95,20 @@ def test_prompt_injection_scan_answers_each_line_in_order() -> None:
     assert all(set(a) == {"score", "flagged"} for a in answers[:3])
     assert 0.0 <= float(answers[1]["score"]) < float(answers[0]["score"]) <= 1.0  # type: ignore[arg-type]
     assert "error" in answers[3] and "error" in answers[4]
+
+
+def test_sensitive_scan_finds_masks_and_keeps_code_point_offsets() -> None:
+    text = "Écrivez à ana@example.com, carte 4111 1111 1111 1111, clé AKIAQ7RZ2EXJ4L6M3NPB."
+    stdin = orjson.dumps({"text": text}) + b"\n" + b'{"text": 1}\n'
+    done = subprocess.run(
+        [*WARDGATE, "scan", "sensitive"], input=stdin, capture_output=True, check=True
+    )
+    first, bad = (orjson.loads(line) for line in done.stdout.splitlines())
+    spans = {f["type"]: text[f["start"] : f["end"]] for f in first["findings"]}
+    assert spans["EMAIL_ADDRESS"] == "ana@example.com"
+    assert spans["CREDIT_CARD"] == "4111 1111 1111 1111"
+    assert spans["SECRET.aws"] == "AKIAQ7RZ2EXJ4L6M3NPB"
+    assert first["redacted"] == (
+        "Écrivez à <EMAIL_ADDRESS>, carte <CREDIT_CARD>, clé <SECRET.aws>."
+    )
+    assert "error" in bad

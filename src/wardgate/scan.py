@@ -95,6 +95,32 @@ def scan_prompt_injection() -> None:
     run_lines(answer, {"score": 0.0, "flagged": False})
 
 
+@scan.command("sensitive")
+def scan_sensitive() -> None:
+    """Personal data and credentials in text.
+
+    In: {"text"} per line. Out: {"findings": [{"type", "start", "end", "score"}],
+    "redacted"}, where `start`/`end` are code-point indices into the text (end exclusive)
+    and `redacted` is the text masked as the default policy masks it (`<TYPE>`).
+    """
+    from wardgate.detect.sensitive import find_sensitive, mask
+
+    def answer(line: dict[str, Any]) -> dict[str, Any]:
+        text = line.get("text")
+        if not isinstance(text, str):
+            raise ValueError("text must be a string")
+        matches = find_sensitive(text)
+        return {
+            "findings": [
+                {"type": m.type, "start": m.start, "end": m.end, "score": round(m.score, 4)}
+                for m in matches
+            ],
+            "redacted": mask(text, matches),
+        }
+
+    run_lines(answer, {"findings": [], "redacted": ""})
+
+
 def sample_of(line: dict[str, Any]) -> Any:
     """The `HttpSample` a `scan request` line describes; ValueError if it describes none."""
     from wardgate.detect.attacks.model import HttpSample
