@@ -62,6 +62,19 @@ async def _gateway(
     return gw.base
 
 
+@pytest.fixture
+async def base(upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path) -> str:
+    """A gateway enforcing the attacks check on an AI route and a catch-all route."""
+    return await _gateway(upstream, make_gateway, tmp_path)
+
+
+def _typed(body: bytes | None, headers: dict[str, str]) -> dict[str, str]:
+    """Bodies are JSON unless the case says otherwise."""
+    if body is None or "Content-Type" in headers:
+        return headers
+    return {**headers, "Content-Type": "application/json"}
+
+
 ATTACKS = [
     ("GET", "/items?id=1%27%20OR%20%271%27%3D%271", None, {}),
     ("GET", "/files?name=..%2F..%2F..%2Fetc%2Fpasswd", None, {}),
@@ -89,19 +102,17 @@ ATTACKS = [
 @pytest.mark.parametrize(("method", "path", "body", "headers"), ATTACKS)
 async def test_attacks_in_every_part_are_refused_with_a_problem(
     upstream: Upstream,
-    make_gateway: GatewayFactory,
+    base: str,
     http: aiohttp.ClientSession,
-    tmp_path: Path,
     method: str,
     path: str,
     body: bytes | None,
     headers: dict[str, str],
 ) -> None:
-    base = await _gateway(upstream, make_gateway, tmp_path)
-    if body is not None and "Content-Type" not in headers:
-        headers = {**headers, "Content-Type": "application/json"}
     before = upstream.recorder.total
-    async with http.request(method, base + path, data=body, headers=headers) as response:
+    async with http.request(
+        method, base + path, data=body, headers=_typed(body, headers)
+    ) as response:
         assert response.status == 403
         assert response.content_type == "application/problem+json"
         problem = orjson.loads(await response.read())
@@ -141,19 +152,16 @@ BENIGN = [
 
 @pytest.mark.parametrize(("method", "path", "body", "headers"), BENIGN)
 async def test_ordinary_requests_pass(
-    upstream: Upstream,
-    make_gateway: GatewayFactory,
+    base: str,
     http: aiohttp.ClientSession,
-    tmp_path: Path,
     method: str,
     path: str,
     body: bytes | None,
     headers: dict[str, str],
 ) -> None:
-    base = await _gateway(upstream, make_gateway, tmp_path)
-    if body is not None and "Content-Type" not in headers:
-        headers = {**headers, "Content-Type": "application/json"}
-    async with http.request(method, base + path, data=body, headers=headers) as response:
+    async with http.request(
+        method, base + path, data=body, headers=_typed(body, headers)
+    ) as response:
         assert response.status == 200
 
 

@@ -18,9 +18,9 @@ from typing import Literal
 from pydantic import Field
 
 from wardgate.checks.base import CheckSettings
-from wardgate.decision import Decision, Finding, Location
+from wardgate.decision import Decision
 from wardgate.detect.attacks.engines import build_engine
-from wardgate.detect.attacks.model import Engine, HttpSample
+from wardgate.detect.attacks.model import Engine, HttpSample, finding
 from wardgate.exchange import Exchange
 from wardgate.phases import Phase
 
@@ -50,6 +50,22 @@ _MODEL_WRITTEN = frozenset(
         "json:functions[*].description",
         "json:functions[*].parameters.**",
     }
+)
+
+
+_OVERSIZE = finding(
+    "attack.protocol",
+    "body.over_inspection_limit",
+    "error",
+    "body",
+    reason="body longer than the attacks check inspects",
+)
+_MALFORMED = finding(
+    "attack.malformed",
+    "body.unparsable",
+    "error",
+    "body",
+    reason="body does not parse as its declared content type",
 )
 
 
@@ -117,14 +133,7 @@ class AttacksCheck:
 
     async def check_request(self, ex: Exchange) -> Decision:
         if self._config.oversize == "block" and len(ex.body or b"") > self._config.body_limit:
-            oversize = Finding(
-                kind="attack.protocol",
-                rule="body.over_inspection_limit",
-                severity="error",
-                location=Location("body"),
-                reason="body longer than the attacks check inspects",
-            )
-            return Decision.block(413, [oversize])
+            return Decision.block(413, [_OVERSIZE])
         sample = HttpSample(
             method=ex.method,
             path=ex.path,
@@ -138,14 +147,7 @@ class AttacksCheck:
         else:
             report = self._engine.inspect(sample, text_slots=text_slots)
         if report.malformed and self._config.reject_malformed:
-            malformed = Finding(
-                kind="attack.malformed",
-                rule="body.unparsable",
-                severity="error",
-                location=Location("body"),
-                reason="body does not parse as its declared content type",
-            )
-            return Decision.block(400, [malformed, *report.findings])
+            return Decision.block(400, [_MALFORMED, *report.findings])
         if report.blocked:
             return Decision.block(403, report.findings)
         if report.findings:

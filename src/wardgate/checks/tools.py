@@ -169,7 +169,7 @@ class ToolsCheck:
             return Decision.allow()
         step = _feed(assembler, data)
         if assembler.overflowed or step.unreadable:
-            return Decision.block(403, [_overflow() if assembler.overflowed else _unreadable()])
+            return Decision.block(403, [_OVERFLOW if assembler.overflowed else _UNREADABLE])
         return self._judge(assembler, step.named, step.finished - judged, judged)
 
     def _judge(
@@ -294,19 +294,11 @@ def _feed_response_event(
         step.finished.add(index)
 
 
-def _unreadable() -> Finding:
-    return Finding(
-        kind="agency.tools",
-        rule="tools.unreadable_call",
-        severity="high",
-        reason="a streamed tool call of a shape that cannot be judged",
-    )
+def _refusal(rule: str, reason: str) -> Finding:
+    return Finding(kind="agency.tools", rule=rule, severity="high", reason=reason)
 
 
-def _overflow() -> Finding:
-    return Finding(
-        kind="agency.tools",
-        rule="tools.too_many_calls",
-        severity="high",
-        reason="more tool calls in one answer than are judged",
-    )
+_UNREADABLE = _refusal(
+    "tools.unreadable_call", "a streamed tool call of a shape that cannot be judged"
+)
+_OVERFLOW = _refusal("tools.too_many_calls", "more tool calls in one answer than are judged")
