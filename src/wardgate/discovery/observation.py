@@ -8,7 +8,7 @@ observation, and parsed lazily by the consumer that needs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["MAX_BODY", "Observation"]
 
@@ -42,4 +42,3 @@ class Observation:
     consumer: str = ""
     model: str = ""
     time: float = 0.0
-    extra: dict[str, str] = field(default_factory=dict)
