@@ -14,7 +14,7 @@ from wardgate.pipeline import Mode, OnError
 from wardgate.stores.counters import CounterStore
 from wardgate.stores.memory import MemoryCounterStore
 
-__all__ = ["CheckContext", "CheckSettings", "StrictModel", "answer_json", "event_json"]
+__all__ = ["CheckContext", "CheckSettings", "StrictModel", "answer_json"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,6 @@ def answer_json(ex: Exchange) -> dict[str, Any] | None:
     if ex.call is None or not ex.response_body or ex.status >= 300:
         return None
     return _object(ex.response_body)
-
-
-def event_json(data: str) -> dict[str, Any] | None:
-    """One streamed event's data as a JSON object; None for `[DONE]`, text or garbage."""
-    return _object(data) if data and data != "[DONE]" else None
 
 
 def _object(raw: str | bytes) -> dict[str, Any] | None:

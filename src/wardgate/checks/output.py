@@ -18,13 +18,12 @@ at least as long as the construct none of it reaches the client.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 from pydantic import Field
 
-from wardgate.checks.base import CheckSettings, answer_json, event_json
+from wardgate.checks.base import CheckSettings, answer_json
 from wardgate.decision import Decision, Edit, Evidence, Finding, Location
 from wardgate.detect.leakage import (
     CanaryPattern,
@@ -50,6 +49,7 @@ from wardgate.detect.output import (
 from wardgate.exchange import Exchange
 from wardgate.phases import Phase
 from wardgate.pipeline import StreamEvent
+from wardgate.providers.answers import answer_texts, argument_deltas, call_arguments, text_deltas
 from wardgate.providers.call import Origin
 
 __all__ = ["Config", "OutputCheck"]
@@ -134,11 +134,13 @@ class OutputCheck:
         if body is None:
             return Decision.allow()
         findings: list[Finding] = []
-        for slot, arguments in _call_arguments(body):
-            findings.extend(self._leaks(ex, arguments, slot))
+        for holder, key, slot in call_arguments(body):
+            arguments = holder[key]
+            text = arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()
+            findings.extend(self._leaks(ex, text, slot))
         blocking = bool(findings)
         changed = False
-        for holder, key, slot in _answer_texts(body):
+        for holder, key, slot in answer_texts(body):
             text = holder[key]
             leaks = self._leaks(ex, text, slot)
             if leaks:
@@ -192,13 +194,13 @@ class OutputCheck:
         if ex.call is None or not event.data or event.data == "[DONE]":
             return Decision.allow()
         findings: list[Finding] = []
-        for choice, piece in _argument_deltas(event.data):
+        for choice, piece in argument_deltas(event.data):
             findings.extend(self._argument_leaks(ex, choice, piece))
         if findings:
             return Decision.block(403, findings)
         violations: list[OutputFinding] = []
         choices = set()
-        for choice, delta in _deltas(event.data):
+        for choice, delta in text_deltas(event.data):
             violations.extend(self._scanner(ex, choice).feed(delta).violations)
             choices.add(choice)
         if choices - {0}:
@@ -263,77 +265,6 @@ class OutputCheck:
 
 def _stream_finding(found: OutputFinding) -> Finding:
     return found.finding("stream")
-
-
-def _answer_texts(body: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """(holder, key, slot) of every answer text in a whole OpenAI or Anthropic response."""
-    choices = body.get("choices")
-    if isinstance(choices, list):
-        for index, choice in enumerate(choices):
-            message = choice.get("message") if isinstance(choice, dict) else None
-            where = f"json:choices[{index}].message"
-            if isinstance(message, dict):
-                content = message.get("content")
-                if isinstance(content, str):
-                    yield message, "content", f"{where}.content"
-                elif isinstance(content, list):  # content parts, as some upstreams answer
-                    yield from _text_parts(content, f"{where}.content")
-                if isinstance(message.get("refusal"), str):
-                    yield message, "refusal", f"{where}.refusal"
-            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
-                yield choice, "text", f"json:choices[{index}].text"
-        return
-    output = body.get("output")
-    if isinstance(output, list):  # OpenAI responses
-        for index, item in enumerate(output):
-            parts = item.get("content") if isinstance(item, dict) else None
-            if isinstance(parts, list):
-                yield from _text_parts(parts, f"json:output[{index}].content")
-        return
-    content = body.get("content")
-    if isinstance(content, list):
-        for index, block in enumerate(content):
-            text_block = isinstance(block, dict) and block.get("type") == "text"
-            if text_block and isinstance(block.get("text"), str):
-                yield block, "text", f"json:content[{index}].text"
-
-
-def _text_parts(parts: list[Any], slot: str) -> Iterator[tuple[dict[str, Any], str, str]]:
-    for index, part in enumerate(parts):
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
-            yield part, "text", f"{slot}[{index}].text"
-
-
-def _deltas(data: str) -> list[tuple[int, str]]:
-    """(answer index, text) that one streamed event adds: OpenAI chat and completion
-    chunks, OpenAI responses events and Anthropic deltas."""
-    event = event_json(data)
-    if event is None:
-        return []
-    choices = event.get("choices")
-    if isinstance(choices, list):
-        found = []
-        for position, choice in enumerate(choices):
-            if not isinstance(choice, dict):
-                continue
-            number = choice.get("index")
-            number = number if isinstance(number, int) and 0 <= number < 128 else position
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                for key in ("content", "refusal"):
-                    if isinstance(delta.get(key), str) and delta[key]:
-                        found.append((number, delta[key]))
-            elif isinstance(choice.get("text"), str):
-                found.append((number, choice["text"]))
-        return found
-    delta = event.get("delta")
-    kind = event.get("type")
-    if kind == "response.output_text.delta" and isinstance(delta, str):
-        return [(0, delta)]
-    if kind == "content_block_delta" and isinstance(delta, dict):
-        text = delta.get("text")
-        return [(0, text)] if isinstance(text, str) else []
-    return []
 
 
 def _with_system_line(body: bytes, line: str, *, anthropic: bool) -> bytes | None:
@@ -405,51 +336,3 @@ class _ArgumentStream:
         if self._verbatim is not None and self._verbatim.feed(piece):
             rules.append("output.system_prompt_verbatim")
         return rules
-
-
-def _call_arguments(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(slot, argument text) of every tool call in a whole answer."""
-    choices = body.get("choices")
-    for index, choice in enumerate(choices if isinstance(choices, list) else []):
-        message = choice.get("message") if isinstance(choice, dict) else None
-        calls = message.get("tool_calls") if isinstance(message, dict) else None
-        for number, call in enumerate(calls if isinstance(calls, list) else []):
-            function = call.get("function") if isinstance(call, dict) else None
-            arguments = function.get("arguments") if isinstance(function, dict) else None
-            if isinstance(arguments, str):
-                slot = f"json:choices[{index}].message.tool_calls[{number}].function.arguments"
-                yield slot, arguments
-    for key in ("content", "output"):
-        items = body.get(key)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "tool_use" and "input" in item:
-                yield f"json:{key}[{index}].input", orjson.dumps(item["input"]).decode()
-            elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
-                yield f"json:{key}[{index}].arguments", item["arguments"]
-
-
-def _argument_deltas(data: str) -> list[tuple[int, str]]:
-    """(answer index, argument text) one streamed event adds to tool calls."""
-    event = event_json(data)
-    if event is None:
-        return []
-    found: list[tuple[int, str]] = []
-    choices = event.get("choices")
-    for position, choice in enumerate(choices if isinstance(choices, list) else []):
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-        for call in calls if isinstance(calls, list) else []:
-            function = call.get("function") if isinstance(call, dict) else None
-            arguments = function.get("arguments") if isinstance(function, dict) else None
-            if isinstance(arguments, str) and arguments:
-                found.append((position, arguments))
-    delta = event.get("delta")
-    if event.get("type") == "content_block_delta" and isinstance(delta, dict):
-        partial = delta.get("partial_json")
-        if isinstance(partial, str) and partial:
-            found.append((0, partial))
-    if event.get("type") == "response.function_call_arguments.delta" and isinstance(delta, str):
-        found.append((0, delta))
-    return found

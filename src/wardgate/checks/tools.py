@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 
-from wardgate.checks.base import CheckSettings, StrictModel, answer_json, event_json
+from wardgate.checks.base import CheckSettings, StrictModel, answer_json
 from wardgate.decision import Decision, Finding
 from wardgate.detect.tools import (
     ToolCallAssembler,
@@ -28,6 +28,7 @@ from wardgate.detect.tools import (
 from wardgate.exchange import Exchange
 from wardgate.phases import Phase
 from wardgate.pipeline import StreamEvent
+from wardgate.providers.answers import event_object
 
 __all__ = ["Config", "ToolPolicy", "ToolsCheck"]
 
@@ -164,7 +165,7 @@ class ToolsCheck:
         if event.data == "[DONE]":
             # A stream that ended without a finish reason: judge what is still open.
             return self._judge(assembler, set(), set(assembler.indexes) - judged, judged)
-        data = event_json(event.data)
+        data = event_object(event.data)
         if data is None:
             return Decision.allow()
         step = _feed(assembler, data)

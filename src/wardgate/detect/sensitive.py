@@ -9,12 +9,23 @@ text readable for a model and says what was there without saying what it was.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wardgate.detect.pii import find_pii
 from wardgate.detect.secrets import find_secrets
 
-__all__ = ["SensitiveMatch", "find_sensitive", "mask"]
+__all__ = [
+    "PseudonymVault",
+    "SensitiveMatch",
+    "find_sensitive",
+    "keyed_digest",
+    "label",
+    "mask",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +60,108 @@ def mask(text: str, matches: list[SensitiveMatch]) -> str:
         position = match.end
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+def label(entity_type: str) -> str:
+    """The short name placeholders use: `EMAIL_ADDRESS` -> `EMAIL`, `SECRET.aws` -> `SECRET`."""
+    if entity_type.startswith("SECRET"):
+        return "SECRET"
+    return _LABELS.get(entity_type, re.sub(r"[^A-Z0-9]+", "_", entity_type.upper()).strip("_"))
+
+
+_LABELS = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CARD",
+    "IBAN_CODE": "IBAN",
+    "US_SSN": "SSN",
+    "IP_ADDRESS": "IP",
+    "DATE_TIME": "DATE",
+    "US_PASSPORT": "PASSPORT",
+}
+
+
+def keyed_digest(key: bytes, value: str, size: int = 12) -> str:
+    """A digest of `value` only the holder of `key` can recompute: low-entropy values (an SSN
+    has 10^9) must not be recoverable from logs by hashing every candidate."""
+    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:size]
+
+
+class PseudonymVault:
+    """One request's placeholders: `<EMAIL_1>` stands for the first email it replaced.
+
+    The same value always gets the same placeholder within the vault, so a model sees that
+    two mentions are one person. `restore` puts the values back in whatever the model
+    answers, and tolerates what models do to placeholders: case changes, spaces inside
+    the brackets, a space or hyphen for the underscore, or the brackets dropped. A vault
+    lives in one request's exchange and is never shared; it holds at most `limit` values.
+    """
+
+    __slots__ = ("_by_value", "_counts", "_limit", "_pattern", "_values")
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._by_value: dict[tuple[str, str], str] = {}
+        self._values: dict[str, str] = {}  # "EMAIL_1" -> value
+        self._counts: dict[str, int] = {}
+        self._limit = limit
+        self._pattern: re.Pattern[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def placeholder(self, entity_type: str, value: str) -> str | None:
+        """The placeholder for `value` (made on first sight); None when the vault is full."""
+        name = label(entity_type)
+        key = (name, value)
+        known = self._by_value.get(key)
+        if known is not None:
+            return f"<{known}>"
+        if len(self._values) >= self._limit:
+            return None
+        number = self._counts.get(name, 0) + 1
+        self._counts[name] = number
+        token = f"{name}_{number}"
+        self._by_value[key] = token
+        self._values[token] = value
+        self._pattern = None
+        return f"<{token}>"
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, original value) of every placeholder in `text`."""
+        if not self._values or not text:
+            return []
+        pattern = self._pattern
+        if pattern is None:
+            names = "|".join(sorted({re.escape(t.rsplit("_", 1)[0]) for t in self._values}))
+            pattern = self._pattern = re.compile(
+                rf"<\s*({names})[ _-]?(\d{{1,5}})\s*>|(?<![\w<])({names})_(\d{{1,5}})(?!\w)",
+                re.IGNORECASE,
+            )
+        found = []
+        for match in pattern.finditer(text):
+            name = (match.group(1) or match.group(3)).upper()
+            value = self._values.get(f"{name}_{int(match.group(2) or match.group(4))}")
+            if value is not None:
+                found.append((match.start(), match.end(), value))
+        return found
+
+    def restore(self, text: str, escape: Callable[[str], str] | None = None) -> str:
+        """`text` with every placeholder replaced by its value (passed through `escape`
+        where the text is itself an encoding, such as tool-call arguments in JSON)."""
+        found = self.find(text)
+        if not found:
+            return text
+        pieces: list[str] = []
+        position = 0
+        for start, end, value in found:
+            pieces += [text[position:start], escape(value) if escape else value]
+            position = end
+        pieces.append(text[position:])
+        return "".join(pieces)
+
+    @property
+    def longest(self) -> int:
+        """The most characters a placeholder of this vault can take, bracketed and spaced."""
+        if not self._values:
+            return 0
+        return max(len(token) for token in self._values) + 8
