@@ -79,3 +79,16 @@ def test_held_text_can_be_rewritten_across_events_and_sent_text_cannot() -> None
     for piece in pieces:
         released += small.push(_text_event(piece), len(piece), piece)
     assert released and not small.rewrite(4, 33, "a", with_event_text)  # partly sent already
+
+
+def test_one_held_event_takes_several_edits_from_original_offsets() -> None:
+    from wardgate.providers.events import with_event_text
+
+    pieces = ["mail <EMAIL_1> and <EMAIL_2>", " now"]
+    holdback = HoldBack(window=100)
+    for piece in pieces:
+        holdback.hold(_text_event(piece), len(piece), piece)
+    assert holdback.rewrite(5, 14, "ann@example.org", with_event_text)
+    assert holdback.rewrite(19, 28, "bo@example.org", with_event_text)
+    assert not holdback.rewrite(10, 20, "x", with_event_text)  # overlaps both: refused
+    assert _texts(holdback.drain()) == "mail ann@example.org and bo@example.org now"

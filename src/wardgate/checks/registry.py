@@ -19,6 +19,7 @@ from wardgate.checks import (
     output,
     rate_limit,
     request_limits,
+    sensitive,
     token_limit,
     tools,
 )
@@ -55,6 +56,7 @@ CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
     "injection": (injection.Config, _config_only(injection.InjectionCheck)),
     "tools": (tools.Config, _config_only(tools.ToolsCheck)),
     "output": (output.Config, _config_only(output.OutputCheck)),
+    "sensitive": (sensitive.Config, _config_only(sensitive.SensitiveCheck)),
 }
 
 CheckConfig: TypeAlias = Annotated[
@@ -71,7 +73,8 @@ CheckConfig: TypeAlias = Annotated[
     | attacks.Config
     | injection.Config
     | tools.Config
-    | output.Config,
+    | output.Config
+    | sensitive.Config,
     Field(discriminator="type"),
 ]
 

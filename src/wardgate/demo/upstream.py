@@ -346,6 +346,23 @@ async def echo(request: web.Request) -> web.Response:
     )
 
 
+async def account(request: web.Request) -> web.Response:
+    """A REST endpoint that says more than its clients need (excessive data exposure), for
+    the sensitive-data check's `response_fields`. Every value is made up."""
+    number = request.match_info["id"]
+    return _json(
+        {
+            "id": number,
+            "name": "Ann Example",
+            "email": "ann@example.org",
+            "password_hash": "$2b$12$7yq0QPVp0f1cnnG3ZPfbTe7R5M1d4hW0WJp0m3u2gGq9jGJXj0yqS",
+            "ssn": "078-05-1120",
+            "card_number": "4111111111111111",
+            "plan": {"tier": "pro", "card_number": "5500005555555559"},
+        }
+    )
+
+
 def make_app(
     api_key: str | None = DEFAULT_API_KEY, *, recorder: RequestRecorder | None = None
 ) -> web.Application:
@@ -356,6 +373,7 @@ def make_app(
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/accounts/{id}", account)
     app.router.add_route("*", "/echo{tail:.*}", echo)  # also covers /echo-headers
     app.on_response_prepare.append(_name_server)
     return app

@@ -155,7 +155,12 @@ def _compile_route(
         body_limit=route.body_limit,
         response_limit=route.response_limit,
         timeout=client_timeout(route.timeouts or pool.config.timeouts),
-        stream_holdback=route.stream_holdback,
+        # A check that rewrites streamed text (placeholders restored, secrets masked) needs
+        # that much of it still held when the span completes.
+        stream_holdback=max(
+            [route.stream_holdback]
+            + [getattr(c.check, "stream_window", 0) for c in checks if c.mode is not Mode.OFF]
+        ),
         pipeline=pipeline,
         parses_calls=wants_calls and (route.provider in AI_PROVIDERS or bool(route.call_paths)),
     )

@@ -66,20 +66,34 @@ def parse_event(raw: bytes, index: int) -> StreamEvent:
     return StreamEvent(data="\n".join(data), event=event, index=index)
 
 
+class _Held:
+    """One event kept back: as the upstream sent it, and the edits made to its text."""
+
+    __slots__ = ("edits", "raw", "sent", "size", "text")
+
+    def __init__(self, raw: bytes, size: int, text: str | None) -> None:
+        self.raw = raw  # the upstream's bytes, which every rebuild starts from
+        self.sent = raw  # what goes to the client: `raw` with `edits` applied
+        self.size = size
+        self.text = text
+        self.edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in `text`
+
+
 class HoldBack:
     """Keeps the newest events until `window` characters of answer stand behind them.
 
     With a window of 0 every event is released as soon as it is pushed. A violation found by
     a chunk check can then end the stream before the held text reaches the client, or, for
-    events whose text is known, `rewrite` can replace a span of the answer still held.
+    events whose text is known, `rewrite` can replace spans of the answer still held (any
+    number of them per event, from any number of checks, as long as they do not overlap).
+    Offsets are always those of the answer as the upstream sent it.
     """
 
     __slots__ = ("_chars", "_held", "_released", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
-        # (raw event, its answer characters, its text when known, rewritten already)
-        self._held: deque[tuple[bytes, int, str | None, bool]] = deque()
+        self._held: deque[_Held] = deque()
         self._chars = 0
         self._released = 0  # answer characters already sent
 
@@ -88,52 +102,61 @@ class HoldBack:
         return self.release()
 
     def hold(self, raw: bytes, chars: int, text: str | None = None) -> None:
-        self._held.append((raw, chars, text, False))
+        self._held.append(_Held(raw, chars, text))
         self._chars += chars
 
     def release(self) -> list[bytes]:
         released: list[bytes] = []
-        while self._held and (self.window == 0 or self._chars - self._held[0][1] >= self.window):
-            event, size, _, _ = self._held.popleft()
-            self._chars -= size
-            self._released += size
-            released.append(event)
+        while self._held and (self.window == 0 or self._chars - self._held[0].size >= self.window):
+            held = self._held.popleft()
+            self._chars -= held.size
+            self._released += held.size
+            released.append(held.sent)
         return released
 
     def rewrite(
         self, start: int, end: int, replacement: str, rebuild: Callable[[bytes, str], bytes | None]
     ) -> bool:
         """Replace answer characters `start` to `end` (offsets in the whole answer) with
-        `replacement`, in the held events; False when any of it was sent already or an event
-        cannot be rebuilt (the caller then ends the stream instead)."""
+        `replacement`, in the held events; False when any of it was sent already, overlaps
+        an earlier edit, or an event cannot be rebuilt (the caller then ends the stream)."""
         if start < self._released:
             return False
         offset = self._released
-        rewritten: deque[tuple[bytes, int, str | None, bool]] = deque()
-        for raw, size, text, edited in self._held:
-            low, high = offset, offset + size
+        planned: list[tuple[_Held, list[tuple[int, int, str]], bytes]] = []
+        for held in self._held:
+            low, high = offset, offset + held.size
             offset = high
-            if high <= start or low >= end or size == 0:
-                rewritten.append((raw, size, text, edited))
+            if high <= start or low >= end or held.size == 0:
                 continue
-            if text is None or edited or len(text) != size:
+            if held.text is None or len(held.text) != held.size:
                 return False
-            new_text = (
-                text[: max(start - low, 0)]
-                + (replacement if low <= start else "")
-                + text[min(end, high) - low :]
-            )
-            rebuilt = rebuild(raw, new_text)
+            edit = (max(start - low, 0), min(end, high) - low, replacement if low <= start else "")
+            if any(edit[0] < e_end and e_start < edit[1] for e_start, e_end, _ in held.edits):
+                return False
+            edits = sorted([*held.edits, edit])
+            rebuilt = rebuild(held.raw, _applied(held.text, edits))
             if rebuilt is None:
                 return False
-            rewritten.append((rebuilt, size, new_text, True))
+            planned.append((held, edits, rebuilt))
         if offset < end:
             return False  # the span runs past what is held: not all of it is here
-        self._held = rewritten
+        for held, edits, rebuilt in planned:
+            held.edits, held.sent = edits, rebuilt
         return True
 
     def drain(self) -> list[bytes]:
-        released = [raw for raw, _, _, _ in self._held]
+        released = [held.sent for held in self._held]
         self._held.clear()
         self._chars = 0
         return released
+
+
+def _applied(text: str, edits: list[tuple[int, int, str]]) -> str:
+    pieces: list[str] = []
+    position = 0
+    for start, end, replacement in edits:
+        pieces += [text[position:start], replacement]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
