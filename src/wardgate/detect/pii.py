@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
+from wardgate.detect.anchors import Anchor, AnchorScanner
+
 if TYPE_CHECKING:
     from types import ModuleType
 
@@ -157,19 +159,34 @@ def find_pii(text: str) -> list[PiiMatch]:
     """The personal data in ``text``, in order, never overlapping.
 
     Pure and total: any string, lone surrogates included, gives a list; nothing is logged.
-    Cost is one regular-expression pass plus a validator per candidate (about 0.1 ms for a
-    4 KB prompt on one core).
+    Cost is one pass for anchors, the candidate pattern around them, and a validator per
+    candidate.
 
     >>> find_pii("mail jane.doe@example.org")
     [PiiMatch(type='EMAIL_ADDRESS', start=5, end=25, score=0.95)]
     """
     found: list[PiiMatch] = []
-    for m in _CANDIDATES.finditer(text):
-        kind = m.lastgroup  # the outermost group: `person`, never its inner `name`
-        match = _VALIDATORS[kind](text, m) if kind else None
-        if match is not None:
-            found.append(match)
+    for low, high in _ANCHORS.windows(text):
+        for m in _CANDIDATES.finditer(text, low, high):
+            kind = m.lastgroup  # the outermost group: `person`, never its inner `name`
+            match = _VALIDATORS[kind](text, m) if kind else None
+            if match is not None:
+                found.append(match)
     return found
+
+
+# Every candidate holds an anchor: an `@`, a digit or colon, or a name cue ("my name is",
+# "Dear", "Mr"); the reach is the longest way a candidate extends before it (an email's
+# local part, "Friedrichstraße " before a house number) and after it (a domain, three names
+# and a street type).
+_ANCHORS = AnchorScanner(
+    [
+        Anchor("@", 66, 260),
+        Anchor("[0-9:]", 40, 96),
+        *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
+        *(Anchor(cue, 0, 140) for cue in ("Dear", "Mr", "Ms", "Dr", "Prof", "Miss")),
+    ]
+)
 
 
 def _email(text: str, m: re.Match[str]) -> PiiMatch | None:

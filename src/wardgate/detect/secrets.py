@@ -24,6 +24,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wardgate.detect.anchors import Anchor, AnchorScanner
+
 __all__ = ["SecretMatch", "find_secrets"]
 
 
@@ -108,6 +110,27 @@ _SPECIFIC = re.compile(
     "|".join(f"(?:{body})" for kind, body in _BRANCHES.items() if kind not in _CONTEXTUAL)
 )
 
+# Each branch begins with one of these (or, for assignments, `=` or `:` a little after its
+# start: `SharedAccessKey=`). Tokens have no spaces, so a window reaching the next
+# whitespace holds them whole; a PEM block needs its full length.
+_ANCHORS = AnchorScanner(
+    [
+        Anchor("-----BEGIN", 0, 16_500),
+        *(
+            Anchor(prefix, 0, 8)
+            for prefix in (
+                "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh[pousr]_", "github_pat_", "glpat-",
+                "gldt-", "glptt-", "glrt-", "xox", "sk-", "hf_", "SK", "SG.", "npm_", "pypi-",
+                "eyJ",
+            )
+        ),
+        Anchor("_live_", 2, 8),
+        Anchor("_test_", 2, 8),
+        Anchor("hooks.slack.com", 8, 8),
+        Anchor("[=:]", 16, 8),
+    ]
+)  # fmt: skip
+
 _TYPE = {
     "pem": "SECRET.private_key",
     "aws_id": "SECRET.aws",
@@ -162,7 +185,11 @@ def find_secrets(text: str) -> list[SecretMatch]:
     'SECRET.aws'
     """
     found: list[SecretMatch] = []
-    for candidate in _PATTERN.finditer(text):
+    for candidate in (
+        match
+        for low, high in _ANCHORS.windows(text)
+        for match in _PATTERN.finditer(text, low, high)
+    ):
         found_kind = _which(text, candidate.start())
         if found_kind is None:
             continue

@@ -1,0 +1,102 @@
+"""Where in a text a detector's expensive pattern is worth running.
+
+The PII and secrets patterns try a dozen shapes at every position of the text, which costs
+about 0.3 ms per shape family on 4 KB even where nothing could match. Every one of their
+candidates contains an anchor (an `@`, a digit, `AKIA`, `-----BEGIN`, `=` ...) within a
+known reach, so one Hyperscan pass over the text finds the anchors (microseconds) and the
+patterns run only in the merged windows around them, from `before` characters ahead of an
+anchor to `after` characters past it, extended to the next whitespace so that a window
+never ends inside a word and the patterns' look-aheads see the real next character.
+
+Hyperscan matches bytes; the text is scanned as UTF-32, so byte offsets divide by four
+into string indices without a decode. Anchors are ASCII literals, optionally with ASCII
+character classes (`[0-9]`), matched case-sensitively unless marked caseless.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import hyperscan
+
+__all__ = ["Anchor", "AnchorScanner"]
+
+_SPACE = re.compile(r"\s")
+_TOKEN = re.compile(r"\[[^\]]+\]|.", re.DOTALL)
+_ZEROS = rb"\x00\x00\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """`pattern` (ASCII, literal characters and `[...]` classes) and the reach of the
+    candidates that contain it."""
+
+    pattern: str
+    before: int
+    after: int
+    caseless: bool = False
+
+    @property
+    def length(self) -> int:
+        return len(_TOKEN.findall(self.pattern))
+
+
+class AnchorScanner:
+    """One compiled Hyperscan database of anchors; `windows` is pure and reentrant within
+    one thread (the database keeps one scratch space)."""
+
+    def __init__(self, anchors: Sequence[Anchor]) -> None:
+        self._anchors = tuple(anchors)
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._database.compile(
+            expressions=[_utf32(anchor.pattern) for anchor in self._anchors],
+            ids=list(range(len(self._anchors))),
+            flags=[hyperscan.HS_FLAG_CASELESS if a.caseless else 0 for a in self._anchors],
+        )
+
+    def windows(self, text: str) -> list[tuple[int, int]]:
+        """Merged `(start, end)` windows of `text` around its anchors, in order."""
+        if not text:
+            return []
+        spans: list[tuple[int, int]] = []
+        anchors = self._anchors
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            anchor = anchors[ident]
+            last = end // 4
+            spans.append((last - anchor.length - anchor.before, last + anchor.after))
+
+        self._database.scan(text.encode("utf-32-le", "surrogatepass"), match_event_handler=on_match)
+        if not spans:
+            return []
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        low, high = -1, -1
+        size = len(text)
+        for start, end in spans:
+            start = max(start, 0)
+            if start > high:
+                if high > low:
+                    merged.append((low, high))
+                low = start
+            if end > high:
+                space = _SPACE.search(text, end) if end < size else None
+                high = space.start() if space is not None else size
+        if high > low:
+            merged.append((low, high))
+        return merged
+
+
+def _utf32(pattern: str) -> bytes:
+    """`pattern`'s characters and classes, each as one little-endian UTF-32 code unit."""
+    pieces: list[bytes] = []
+    for token in _TOKEN.findall(pattern):
+        if not token.isascii():
+            raise ValueError(f"anchor {pattern!r}: only ASCII is supported")
+        if len(token) > 1:  # a class: its members are single bytes, the rest are zeros
+            pieces.append(token.encode() + _ZEROS)
+        else:
+            pieces.append(b"\\x%02x" % ord(token) + _ZEROS)
+    return b"".join(pieces)
