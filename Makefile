@@ -39,6 +39,8 @@ bench: install
 eval: install
 	$(BIN)/python scripts/eval_attacks.py
 	$(BIN)/python scripts/eval_injection.py
+	$(BIN)/pip install --quiet -e '.[eval-sensitive]'
+	$(BIN)/python scripts/eval_sensitive.py
 
 ## train: fit the prompt-injection model; writes src/wardgate/data/models/injection.json.gz
 train: install
