@@ -26,6 +26,7 @@ import click
 import orjson
 
 from wardgate import __version__
+from wardgate.discovery.commands import discover, inventory
 from wardgate.durations import parse_duration
 from wardgate.errors import PolicyError, StoreError
 from wardgate.scan import scan
@@ -336,6 +337,8 @@ def policy_schema() -> None:
 
 
 main.add_command(scan)
+main.add_command(discover)
+main.add_command(inventory)
 
 
 @main.command()

@@ -491,7 +491,7 @@ class PathTemplater:
         if bare is not None and bare.name is not None and not bare.open:
             for key in list(node.literals):
                 child = node.literals[key]
-                if _shape(key).wordiness < 2 and _fits(child, bare):
+                if _shape(key).wordiness < 1 and _fits(child, bare):
                     self._merge(bare, node.literals.pop(key), False)
         if bare is None or not bare.open:
             groups: dict[object, list[int]] = {}
@@ -544,7 +544,11 @@ def _value_of(node: _Node, param: _Node, segment: str, shape: _Shape) -> bool:
         return True
     if node.overflow:
         return segment.lower() not in _VOCABULARY
-    return (param.open or param.name is not None) and shape.wordiness < 2
+    if param.open:
+        return shape.wordiness < 2
+    # A declared parameter (a Postman variable) takes plain values, not a sibling action
+    # such as `return_order` next to `{order_id}`.
+    return param.name is not None and shape.wordiness < 1
 
 
 def _fits(node: _Node, into: _Node) -> bool:
