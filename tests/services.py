@@ -1,4 +1,5 @@
-"""Real backing services for tests: Redis at 127.0.0.1:6379, and a relay that can cut it.
+"""Real backing services for tests: Redis at 127.0.0.1:6379, PostgreSQL at 127.0.0.1:5432
+(database `test`, user `postgres`, trust auth), and a relay that can cut Redis.
 
 Outside CI a test whose service is absent skips with the reason; with CI=true it fails, so
 a green CI run always means the real service was exercised.
@@ -15,6 +16,7 @@ import uuid
 import pytest
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 
 
 def redis_url() -> str:
@@ -28,6 +30,24 @@ def redis_url() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL, or skip (fail under CI) when it is not running."""
+    try:
+        with socket.create_connection((POSTGRES_HOST, POSTGRES_PORT), timeout=0.5):
+            pass
+    except OSError as exc:
+        message = f"PostgreSQL not reachable at {POSTGRES_HOST}:{POSTGRES_PORT}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return f"postgresql://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
+
+
+def unique_schema() -> str:
+    """A PostgreSQL schema name no other test uses (tests may share the server)."""
+    return f"wardgate_test_{uuid.uuid4().hex[:12]}"
 
 
 def unique_prefix() -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tests.detect.test_anchors import FRAGMENTS, _whole
 from wardgate.detect import pii
+from wardgate.detect.anchors import AnchorScanner
 from wardgate.detect.pii import PII_TYPES, PiiMatch, find_pii
 
 
@@ -42,10 +45,20 @@ def test_match_is_frozen() -> None:
         ("jcb 3530111333300000", "CREDIT_CARD", "3530111333300000"),
         ("diners 30569309025904", "CREDIT_CARD", "30569309025904"),
         ("unionpay 6200000000000005", "CREDIT_CARD", "6200000000000005"),
+        # what follows a card is not an extension
+        ("4111111111111111 x 2", "CREDIT_CARD", "4111111111111111"),
+        # Maestro from 12 digits, and the 15-digit JCB ranges
+        ("maestro 630427373398 lost", "CREDIT_CARD", "630427373398"),
+        ("card 501864667909?", "CREDIT_CARD", "501864667909"),
+        ("jcb15 180016070420458.", "CREDIT_CARD", "180016070420458"),
+        ("jcb15 213176828496175", "CREDIT_CARD", "213176828496175"),
         # IBANs, spaced and compact; a following capitalised word is not swallowed
         ("IBAN GB82 WEST 1234 5698 7654 32 AND more", "IBAN_CODE", "GB82 WEST 1234 5698 7654 32"),
         ("to DE89370400440532013000.", "IBAN_CODE", "DE89370400440532013000"),
         ("FR1420041010050500013M02606", "IBAN_CODE", "FR1420041010050500013M02606"),
+        # IBANs in lower or mixed case: mod-97 is case-blind
+        ("my iban is gb82west12345698765432", "IBAN_CODE", "gb82west12345698765432"),
+        ("iban de89 3704 0044 0532 0130 00.", "IBAN_CODE", "de89 3704 0044 0532 0130 00"),
         # US SSNs: dashed alone, bare digits after a context word
         ("id 078-05-1121 on file", "US_SSN", "078-05-1121"),
         ("SSN: 536226735", "US_SSN", "536226735"),
@@ -55,6 +68,24 @@ def test_match_is_frozen() -> None:
         ("Tel. 030 901820", "PHONE_NUMBER", "030 901820"),
         ("call me on 0044 20 7946 0958", "PHONE_NUMBER", "0044 20 7946 0958"),
         ("office (212) 555-0123", "PHONE_NUMBER", "(212) 555-0123"),
+        # phones: a label line before the value, or the label right after it
+        ("Phone:\n201-948-1927\n", "PHONE_NUMBER", "201-948-1927"),
+        ("Personal Info:\nPhone: \n0487 98 11 92", "PHONE_NUMBER", "0487 98 11 92"),
+        ("082 490 1693-Office", "PHONE_NUMBER", "082 490 1693"),
+        ("930.167.3943 fax", "PHONE_NUMBER", "930.167.3943"),
+        # phones: North American shapes with their separators need no context word
+        ("They're not answering at 780-999-2181", "PHONE_NUMBER", "780-999-2181"),
+        ("stop messages to 541.714.1388.", "PHONE_NUMBER", "541.714.1388"),
+        ("see (212)555-0123 first", "PHONE_NUMBER", "(212)555-0123"),
+        # phones: an extension is part of the number
+        ("Fax: 345-899-3560x4587", "PHONE_NUMBER", "345-899-3560x4587"),
+        ("call 212-555-0123 ext. 12 today", "PHONE_NUMBER", "212-555-0123 ext. 12"),
+        ("reach +44 20 7946 0958 x 21", "PHONE_NUMBER", "+44 20 7946 0958 x 21"),
+        # dotted numbers that begin like a date are still tried as IPs and phones
+        ("address 48.90.248.226 blocked", "IP_ADDRESS", "48.90.248.226"),
+        ("call me on 01.84.17.61.18?", "PHONE_NUMBER", "01.84.17.61.18"),
+        ("Mobile: 03.93.92.16.85", "PHONE_NUMBER", "03.93.92.16.85"),
+        ("from 10.10.10.10 on", "IP_ADDRESS", "10.10.10.10"),
         # IP addresses
         ("from 8.8.8.8 today", "IP_ADDRESS", "8.8.8.8"),
         ("host 2606:4700:4700::1111", "IP_ADDRESS", "2606:4700:4700::1111"),
@@ -62,6 +93,17 @@ def test_match_is_frozen() -> None:
         ("born on 1985-03-12", "DATE_TIME", "1985-03-12"),
         ("DOB: 12/03/1985", "DATE_TIME", "12/03/1985"),
         ("date of birth March 4, 1990", "DATE_TIME", "March 4, 1990"),
+        # dates without birth context, in the common written forms
+        ("at 2024-01-15 10:30:00 UTC", "DATE_TIME", "2024-01-15 10:30:00"),
+        ("When: 2000-04-16T11:34:35Z\n", "DATE_TIME", "2000-04-16T11:34:35Z"),
+        ("since 12/1/1981.", "DATE_TIME", "12/1/1981"),
+        ("due 16.04.2000, paid", "DATE_TIME", "16.04.2000"),
+        ("on 16 April 2000", "DATE_TIME", "16 April 2000"),
+        ("the 1st of March 2020", "DATE_TIME", "1st of March 2020"),
+        ("signed Sept. 3rd, 2019", "DATE_TIME", "Sept. 3rd, 2019"),
+        ("in September 2021 we moved", "DATE_TIME", "September 2021"),
+        ("flew to Leppen on Tuesday morning", "DATE_TIME", "Tuesday"),
+        ("see you friday", "DATE_TIME", "friday"),
         # national ids with checksums
         ("DNI 12345678Z", "ES_NIF", "12345678Z"),
         ("NIE X1234567L", "ES_NIE", "X1234567L"),
@@ -108,7 +150,20 @@ def test_found(text: str, kind: str, value: str) -> None:
         "ISBN 978-3-16-148410-0",  # ISBN
         "ISBN 9783161484100",  # ISBN-13 digits
         "order #12345678901 and #1700000000000",  # ids and epoch-millisecond timestamps
-        "at 2024-01-15 10:30:00 UTC",  # timestamp, no birth context
+        "card 6304 2737 3398",  # a Maestro number is never printed in threes
+        "card 180016070420459",  # 15-digit JCB range, Luhn fails
+        "iban gb82west12345698765433",  # lower case, mod-97 fails
+        "hash ab12cdef0123456789abcdef01234567",  # hex that starts like an IBAN
+        "order 212 555 0123 shipped",  # space-separated groups need a phone word
+        "ref 123-456-7890",  # NANP shape, area code 123 does not exist
+        "no phone here\n4155552671 is the order id",  # the line break ends the context
+        "ISBN 978-0-306-40615-7",  # ISBN with hyphens
+        "sku 1234-5678-9012",  # grouped id, not a phone shape
+        "on 2024-13-45 or 31/31/2020 or 30.02.2021",  # no such day
+        "version 10.12.20 and v1.2.2024",  # versions, not dates
+        "ratio 3/4/5 and build 2024.01.15",  # not dates
+        "Marketing 2020, Mars 2030, Mayday",  # not months, not a weekday
+        "uptime 12:30:45, took 3:15",  # clock times alone are not dates
         "version 1.2.3.4 released",  # version, not an IP
         "OID 1.3.6.1.4.1.311",  # dotted OID
         "999.1.1.1",  # octet out of range
@@ -124,6 +179,51 @@ def test_found(text: str, kind: str, value: str) -> None:
 )
 def test_not_found(text: str) -> None:
     assert find_pii(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("born on 1985-03-12", 0.85),  # a date of birth is the sensitive kind
+        ("DOB:\n12/03/1985", 0.85),  # a label line keeps its context
+        ("at 2024-01-15 10:30:00 UTC", 0.55),  # any other full date
+        ("in September 2021", 0.4),  # month and year only
+        ("on Tuesday", 0.4),  # a weekday
+    ],
+)
+def test_date_scores(text: str, score: float) -> None:
+    (match,) = find_pii(text)
+    assert (match.type, match.score) == ("DATE_TIME", score)
+
+
+def test_phone_scores() -> None:
+    texts = ("at +44 20 7946 0958", "phone 020 7946 0958", "at 780-999-2181")
+    international, labelled, shaped = (find_pii(text)[0] for text in texts)
+    assert international.score > labelled.score > shaped.score
+
+
+NEW_FRAGMENTS = [
+    "address 48.90.248.226", "01.84.17.61.18", "Phone:", "201-948-1927", "345-899-3560x4587",
+    "ext. 12", "gb82west12345698765432", "2000-04-16 11:34:35", "16 April 2000",
+    "April 16, 2000", "Sept. 2019", "Tuesday", "friday", "12/1/1981", "630427373398",
+    "082 490 1693", "office", "fax",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_windows_change_nothing_found_for_new_shapes(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    pool = FRAGMENTS + NEW_FRAGMENTS * 3
+    texts = [
+        "".join(rng.choice(pool) + rng.choice(["", " ", " ", "\n", ", "]) for _ in range(n))
+        for n in (1, 5, 20, 80)
+        for _ in range(5)
+    ]
+    windowed = [find_pii(t) for t in texts]
+    monkeypatch.setattr(AnchorScanner, "windows", _whole)
+    assert windowed == [find_pii(t) for t in texts]
 
 
 def test_private_ip_scores_lower() -> None:

@@ -5,13 +5,20 @@ with the check its kind has: Luhn and the issuer ranges for cards, mod-97 and th
 country's length for IBANs, the SSA's area/group/serial rules for US SSNs, `phonenumbers`
 for phones, `ipaddress` for IPs, `python-stdnum` checksums for national ids. Precision
 comes first: a bare number is never a phone, an SSN or a national id without its shape or a
-context word just before it ("call", "SSN", "BSN", "passport", ...), so order ids,
-timestamps, ISBNs and code stay unflagged. Validators run only on candidates and import
-their libraries on first use.
+context word just before it ("call", "SSN", "BSN", "passport", ...; a label line such as
+"Phone:" counts for the line after it, and "office" or "fax" right after a number counts
+too), so order ids, ISBNs and code stay unflagged. The phone shapes that need no word are
+international numbers and North American ones written with their separators
+("415-555-2671", "(415) 555-2671"); an extension ("x12", "ext. 12") is part of the number.
+Validators run only on candidates and import their libraries on first use.
 
 Scores say how sure the shape plus the check make us: 0.95 for checksummed values (cards,
 IBANs), 0.85 to 0.9 for those needing context, 0.6 to 0.7 for names and addresses, which
-only a context phrase finds. IP addresses are flagged whatever their range, but private,
+only a context phrase finds. Dates (DATE_TIME) are found in their common written forms,
+times of day included, when they name a real day: 0.85 after a birth word ("born", "DOB"),
+as that is the sensitive kind, else 0.55, and 0.4 for a month and year or a weekday alone,
+so that a policy can keep to dates of birth by its threshold. Bare years and clock times
+are not dates here. IP addresses are flagged whatever their range, but private,
 loopback, link-local and other non-global ones score 0.4: they name a machine inside a
 network rather than a person or a reachable host. Dotted quads right after "version",
 "build", "release" or "firmware" are version numbers, not addresses.
@@ -73,42 +80,83 @@ class PiiMatch:
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
 _NAME = rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+)?|'[{_UPPER}][{_LOWER}]+)"
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November"
+    r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
 _STREET_EN = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl"
     r"|Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir"
 )
 
 # Alternatives are tried in order at each position, so the shapes that begin with digits
-# but are not bare numbers (emails, addresses, dates, IPs, ids) come before `num`.
-_CANDIDATES = re.compile(
-    rf"""
-    (?P<email>(?<![\w.+%-])[\w.+%-]{{1,64}}@
-        (?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+
-        (?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})(?![\w-]))
-    |(?P<person>\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear
-        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+(?P<name>{_NAME}(?:[ -]{_NAME}){{0,2}}))
-    |(?P<street>\b\d{{1,5}}[A-Za-z]?,?\ (?:{_NAME}\ ){{1,3}}(?:{_STREET_EN})\b
+# but are not bare numbers (emails, addresses, dates, IPs, ids) come before `num`. When a
+# validator rejects one, the alternatives after it are tried at the same position, so a
+# dotted number that only looked like a date can still be an IP or a phone.
+_BRANCHES = (
+    (
+        "email",
+        r"""(?<![\w.+%-])[\w.+%-]{1,64}@
+        (?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+
+        (?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})(?![\w-])""",
+    ),
+    (
+        "person",
+        rf"""\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear
+        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+(?P<name>{_NAME}(?:[ -]{_NAME}){{0,2}})""",
+    ),
+    (
+        "street",
+        rf"""\b\d{{1,5}}[A-Za-z]?,?\ (?:{_NAME}\ ){{1,3}}(?:{_STREET_EN})\b
         |\b\d{{1,4}}(?:\ bis|\ ter)?,?\ (?:rue|avenue|boulevard|place|chemin|allée|impasse|quai)
             \ (?:de\ la\ |de\ l'|du\ |des\ |de\ |d')?{_NAME}(?:[ -]{_NAME}){{0,3}}
-        |\b[{_UPPER}][{_LOWER}]*(?:straße|strasse|weg|gasse|platz|allee|damm)\ \d{{1,4}}[a-z]?\b)
-    |(?P<date>(?<![\w./-])(?:\d{{4}}-\d{{1,2}}-\d{{1,2}}|\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}
-        |\d{{1,2}}(?:st|nd|rd|th)?\ {_MONTH}\ \d{{4}}
-        |{_MONTH}\ \d{{1,2}}(?:st|nd|rd|th)?,?\ \d{{4}})(?![\w/-]))
-    |(?P<ipv4>(?<![\w.])(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?!\.?\w))
-    |(?P<ipv6>(?<![\w:.])(?:[0-9A-Fa-f]{{1,4}}|:):(?:[0-9A-Fa-f]{{0,4}}:){{0,6}}
-        (?:[0-9A-Fa-f]{{1,4}}|(?:\d{{1,3}}\.){{3}}\d{{1,3}})?(?![\w:.]))
-    |(?P<iban>\b[A-Z]{{2}}\d{{2}}(?:\ ?[A-Z0-9]{{4}}){{2,7}}(?:\ ?[A-Z0-9]{{1,3}})?)
-    |(?P<natid>\b(?:\d{{8}}-?[A-Z]|[XYZ]-?\d{{7}}-?[A-Z]|[A-Z]{{6}}\d{{2}}[A-Z]\d{{2}}[A-Z]\d{{3}}[A-Z]
-        |[A-Z]\d{{8}})\b)
-    |(?P<num>(?<![\w+./-])(?=[\d().+\ -]{{8}})(?:\+\ ?)?\(?\d
-        (?:\d|[\ .-]\d|[\ .-]?\(\d|\)[\ .-]?\d)*+(?!\w))
-    """,
-    re.VERBOSE,
+        |\b[{_UPPER}][{_LOWER}]*(?:straße|strasse|weg|gasse|platz|allee|damm)\ \d{{1,4}}[a-z]?\b""",
+    ),
+    (
+        "date",
+        rf"""(?=[\dADFJMNOS])(?<![\w./:-])(?:
+            \d{{4}}-\d{{1,2}}-\d{{1,2}}(?:[T\ ]{_TIME}(?:Z|[+-]\d{{2}}:?\d{{2}})?)?
+            |\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}(?:\ {_TIME})?
+            |\d{{1,2}}(?:st|nd|rd|th)?\ (?:of\ )?{_MONTH}\ \d{{4}}
+            |{_MONTH}\ (?:\d{{1,2}}(?:st|nd|rd|th)?,?\ )?\d{{4}})
+        (?![\w/-]|[.,:]\d)""",
+    ),
+    ("weekday", rf"(?=[FMSTWfmstw])\b(?i:{'|'.join(_WEEKDAYS)})\b"),
+    ("ipv4", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\w)"),
+    (
+        "ipv6",
+        r"""(?<![\w:.])(?:[0-9A-Fa-f]{1,4}|:):(?:[0-9A-Fa-f]{0,4}:){0,6}
+        (?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.])""",
+    ),
+    ("iban", r"\b[A-Za-z]{2}\d{2}(?:\ ?[A-Za-z0-9]{4}){2,7}(?:\ ?[A-Za-z0-9]{1,3})?"),
+    (
+        "natid",
+        r"""\b(?:\d{8}-?[A-Z]|[XYZ]-?\d{7}-?[A-Z]|[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]
+        |[A-Z]\d{8})\b""",
+    ),
+    (
+        "num",
+        r"""(?<![\w+./-])(?=[\d().+\ -]{8})(?:\+\ ?)?\(?\d
+        (?:\d|[\ .-]\d|[\ .-]?\(\d|\)[\ .-]?\d)*+(?:\ ?(?i:x|ext\.?)\ ?\d{1,6})?(?!\w)""",
+    ),
 )
 
+
+def _alternatives(branches: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?P<{name}>{body})" for name, body in branches), re.VERBOSE)
+
+
+_CANDIDATES = _alternatives(_BRANCHES)
+_AFTER_REJECTED = {
+    name: _alternatives(_BRANCHES[i + 1 :]) if i + 1 < len(_BRANCHES) else None
+    for i, (name, _) in enumerate(_BRANCHES)
+}
+
 _CONTEXT_CHARS = 40
-_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[A-Z])|\n")
+# A line break ends a sentence unless it ends a label line ("Phone:\n+44 ...").
+_SENTENCE_END = re.compile(r"[.!?;]\s+(?=[A-Z])|(?<![:\s])[ \t]*\n")
 
 
 def _context(text: str, start: int, pattern: re.Pattern[str]) -> bool:
@@ -167,16 +215,33 @@ def find_pii(text: str) -> list[PiiMatch]:
     """
     found: list[PiiMatch] = []
     for low, high in _ANCHORS.windows(text):
-        for m in _CANDIDATES.finditer(text, low, high):
-            kind = m.lastgroup  # the outermost group: `person`, never its inner `name`
-            match = _VALIDATORS[kind](text, m) if kind else None
+        pos = low
+        while (m := _CANDIDATES.search(text, pos, high)) is not None:
+            pos = m.end()
+            match = _confirm(text, m, high)
             if match is not None:
                 found.append(match)
+                pos = match.end
     return found
 
 
-# Every candidate holds an anchor: an `@`, a digit or colon, or a name cue ("my name is",
-# "Dear", "Mr"); the reach is the longest way a candidate extends before it (an email's
+def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
+    """The first alternative at ``m``'s position that its validator accepts."""
+    candidate: re.Match[str] | None = m
+    while candidate is not None:
+        kind = candidate.lastgroup  # the outermost group: `person`, never its inner `name`
+        if kind is None:
+            return None
+        match = _VALIDATORS[kind](text, candidate)
+        rest = _AFTER_REJECTED[kind]
+        if match is not None or rest is None:
+            return match
+        candidate = rest.match(text, candidate.start(), high)
+    return None
+
+
+# Every candidate holds an anchor: an `@`, a digit or colon, a weekday, or a name cue ("my
+# name is", "Dear", "Mr"); the reach is the longest way a candidate extends before it (an email's
 # local part, "Friedrichstraße " before a house number) and after it (a domain, three names
 # and a street type).
 _ANCHORS = AnchorScanner(
@@ -185,6 +250,7 @@ _ANCHORS = AnchorScanner(
         Anchor("[0-9:]", 40, 96),
         *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
         *(Anchor(cue, 0, 140) for cue in ("Dear", "Mr", "Ms", "Dr", "Prof", "Miss")),
+        *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
     ]
 )
 
@@ -208,9 +274,64 @@ def _street(text: str, m: re.Match[str]) -> PiiMatch | None:
 
 
 def _date(text: str, m: re.Match[str]) -> PiiMatch | None:
-    if not _context(text, m.start(), _DOB_WORDS):
+    value = m.group()
+    numbers = re.findall(r"\d+", value)
+    if value[0].isdigit() and not value[1:3].isalpha() and " " not in value[:3]:
+        if not _calendar_date(value):
+            return None
+        if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            return None
+        score = 0.55
+    elif len(numbers) == 2 and not 1 <= int(numbers[0]) <= 31:
         return None
-    return PiiMatch("DATE_TIME", m.start(), m.end(), 0.85)
+    else:
+        score = 0.55 if len(numbers) == 2 else 0.4  # a month and year name no day
+    if _context(text, m.start(), _DOB_WORDS):
+        score = 0.85
+    return PiiMatch("DATE_TIME", m.start(), m.end(), score)
+
+
+_NUMERIC_DATE = re.compile(r"(\d+)([/.-])(\d+)[/.-](\d+)(?:[T ](\d+):(\d+)(?::(\d+))?)?")
+
+
+def _calendar_date(value: str) -> bool:
+    """True when a numeric date names a real day (year first, or day and month in either
+    order) at a real time; a two-digit year only as ``1/2/99`` or ``01-02-99``."""
+    import datetime
+
+    m = _NUMERIC_DATE.match(value)
+    if m is None:
+        return False
+    first, sep, second, third = m.group(1), m.group(2), m.group(3), m.group(4)
+    if value.count(sep, 0, m.end(4)) != 2:
+        return False  # "12/03-1985": mixed separators
+    clock = [int(g) for g in m.group(5, 6, 7) if g is not None]
+    if clock and not (clock[0] < 24 and all(part < 60 for part in clock[1:])):
+        return False
+    if len(first) == 4:
+        orders = [(int(first), int(second), int(third))]
+    else:
+        year = int(third)
+        if len(third) == 2:
+            if sep != "/" and (len(first), len(second)) != (2, 2):
+                return False
+            year += 1900 if year > 30 else 2000
+        elif len(third) != 4:
+            return False
+        orders = [(year, int(second), int(first)), (year, int(first), int(second))]
+    for year, month, day in orders:
+        if not 1000 <= year <= 2999:
+            continue
+        try:
+            datetime.date(year, month, day)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def _weekday(text: str, m: re.Match[str]) -> PiiMatch | None:
+    return PiiMatch("DATE_TIME", m.start(), m.end(), 0.4)
 
 
 def _ip(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -243,7 +364,7 @@ _IBAN_LENGTHS = {
 
 def _iban(text: str, m: re.Match[str]) -> PiiMatch | None:
     value = m.group()
-    length = _IBAN_LENGTHS.get(value[:2])
+    length = _IBAN_LENGTHS.get(value[:2].upper())
     if length is None:
         return None
     end = m.start()
@@ -257,7 +378,7 @@ def _iban(text: str, m: re.Match[str]) -> PiiMatch | None:
     end += 1
     if kept < length or (end < len(text) and text[end].isalnum()):
         return None
-    compact = text[m.start() : end].replace(" ", "")
+    compact = text[m.start() : end].replace(" ", "").upper()
     rearranged = compact[4:] + compact[:4]
     if int("".join(str(int(c, 36)) for c in rearranged)) % 97 != 1:
         return None
@@ -283,10 +404,15 @@ def _natid(text: str, m: re.Match[str]) -> PiiMatch | None:
 
 def _num(text: str, m: re.Match[str]) -> PiiMatch | None:
     raw = m.group()
+    start, end = m.start(), m.end()
+    if extension := _EXTENSION.search(raw):
+        if phone := _phone(text, start, end, raw[: extension.start()]):
+            return phone
+        raw = raw[: extension.start()]  # "4111111111111111 x 2": a card and a quantity
+        end = start + len(raw)
     digits = "".join(c for c in raw if c.isdigit())
     if len(digits) < 7:
         return None
-    start, end = m.start(), m.end()
     if raw[0] != "+" and (kind := _card(raw, digits)):
         return PiiMatch(kind, start, end, 0.95)
     if len(digits) == 9 and _ssn_shape(raw) and _ssn_valid(digits):
@@ -294,7 +420,7 @@ def _num(text: str, m: re.Match[str]) -> PiiMatch | None:
         return PiiMatch("US_SSN", start, end, score)
     if raw[0] not in "+(" and (kind := _context_id(text, start, raw, digits)):
         return PiiMatch(kind, start, end, 0.6 if kind == "US_PASSPORT" else 0.85)
-    return _phone(text, start, end, raw, digits)
+    return _phone(text, start, end, raw)
 
 
 def _card(raw: str, digits: str) -> str | None:
@@ -312,6 +438,9 @@ def _card(raw: str, digits: str) -> str | None:
     return "CREDIT_CARD"
 
 
+_MAESTRO = frozenset({5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763})
+
+
 def _issuer_known(d: str) -> bool:
     n = len(d)
     two, three, four = int(d[:2]), int(d[:3]), int(d[:4])
@@ -321,6 +450,8 @@ def _issuer_known(d: str) -> bool:
         or (two in (34, 37) and n == 15)
         or ((four == 6011 or two == 65 or 644 <= three <= 649) and 16 <= n <= 19)
         or (3528 <= four <= 3589 and 16 <= n <= 19)
+        or (four in (1800, 2131) and n == 15)
+        or (four in _MAESTRO and 12 <= n <= 19)
         or (two == 62 and 16 <= n <= 19)
         or ((300 <= three <= 305 or two in (36, 38)) and 14 <= n <= 19)
     )
@@ -376,18 +507,29 @@ def _context_id(text: str, start: int, raw: str, digits: str) -> str | None:
     return None
 
 
-def _phone(text: str, start: int, end: int, raw: str, digits: str) -> PiiMatch | None:
+_EXTENSION = re.compile(r"\ ?(?i:x|ext\.?)\ ?\d+$")
+# Shapes distinctive enough to be phones with no word around them: North American numbers
+# written with their usual separators. Space-separated groups are left to context, as
+# they are also how amounts, ids and codes get printed.
+_NANP_SHAPE = re.compile(r"\(\d{3}\)\ ?\d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\d{3}\.\d{3}\.\d{4}")
+_PHONE_AFTER = re.compile(r"[ \t]*-?[ \t]*(?i:office|fax|mobile|cell|tel|phone)(?!\w)")
+
+
+def _phone(text: str, start: int, end: int, raw: str) -> PiiMatch | None:
     import phonenumbers
 
+    digits = "".join(c for c in raw if c.isdigit())
+    if len(digits) < 7:
+        return None
     if raw.startswith("+") or raw.startswith("00"):
         candidates: tuple[tuple[str, str | None], ...] = (("+" + raw.lstrip("+0"), None),)
         score = 0.85
         if raw.startswith("00"):
             candidates = (("+" + digits[2:], None),)
-    elif _context(text, start, _PHONE_WORDS):
+    elif _context(text, start, _PHONE_WORDS) or _PHONE_AFTER.match(text, end):
         candidates = tuple((raw, region) for region in _PHONE_REGIONS)
         score = 0.75
-    elif raw.startswith("(") and re.fullmatch(r"\(\d{3}\) ?\d{3}-\d{4}", raw):
+    elif _NANP_SHAPE.fullmatch(raw):
         candidates = ((raw, "US"),)
         score = 0.6
     else:
@@ -414,6 +556,7 @@ _VALIDATORS = {
     "person": _person,
     "street": _street,
     "date": _date,
+    "weekday": _weekday,
     "ipv4": _ip,
     "ipv6": _ip,
     "iban": _iban,

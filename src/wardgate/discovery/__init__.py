@@ -1,1 +1,1 @@
-"""API discovery: endpoints, parameters and schemas learned from traffic, and what to do with them."""
+"""API discovery: endpoints, parameters and schemas learned from traffic, and their uses."""

@@ -16,6 +16,7 @@ persist and merge them across processes.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ _MAX_NAMES = 64
 _MAX_SENSITIVE_FIELDS = 128
 _MAX_PARAMS = 64
 _MAX_STRINGS_SCANNED = 256
+_SAME_METHODS = 3
+_PARAM_NAME = re.compile(r"\{[^}]*\}")
 # Headers every client sends; the rest (x-request-id, x-api-version...) are parameters.
 _COMMON_HEADERS = frozenset(
     {
@@ -275,11 +278,15 @@ class Inventory:
         """Teach the templaters every path first (offline inputs), so the first
         observations are filed under templates as sharp as the last ones."""
         for obs in observations:
-            self.templater(obs.host).learn(obs.path)
+            if obs.status != 404:
+                self.templater(obs.host).learn(obs.path)
 
     def add(self, obs: Observation) -> None:
         self.observations += 1
-        template = self.templater(obs.host).learn(obs.path)
+        templater = self.templater(obs.host)
+        # A path answered 404 was tried, not found: it must not teach the templater (a
+        # scanner's typos of `colors` would otherwise make `/{x}` of its siblings).
+        template = templater.template(obs.path) if obs.status == 404 else templater.learn(obs.path)
         method = obs.method.upper() if template != NOISE else "*"
         key = (obs.host, method, template)
         endpoint = self._endpoints.get(key)
@@ -293,6 +300,7 @@ class Inventory:
     def compact(self) -> None:
         """Re-template every endpoint with what the templaters know now; merge those that
         have come to share a template."""
+        self._find_value_words()
         merged: dict[tuple[str, str, str], Endpoint] = {}
         for (host, method, template), endpoint in sorted(self._endpoints.items()):
             current = template if template == NOISE else self.templater(host).template(template)
@@ -303,6 +311,32 @@ class Inventory:
                 endpoint.template = current
                 merged[key] = endpoint
         self._endpoints = merged
+
+    def _find_value_words(self) -> None:
+        """A literal that takes the same methods (three or more) as its parameter sibling is
+        one of its values (`/acl/default` beside `/acl/{ruleId}`); a `/users/me` answering
+        only GET stays the resource of its own it usually is."""
+        methods: dict[tuple[str, str], set[str]] = {}
+        for (host, method, template), endpoint in self._endpoints.items():
+            if template != NOISE and not endpoint.is_probe:
+                methods.setdefault((host, template), set()).add(method)
+        shapes: dict[tuple[str, str], set[str]] = {}
+        for (host, template), seen in methods.items():
+            if len(seen) >= _SAME_METHODS:
+                for index, segment in _literals(template):
+                    shapes.setdefault((host, _blank_at(template, index)), set()).add(segment)
+        for (host, template), seen in methods.items():
+            if len(seen) < _SAME_METHODS:
+                continue
+            for index, segment in enumerate(template.split("/")):
+                if not segment.startswith("{"):
+                    continue
+                for word in shapes.get((host, _blank_at(template, index)), ()):
+                    sibling = "/".join(
+                        word if i == index else s for i, s in enumerate(template.split("/"))
+                    )
+                    if methods.get((host, sibling)) == seen:
+                        self.templater(host).alias(word)
 
     def endpoints(self, *, probes: bool = False, noise: bool = False) -> list[Endpoint]:
         """Every endpoint, sorted; without the noise buckets and 404-only probes unless
@@ -351,6 +385,18 @@ def auth_schemes(obs: Observation) -> list[str]:
     found += [f"apiKey:query:{k}" for k, _ in obs.query if k.lower() in _API_KEY_QUERY]
     found += [f"cookie:{k}" for k, _ in obs.cookies if k.lower() in _SESSION_COOKIES]
     return sorted(set(found))
+
+
+def _literals(template: str) -> Iterator[tuple[int, str]]:
+    for index, segment in enumerate(template.split("/")):
+        if segment and not segment.startswith("{"):
+            yield index, segment
+
+
+def _blank_at(template: str, index: int) -> str:
+    parts = template.split("/")
+    parts[index] = "{}"
+    return "/".join(_PARAM_NAME.sub("{}", p) if i != index else p for i, p in enumerate(parts))
 
 
 def _segments(path: str) -> list[str]:

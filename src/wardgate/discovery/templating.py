@@ -57,7 +57,8 @@ NOISE: Final = "{noise}"
 """What `learn` returns for a path it did not learn because a bound was reached."""
 
 _FEW = 3  # word siblings with one continuation under a collection make a parameter
-_MANY = 5  # ... anywhere else
+_MANY = 4  # ... anywhere else
+_MAX_ALIASES = 16  # words one parameter is known to take (`me`, `primary`)
 _MAX_SUFFIXES = 8  # distinct `:action` / `.ext` forms of a parameter at one position
 _SEARCH_STEPS = 512  # backtracking budget of one lookup
 
@@ -207,11 +208,11 @@ def _shape(segment: str) -> _Shape:
 
 
 def _wordiness(s: str) -> int:
-    if s.lower() in _VOCABULARY or _VERSION.fullmatch(s) or _CAMEL.fullmatch(s):
+    if s.lower() in _VOCABULARY or _VERSION.fullmatch(s) or not s[0].isalnum():
         return 2
-    if not s[0].isalnum():
-        return 2
-    return 1 if any(c in "-_.:" for c in s) else 0
+    # camelCase is how APIs name actions (`quickAdd`) and how people name accounts
+    # (`daveLopez`): never a value on sight, but numbers can make it one.
+    return 1 if _CAMEL.fullmatch(s) or any(c in "-_.:" for c in s) else 0
 
 
 def _collection(segment: str) -> bool:
@@ -252,6 +253,7 @@ class _Node:
     overflow: bool = False  # too many literals: every non-dictionary word is a value here
     name: str | None = None  # declared parameter name (nodes reached by a parameter)
     open: bool = False  # a parameter that takes word-like values (statistics, overflow)
+    aliases: set[str] = field(default_factory=set)  # words found to be its values (`me`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +317,9 @@ class PathTemplater:
         """Paths `learn` refused because a bound was reached."""
         self._root = _Node()
         self._ends = 0
+        # Words found to be values of some parameter (`me`, `primary`): an API that uses
+        # one as an id in one place uses it so everywhere.
+        self._aliases: set[str] = set()
 
     def __len__(self) -> int:
         """The number of learned templates."""
@@ -399,7 +404,7 @@ class PathTemplater:
             steps.pop()
         shape = _shape(segment)
         child = node.params.get(shape.suffix)
-        if child is None or not _value_of(node, child, segment, shape):
+        if child is None or not _value_of(node, child, segment, shape, self._aliases):
             return False
         steps.append(_Step(None, shape.suffix, child.name or shape.name))
         if self._walk(child, segments, i + 1, steps, budget):
@@ -416,7 +421,11 @@ class PathTemplater:
             param = None if node is None else node.params.get(shape.suffix)
             if literal is not None:
                 steps.append(_Step(segment))
-            elif param is not None and node is not None and _value_of(node, param, segment, shape):
+            elif (
+                param is not None
+                and node is not None
+                and _value_of(node, param, segment, shape, self._aliases)
+            ):
                 steps.append(_Step(None, shape.suffix, param.name or shape.name))
             elif shape.kind is not None:
                 steps.append(_Step(None, shape.suffix, shape.name))
@@ -454,8 +463,8 @@ class PathTemplater:
         bare = node.params.get("")
         if (
             bare is not None
-            and _value_of(node, bare, segment, shape)
-            and (node.overflow or bare.open)
+            and _value_of(node, bare, segment, shape, self._aliases)
+            and (node.overflow or bare.open or segment in bare.aliases or segment in self._aliases)
         ):
             return bare
         if len(node.literals) >= self.max_children:
@@ -471,6 +480,25 @@ class PathTemplater:
         if child is None:
             child = node.params[suffix] = _Node()
         return child
+
+    def alias(self, word: str) -> None:
+        """Learn from outside evidence (an inventory seeing `/acl/default` take every method
+        `/acl/{ruleId}` takes) that `word` is a parameter value, not a resource."""
+        if word not in self._aliases and len(self._aliases) < _MAX_ALIASES:
+            self._aliases.add(word)
+            self._alias_everywhere(word)
+
+    def _alias_everywhere(self, word: str) -> None:
+        """Fold `word` into its sibling parameter wherever the trie has both (rare: at most
+        `_MAX_ALIASES` walks in a templater's life)."""
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            bare = node.params.get("")
+            if bare is not None and word in node.literals:
+                self._merge(bare, node.literals.pop(word), False)
+            stack.extend(node.literals.values())
+            stack.extend(node.params.values())
 
     def _overflow(self, node: _Node) -> None:
         node.overflow = True
@@ -493,11 +521,25 @@ class PathTemplater:
                 child = node.literals[key]
                 if _shape(key).wordiness < 1 and _fits(child, bare):
                     self._merge(bare, node.literals.pop(key), False)
+        if bare is not None:
+            for key in list(node.literals):
+                child = node.literals.get(key)
+                if child is None:
+                    continue  # folded by a walk below
+                known = key in bare.aliases or key in self._aliases
+                if known or _mirrors(child, bare):
+                    if len(bare.aliases) < _MAX_ALIASES:
+                        bare.aliases.add(key)
+                    self._merge(bare, node.literals.pop(key), False)
+                    if key not in self._aliases and len(self._aliases) < _MAX_ALIASES:
+                        self._aliases.add(key)
+                        self._alias_everywhere(key)
         if bare is None or not bare.open:
             groups: dict[object, list[int]] = {}
             for key, child in node.literals.items():
                 wordiness = _shape(key).wordiness
-                if wordiness < 2:
+                # camelCase joins a parameter the other values made, never makes one.
+                if wordiness < 2 and not _CAMEL.fullmatch(key):
                     counts = groups.setdefault(_signature(child), [0, 0])
                     counts[wordiness] += 1
             if not any(
@@ -521,6 +563,7 @@ class PathTemplater:
             into.end = True
         into.overflow = into.overflow or other.overflow
         into.open = into.open or other.open
+        into.aliases |= set(list(other.aliases)[: max(0, _MAX_ALIASES - len(into.aliases))])
         if other.name is not None and (into.name is None or other.name < into.name):
             into.name = other.name
         for key, child in other.literals.items():
@@ -538,9 +581,9 @@ class PathTemplater:
         self._settle(into, after_collection)
 
 
-def _value_of(node: _Node, param: _Node, segment: str, shape: _Shape) -> bool:
+def _value_of(node: _Node, param: _Node, segment: str, shape: _Shape, aliases: set[str]) -> bool:
     """Whether `segment` may be a value of the parameter child `param` of `node`."""
-    if shape.kind is not None:
+    if shape.kind is not None or segment in param.aliases or segment in aliases:
         return True
     if node.overflow:
         return segment.lower() not in _VOCABULARY
@@ -564,6 +607,18 @@ def _fits(node: _Node, into: _Node) -> bool:
         if mine is None or not _fits(child, mine):
             return False
     return True
+
+
+def _mirrors(literal: _Node, param: _Node) -> bool:
+    """Whether a literal sibling of a parameter is one of its values (`me` in Gmail's
+    `/users/me/labels` beside `/users/{userId}/labels`): below it are several resources,
+    most of which the parameter has too. A bare `/users/me` next to `/users/{userId}`
+    stays apart: it may be a resource of its own."""
+    below = set(literal.literals) | {"{" + suffix for suffix in literal.params}
+    if len(below) < 2:
+        return False
+    shared = below & (set(param.literals) | {"{" + suffix for suffix in param.params})
+    return len(shared) >= 2 and len(shared) * 2 >= len(below)
 
 
 def _signature(node: _Node) -> object:
