@@ -19,6 +19,7 @@ from wardgate.checks import (
     output,
     rate_limit,
     request_limits,
+    schema,
     sensitive,
     token_limit,
     tools,
@@ -57,6 +58,7 @@ CHECK_TYPES: dict[str, tuple[type[CheckSettings], CheckFactory]] = {
     "tools": (tools.Config, _config_only(tools.ToolsCheck)),
     "output": (output.Config, _config_only(output.OutputCheck)),
     "sensitive": (sensitive.Config, _config_only(sensitive.SensitiveCheck)),
+    "schema": (schema.Config, _config_only(schema.SchemaCheck)),
 }
 
 CheckConfig: TypeAlias = Annotated[
@@ -74,7 +76,8 @@ CheckConfig: TypeAlias = Annotated[
     | injection.Config
     | tools.Config
     | output.Config
-    | sensitive.Config,
+    | sensitive.Config
+    | schema.Config,
     Field(discriminator="type"),
 ]
 

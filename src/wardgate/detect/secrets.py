@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wardgate.detect.anchors import Anchor, AnchorScanner
+from wardgate.detect.secret_formats import TOKEN_FORMATS
 
 __all__ = ["SecretMatch", "find_secrets"]
 
@@ -52,8 +53,10 @@ _WORDISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 
 # Secret-looking names for context-only values. `key`/`pass` alone are too common in code.
 _KEYNAME = (
-    r"(?i:api[_\-.]?key|apikey|secret|token|passw(?:or)?d|pwd|credentials?"
-    r"|private[_\-.]?key|auth[_\-.]?key|access[_\-.]?key|client[_\-.]?key)"
+    r"(?i:api[_\-.]?key|apikey|secret|token|passw(?:or)?d|pwd|credentials?|[_\-.]pass(?![a-z])"
+    r"|(?:private|auth|access|client|preshared|encryption|signing|master|license|account|app"
+    r"|provision[_\-.]?device|unseal)[_\-. ]?key(?: [0-9]{1,2})?|reporter[_\-.]?id|crumb"
+    r"|sonar[_\-.]?login)"
 )
 
 # Kind -> pattern of the value. Every branch starts with a literal so that the regex engine
@@ -64,8 +67,17 @@ _KEYNAME = (
 # in the group `<kind>_v`, so its span excludes the prefix.
 _BRANCHES: dict[str, str] = {
     "pem": (
-        r"-----BEGIN (?P<pem_t>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)"
+        r"-----BEGIN (?P<pem_t>(?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?)"
         r"-----[\s\S]{16,16384}?-----END (?P=pem_t)-----"
+    ),
+    "putty": r"PuTTY-User-Key-File-[23]: [\s\S]{16,8192}?Private-Lines: [0-9]+\r?\n[" + _B64 + r"=\r\n]{40,8192}",
+    "pem_b64": r"LS0tLS1CRUdJTi[" + _B64 + r"]{60,20000}={0,2}",
+    "password_hash": (
+        r"\$(?:[156]\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
+        r"|2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}|[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
+        r"|y\$[./A-Za-z0-9]{1,20}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43}"
+        r"|argon2(?:id|i|d)\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[" + _B64 + r"]{11,}\$[" + _B64
+        + r"]{16,}|krb5asrep\$(?:17|18|23)\$(?:[^\s:$]{1,128}:)?[0-9a-fA-F]{24,32}\$[0-9a-fA-F]{64,8192})"
     ),
     "aws_id": r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}" + _END,
     "gcp_api": r"AIza[" + _URLSAFE + r"]{35}" + _END,
@@ -73,10 +85,13 @@ _BRANCHES: dict[str, str] = {
     "azure_sas": r"[?&]sig=(?P<azure_sas_v>[A-Za-z0-9%+/]{40,100}(?:%3[Dd]|=){0,2})",
     "github": r"gh[pousr]_[A-Za-z0-9]{36}" + _END,
     "github_pat": r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}" + _END,
-    "gitlab": r"gl(?:pat|dt|ptt|rt)-[" + _URLSAFE + r"]{20,64}" + _END,
-    "slack": r"xox[abposr]-[0-9]{6,}-[A-Za-z0-9\-]{8,}" + _END,
+    "gitlab": r"gl(?:pat|dt|ptt|rt|cbt|imt|oas|soat|ffct)-[" + _URLSAFE + r"]{20,64}" + _END,
+    "slack": (
+        r"(?:xox[abposre]-(?:[0-9]{1,14}-){1,3}[A-Za-z0-9]{18,200}|xoxe\.xox[bp]-1-[A-Za-z0-9\-]{60,300}"
+        r"|xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[0-9a-f]{64})" + _END
+    ),
     "slack_hook": (
-        r"https://hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9]{6,12}/"
+        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/T[A-Z0-9]{6,12}/"
         r"[A-Z0-9]{6,12}/[A-Za-z0-9]{20,30}"
     ),
     "stripe": r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,100}" + _END,
@@ -85,18 +100,56 @@ _BRANCHES: dict[str, str] = {
         r"sk-(?:(?:proj|svcacct|admin)-[" + _URLSAFE + r"]{40,200}"
         r"|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48})" + _END
     ),
-    "huggingface": r"hf_[A-Za-z0-9]{34}" + _END,
-    "twilio": r"\bSK[0-9a-f]{32}\b",
+    "huggingface": r"(?:hf_|api_org_)[A-Za-z0-9]{34}" + _END,
+    "twilio": r"\b(?:SK|AC)[0-9a-f]{32}\b",
     "sendgrid": r"SG\.[" + _URLSAFE + r"]{22}\.[" + _URLSAFE + r"]{43}" + _END,
     "npm": r"npm_[A-Za-z0-9]{36}" + _END,
     "pypi": r"pypi-AgEIcHlwaS5vcmc[" + _URLSAFE + r"]{50,300}" + _END,
+    **{f.kind: f"(?:{f.pattern}){_END}" for f in TOKEN_FORMATS},
     "jwt": (r"eyJ[" + _URLSAFE + r"]{8,}\.[" + _URLSAFE + r"]{4,}\.[" + _URLSAFE + r"]*" + _END),
     "url_password": (
-        r"://[^\s:/@'\"<>]{1,64}:"
-        r"(?P<url_password_v>[^\s/@'\"<>]{1,128})@[A-Za-z0-9\[]"
+        r"://[^\s:/@'\"<>]{0,64}:"
+        r"(?P<url_password_v>[^\s/'\"<>]{1,128})@[A-Za-z0-9\[]"
+    ),
+    "basic_auth": r"\b(?i:basic)[ \t]+(?P<basic_auth_v>[" + _B64 + r"]{8,400}={0,2})(?![" + _B64 + r"=])",
+    "bearer": r"\b(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9_\-.~+/]{16,1000}=*)(?![A-Za-z0-9_\-.~+/=])",
+    "netrc": r"\blogin[ \t\r\n]+\S{1,64}[ \t\r\n]+password[ \t\r\n]+(?P<netrc_v>[^\s\"']{1,128})",
+    "cli_flag": (
+        r"(?<![A-Za-z0-9_\-])--?(?P<cli_flag_k>(?i:password|passwd|pass|pwd|token|secret|api-?key"
+        r"|access-?token|auth-?token|client-?secret))(?:=|[ \t]+)(?P<cli_flag_q>[\"']?)"
+        r"(?P<cli_flag_v>[^\s\"'`;|&<>()$-][^\s\"'`;|&<>()]{2,127})"
+    ),
+    "user_pass": (
+        r"(?<![A-Za-z0-9_\-])(?:-u|--user)[ \t]+(?:\"[^\"\s]{1,64}\"|[^\s\"':]{1,64})[ \t]+-p[ \t]*"
+        r"(?P<user_pass_q>[\"']?)(?P<user_pass_v>[^\s\"'`;|&<>()$-][^\s\"'`;|&<>()]{2,127})"
+    ),
+    "curl_user": (
+        r"(?<![A-Za-z0-9_\-])(?:-u|--user)[ \t]+[\"']?[^\s:\"']{1,64}:"
+        r"(?P<curl_user_v>[^\s\"'`;|&<>()$][^\s\"'`;|&<>()]{2,127})"
+    ),
+    "dotnet_cred": (
+        r"\b(?:NetworkCredential\([ \t]*|DirectoryEntry\([ \t]*\"[^\"\n]{1,200}\",[ \t]*)"
+        r"\"[^\"\n]{1,64}\",[ \t]*\"(?P<dotnet_cred_v>[^\"\n]{1,128})\""
+    ),
+    "xml_kv": (
+        r"\b(?i:key|name)[ \t]*=[ \t]*[\"'](?P<xml_kv_k>[^\"'\n]{0,60}?"
+        r"(?i:password|passwd|pwd|secret|token|api_?key|apikey|credential)[^\"'\n]{0,30})[\"']"
+        r"[ \t]+(?i:value)[ \t]*=[ \t]*[\"'](?P<xml_kv_v>[^\"'\n]{1,200})[\"']"
+    ),
+    "xml_elem": (
+        r"<(?P<xml_elem_k>[A-Za-z_:.\-]{0,30}(?i:password|passwd|pwd|secret|token|api_?key|apikey)"
+        r"[A-Za-z_.\-]{0,20})>(?P<xml_elem_v>[^<\s]{1,200})</"
+    ),
+    "spaced": (
+        r"\b(?P<spaced_k>[A-Za-z0-9_.\-]{0,30}(?i:password|passwd|secret|token|api_?key)"
+        r"[A-Za-z0-9_]{0,24})[ \t]+(?P<spaced_q>[\"'])(?P<spaced_v>[^\"'\s]{3,199})(?P=spaced_q)"
+    ),
+    "thingsboard": r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b",
+    "truenas": (
+        r"login_with_api_key[\"'],[^\n]{0,40}?[\"'](?P<truenas_v>[0-9]{1,4}-[A-Za-z0-9]{64})[\"']"
     ),
     "generic": (
-        r"(?::=|=>|=|:)\s{0,4}"
+        r"(?::=|=>|=|:)\s{0,4}(?!(?i:bearer|basic)\s)"
         r"(?P<generic_q>[\"'`]?)(?P<generic_v>[^\s\"'`,;\-][^\s\"'`,;]{5,199})"
     ),
 }
@@ -105,34 +158,59 @@ _BRANCHES: dict[str, str] = {
 # than one of named groups; the branch that matched is found again on the (few) candidates.
 _PATTERN = re.compile("|".join(f"(?:{body})" for body in _BRANCHES.values()))
 _COMPILED = {kind: re.compile(body) for kind, body in _BRANCHES.items()}
-_CONTEXTUAL = frozenset({"generic", "azure_key", "azure_sas"})
+_CONTEXTUAL = frozenset(
+    {
+        "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
+        "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "thingsboard",
+        "truenas",
+    }
+)  # fmt: skip
 _SPECIFIC = re.compile(
     "|".join(f"(?:{body})" for kind, body in _BRANCHES.items() if kind not in _CONTEXTUAL)
 )
 
 # Each branch begins with one of these (or, for assignments, `=` or `:` a little after its
-# start: `SharedAccessKey=`). Tokens have no spaces, so a window reaching the next
-# whitespace holds them whole; a PEM block needs its full length.
+# start: `SharedAccessKey=`; for commands and markup, the secret-ish word a little after).
+# Tokens have no spaces, so a window reaching the next whitespace holds them whole; a PEM
+# block needs its full length, a command line its arguments.
 _ANCHORS = AnchorScanner(
     [
         Anchor("-----BEGIN", 0, 16_500),
+        Anchor("PuTTY-User-Key-File-", 0, 8_300),
         *(
             Anchor(prefix, 0, 8)
             for prefix in (
-                "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh[pousr]_", "github_pat_", "glpat-",
-                "gldt-", "glptt-", "glrt-", "xox", "sk-", "hf_", "SK", "SG.", "npm_", "pypi-",
-                "eyJ",
+                "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh[pousr]_", "github_pat_", "gl[a-z]",
+                "xox", "xapp-", "sk-", "hf_", "api_org_", "SK", "AC", "SG.", "npm_", "pypi-", "eyJ",
+                "LS0tLS1CRUdJTi", "$[12589y]$", "$2[abxy]$", "$argon2", "$krb5asrep$",
             )
         ),
+        *(Anchor(f.anchor, f.before, 8) for f in TOKEN_FORMATS),
         Anchor("_live_", 2, 8),
         Anchor("_test_", 2, 8),
         Anchor("hooks.slack.com", 8, 8),
+        Anchor("basic ", 0, 8, caseless=True),
+        Anchor("bearer ", 0, 8, caseless=True),
+        Anchor("login", 0, 100),
+        Anchor("-u", 0, 140),
+        *(
+            Anchor(word, 40, 8, caseless=True)
+            for word in ("pass", "pwd", "secret", "token", "api_key", "apikey", "api-key",
+                         "credential")
+        ),
+        Anchor("NetworkCredential(", 0, 200),
+        Anchor("DirectoryEntry(", 0, 320),
+        Anchor("/api/v1/", 0, 8),
+        Anchor("login_with_api_key", 0, 120),
         Anchor("[=:]", 16, 8),
     ]
 )  # fmt: skip
 
 _TYPE = {
     "pem": "SECRET.private_key",
+    "putty": "SECRET.private_key",
+    "pem_b64": "SECRET.private_key",
+    "password_hash": "SECRET.password_hash",
     "aws_id": "SECRET.aws",
     "gcp_api": "SECRET.gcp",
     "azure_key": "SECRET.azure",
@@ -150,8 +228,21 @@ _TYPE = {
     "sendgrid": "SECRET.sendgrid",
     "npm": "SECRET.npm",
     "pypi": "SECRET.pypi",
+    **{f.kind: f"SECRET.{f.provider}" for f in TOKEN_FORMATS},
     "jwt": "SECRET.jwt",
     "url_password": "SECRET.url_password",
+    "basic_auth": "SECRET.basic_auth",
+    "bearer": "SECRET.bearer_token",
+    "netrc": "SECRET.password",
+    "cli_flag": "SECRET.password",
+    "user_pass": "SECRET.password",
+    "curl_user": "SECRET.password",
+    "dotnet_cred": "SECRET.password",
+    "xml_kv": "SECRET.generic",
+    "xml_elem": "SECRET.generic",
+    "spaced": "SECRET.generic",
+    "thingsboard": "SECRET.thingsboard",
+    "truenas": "SECRET.truenas",
     "generic": "SECRET.generic",
 }
 
@@ -162,16 +253,37 @@ _BOUNDED = frozenset(_BRANCHES) - {
     "slack_hook",
     "url_password",
     "generic",
+    "password_hash",
+    "thingsboard",
+    "xml_elem",
+    "msteams",
+    "cli_flag",
+    "user_pass",
+    "curl_user",
 }
 _KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}[\"'`]?\s{0,4}\Z")
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 
 _PLACEHOLDER = re.compile(
-    r"(?i)x{4,}|\*{3,}|\.{3}|example|sample|dummy|placeholder|changeme|change_me|your|redacted"
-    r"|insert|replace|fake|test_?key|\$\{|\{\{|<[^>]*>|%\(|^\$[A-Za-z_]|^(?:null|none|true|false"
-    r"|undefined|secret|password|passwd|token|pass|string|str|bytes|env)$"
+    r"(?i)x{4,}|\*{3,}|\.{3}|\u2026|example|sample|dummy|placeholder|changeme|change_me|your"
+    r"|redacted|insert|replace|fake|test_?key|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(|%[A-Z_]{2,}%"
+    r"|@[A-Za-z_]+@|^\$[A-Za-z_]|^\{[A-Za-z_][A-Za-z0-9_.]*\}$"
+    r"|^(?:null|none|nil|true|false|undefined|empty|required|optional|todo|tbd|string|str|bytes"
+    r"|env|(?:my|the|new|old|some|user|admin|db|a)?[_\-]?(?:secret|password|passwd|pass|pwd"
+    r"|token|api[_\-]?key|key|value)(?:[_\-]?(?:here|goes[_\-]?here|123|1))?)$"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.\[(][A-Za-z0-9_.\[\]()'\"]*)?")
+_CODE_REFERENCE = re.compile(
+    r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+(?:\(.*\)|\[.*\])?\)?"
+    r"|[A-Za-z_$][A-Za-z0-9_.$]*(?:\(.*\)|\[.*\])\)?"
+)
+# A value that begins like a provider's token but did not match its shape is a truncated,
+# masked or made-up one: the generic branch must not report it either.
+_PROVIDER_PREFIX = re.compile(
+    r"(?:xox[a-z]-|xapp-|gh[pousr]_|github_pat_|gl[a-z]{2,4}-|hv[sbr]\.|[sr]k_(?:live|test)_"
+    r"|npm_|pypi-|AKIA|ASIA|AIza|SG\.|hf_|sk-|do[opr]_v1_|shp(?:at|ss|ca|pa)_|NR[A-Z]{2}-|PMAK-"
+    r"|lin_api_|dp\.(?:ct|pt|st|sa)\.|px-(?:api|dep)-|glsa_|dckr_pat_)"
+)
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -299,7 +411,9 @@ def _jwt(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
         decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
     except (binascii.Error, ValueError):
         return None
-    if b'"alg"' not in decoded or not decoded.lstrip().startswith(b"{"):
+    if not decoded.lstrip().startswith(b"{") or not any(
+        field in decoded for field in (b'"alg"', b'"typ"', b'"enc"')
+    ):
         return None
     return SecretMatch("SECRET.jwt", start, start + len(value), 0.95)
 
@@ -307,39 +421,103 @@ def _jwt(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
 def _url_password(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     if _PLACEHOLDER.search(value) or len(set(value)) < 2 or value.startswith("$"):
         return None
-    return SecretMatch("SECRET.url_password", start, start + len(value), 0.85)
+    # Above an e-mail address's 0.95: `user:pw@host.example` is a URL, not a mailbox.
+    return SecretMatch("SECRET.url_password", start, start + len(value), 0.97)
 
 
-def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+def _putty(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    body = value.rsplit("Private-Lines:", 1)[-1]
+    if sum(c.isalnum() for c in body) < 40 or _PLACEHOLDER.search(body):
+        return None
+    return SecretMatch("SECRET.private_key", start, start + len(value), 1.0)
+
+
+def _pem_b64(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    head = value[: len(value) // 4 * 4][:96]
+    try:
+        decoded = base64.b64decode(head)
+    except (binascii.Error, ValueError):
+        return None
+    if b"PRIVATE KEY" not in decoded:
+        return None
+    return SecretMatch("SECRET.private_key", start, start + len(value), 0.95)
+
+
+def _basic_auth(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode()
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = decoded.partition(":")
+    if not colon or not password or not decoded.isprintable() or _PLACEHOLDER.search(password):
+        return None
+    return SecretMatch("SECRET.basic_auth", start, start + len(value), 0.9)
+
+
+def _bearer(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     specific = _specific(value, start)
     if specific is not None:
         return specific
+    if _PLACEHOLDER.search(value) or _repetitive(value) or _PROVIDER_PREFIX.match(value):
+        return None
+    if _entropy(value) < 3.5 or _classes(value) < 2 or _CODE_REFERENCE.fullmatch(value):
+        return None
+    return SecretMatch("SECRET.bearer_token", start, start + len(value), 0.8)
+
+
+def _keyed(kind: str) -> Callable[[re.Match[str], str, int], SecretMatch | None]:
+    """A value that a command flag, a markup key or a call argument names as a secret."""
+
+    def validate(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+        groups = match.groupdict()
+        key = groups.get(kind + "_k") or "password"
+        quoted = bool(groups.get(kind + "_q")) or kind in ("dotnet_cred", "xml_kv", "truenas")
+        return _judge(key, "", value, quoted, start, _TYPE[kind])
+
+    return validate
+
+
+def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     text = match.string
     named = _KEY_BEFORE.search(text, max(0, match.start() - 48), match.start())
-    if named is None or _PLACEHOLDER.search(value) or _repetitive(value):
-        return None
-    key = named.group().lower()
+    if named is None:
+        return _specific(value, start)
     before = text[max(0, match.start() - 48) : match.start()].lower()
-    if "secret" in key and _AWS_SECRET.fullmatch(value) and "aws" in before:
-        if "EXAMPLEKEY" in value or _entropy(value) < 3.5:
-            return None
-        return SecretMatch("SECRET.aws", start, start + len(value), 0.9)
-    quoted = bool(match.group("generic_q"))
+    return _judge(named.group(), before, value, bool(match.group("generic_q")), start)
+
+
+def _judge(
+    key: str, before: str, value: str, quoted: bool, start: int, kind: str = "SECRET.generic"
+) -> SecretMatch | None:
+    """Whether ``value``, assigned to the secret-looking name ``key``, is a credential."""
+    specific = _specific(value, start)
+    if specific is not None:
+        return specific
+    if _PLACEHOLDER.search(value) or _repetitive(value) or _PROVIDER_PREFIX.match(value):
+        return None
+    key = key.lower()
+    if "secret" in key and _AWS_SECRET.fullmatch(value) and _classes(value) >= 3:
+        if ("aws" in before or "access" in key) and _entropy(value) >= 3.5:
+            return SecretMatch("SECRET.aws", start, start + len(value), 0.9)
     if not quoted and _IDENTIFIER.fullmatch(value) and not any(c.isdigit() for c in value):
+        return None
+    if not quoted and _CODE_REFERENCE.fullmatch(value):
         return None
     is_password = "pass" in key or "pwd" in key
     entropy, classes, length = _entropy(value), _classes(value), len(value)
-    if value.isdigit() or (_HEXISH.fullmatch(value) and length in (32, 40, 64) and not quoted):
+    if value.isdigit() and (not is_password or length < 6):
+        return None
+    if _HEXISH.fullmatch(value) and not (length >= 16 and entropy >= 3.0):
         return None
     if is_password:
-        if classes < 2 and length < 10:
+        if classes < 2 and length < 10 or length < 4:
             return None
         score = min(1.0, 0.55 + 0.05 * classes + 0.02 * min(length, 10))
     else:
-        if length < 12 or entropy < 3.0 or classes < 2:
+        if length < 12 or entropy < 3.0 or classes < 2 and not _HEXISH.fullmatch(value):
             return None
         score = min(1.0, 0.4 + 0.08 * entropy + 0.04 * classes + 0.005 * min(length, 32))
-    return SecretMatch("SECRET.generic", start, start + length, round(min(score, 0.9), 3))
+    return SecretMatch(kind, start, start + length, round(min(score, 0.9), 3))
 
 
 _HEXISH = re.compile(r"[0-9a-fA-F]+")
@@ -372,6 +550,9 @@ def _repetitive(value: str) -> bool:
 
 _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] = {
     "pem": _pem,
+    "putty": _putty,
+    "pem_b64": _pem_b64,
+    "password_hash": _fixed(0.9),
     "aws_id": _aws_id,
     "gcp_api": _fixed(0.9),
     "azure_key": _fixed(0.9),
@@ -389,7 +570,18 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
     "sendgrid": _fixed(0.95),
     "npm": _fixed(0.9),
     "pypi": _fixed(0.95),
+    **{f.kind: _fixed(f.score) for f in TOKEN_FORMATS},
     "jwt": _jwt,
     "url_password": _url_password,
+    "basic_auth": _basic_auth,
+    "bearer": _bearer,
+    **{
+        kind: _keyed(kind)
+        for kind in (
+            "netrc", "cli_flag", "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem",
+            "spaced", "truenas",
+        )
+    },  # fmt: skip
+    "thingsboard": _fixed(0.8),
     "generic": _generic,
 }

@@ -8,7 +8,7 @@ given `--store`, where the learned endpoints are merged into what the store hold
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -47,7 +47,7 @@ def learn_files(
     return inventory
 
 
-def _input_options(command: click.Command) -> click.Command:
+def _input_options(command: Callable[..., None]) -> Callable[..., None]:
     for option in (
         click.option(
             "--log", "logs", multiple=True, type=_FILES, help="Access log (combined or JSON lines)."

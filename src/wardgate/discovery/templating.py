@@ -523,11 +523,11 @@ class PathTemplater:
                     self._merge(bare, node.literals.pop(key), False)
         if bare is not None:
             for key in list(node.literals):
-                child = node.literals.get(key)
-                if child is None:
+                sibling = node.literals.get(key)
+                if sibling is None:
                     continue  # folded by a walk below
                 known = key in bare.aliases or key in self._aliases
-                if known or _mirrors(child, bare):
+                if known or _mirrors(sibling, bare):
                     if len(bare.aliases) < _MAX_ALIASES:
                         bare.aliases.add(key)
                     self._merge(bare, node.literals.pop(key), False)
