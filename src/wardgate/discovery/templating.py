@@ -80,6 +80,8 @@ _VERSION = re.compile(r"(?:v\d+(?:[._]\d+)*(?:alpha|beta|rc|preview)?\d*|\d+(?:\
 _DECLARED = re.compile(r"(?:\{\{?([A-Za-z_][\w.\-]*)\}\}?|:([A-Za-z_]\w*))([:.][\w\-]+)?")
 _ACTION = re.compile(r"[A-Za-z][\w\-]{0,31}")
 _CAMEL = re.compile(r"[a-z]+(?:[A-Z][a-z]*)+")
+# A name qualified by its kind: `user:ann@example.org`, `domain:example.com`, `group:g-42`.
+_QUALIFIED = re.compile(r"[a-z][a-z_-]{1,15}:(?=[^:/]*[.@0-9])[^:/\s]{2,}")
 _PARAM = re.compile(r"\{([^{}]+)\}")
 _EXTENSIONS: Final = _words(
     "json xml yaml yml csv tsv txt pdf html htm md png jpg jpeg gif svg webp ico bmp tif tiff "
@@ -151,6 +153,8 @@ def _kind(s: str) -> str | None:
         return "date"
     if _EMAIL.fullmatch(s):
         return "email"
+    if _QUALIFIED.fullmatch(s):
+        return "token"
     if not s.isascii() or not _PCHAR.fullmatch(s):
         return "text"
     return "token" if _is_token(s) else None
