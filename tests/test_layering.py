@@ -18,6 +18,7 @@ FORBIDDEN = [
     ("proxy", ("wardgate.detect", "wardgate.checks")),
     ("checks", ("wardgate.proxy", "wardgate.policy", "aiohttp")),
     ("providers", ("wardgate.proxy", "wardgate.checks", "wardgate.policy", "aiohttp")),
+    ("discovery", ("wardgate.proxy", "wardgate.checks", "aiohttp")),
 ]
 
 

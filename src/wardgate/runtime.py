@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from wardgate.discovery.learner import TrafficLearner
 from wardgate.observe.events import EventRecorder, EventSink
 from wardgate.observe.jsonl_sink import JsonLinesSink
 from wardgate.observe.sqlite_sink import SqliteEventStore
@@ -48,6 +49,7 @@ class GatewayProcess:
     watcher: PolicyWatcher | None
     pools: PoolRegistry
     events: EventRecorder
+    learner: TrafficLearner | None = None
 
     @property
     def port(self) -> int:
@@ -58,6 +60,8 @@ class GatewayProcess:
             await self.watcher.stop()
         await self.listener.stop()
         await self.pools.close()
+        if self.learner is not None:
+            await self.learner.close()
         await self.events.close()
 
 
@@ -79,7 +83,13 @@ async def start_gateway(
         dead_letter=state_dir() / "events-dead-letter.jsonl",
     )
     events.start()
-    gateway = Gateway(plan, events)
+    learner = None
+    if policy.discovery.enabled:
+        learner = TrafficLearner(
+            policy.discovery, policy.discovery.store or str(state_dir() / "inventory.db")
+        )
+        learner.start()
+    gateway = Gateway(plan, events, observers=(learner.observe,) if learner else ())
     listener = Listener(gateway)
     await listener.start(host, port, reuse_port=reuse_port)
     # Everything built so far lives as long as the process: keep it out of the collector's
@@ -90,7 +100,7 @@ async def start_gateway(
     if policy_path is not None:
         watcher = PolicyWatcher(policy_path, gateway, pools)
         watcher.start()
-    return GatewayProcess(gateway, listener, watcher, pools, events)
+    return GatewayProcess(gateway, listener, watcher, pools, events, learner)
 
 
 async def run_gateway(

@@ -358,6 +358,13 @@ class Inventory:
         else:
             known.merge(endpoint)
 
+    def drain(self) -> list[tuple[tuple[str, str, str], dict[str, Any]]]:
+        """The endpoints learned since the last drain, as states; they are forgotten (the
+        templaters are kept: what a path looks like is still known)."""
+        drained = list(self.states())
+        self._endpoints = {}
+        return drained
+
     def states(self) -> Iterator[tuple[tuple[str, str, str], dict[str, Any]]]:
         self.compact()
         for key, endpoint in sorted(self._endpoints.items()):

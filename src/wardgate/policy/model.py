@@ -18,6 +18,7 @@ from wardgate.checks.registry import CheckConfig
 from wardgate.pipeline import Mode
 
 __all__ = [
+    "DiscoverySettings",
     "Ejection",
     "EventSettings",
     "JsonLinesSink",
@@ -289,6 +290,37 @@ class EventSettings(StrictModel):
     batch_size: int = Field(default=512, ge=1, description="Most events written at once.")
 
 
+class DiscoverySettings(StrictModel):
+    """Learning the API inventory from live traffic, off the request path."""
+
+    enabled: bool = Field(default=False, description="Learn endpoints from every route.")
+    sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests learned from (0 to 1)."
+    )
+    store: str | None = Field(
+        default=None,
+        description="Inventory store: a SQLite path, sqlite:///path or postgresql://...; "
+        "default: inventory.db in the state directory.",
+    )
+    cpu_budget: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Most of one core learning may take; past it, calls wait in a bounded "
+        "queue and the newest are skipped when it is full.",
+    )
+    queue_size: int = Field(default=10000, ge=1, description="Calls waiting to be learned.")
+    flush_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How often learned endpoints reach the store."
+    )
+    max_body: int = Field(
+        default=64 * 1024, ge=0, description="Bytes of a body kept for schema learning."
+    )
+    max_endpoints_per_host: int = Field(
+        default=5000, ge=1, description="Templates per host before paths fall into noise."
+    )
+
+
 class MemoryCounters(StrictModel):
     """Counters in each process's memory: exact for one process. With several workers or
     machines every process counts on its own, so a limit of N allows up to N per process."""
@@ -338,6 +370,9 @@ class Policy(StrictModel):
     server: ServerSettings = Field(default_factory=ServerSettings, description="Listener.")
     events: EventSettings = Field(default_factory=EventSettings, description="Event sinks.")
     stores: Stores = Field(default_factory=Stores, description="Shared state.")
+    discovery: DiscoverySettings = Field(
+        default_factory=DiscoverySettings, description="API inventory learned from traffic."
+    )
     prices: dict[str, ModelPrice] = Field(
         default_factory=dict,
         description="Model prices for budgets and usage reports. Keys are model names or "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from wardgate.decision import Verdict
 from wardgate.errors import BodyTooLarge, ClientError, MalformedRequest, UpstreamError
@@ -46,8 +46,16 @@ HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 class Gateway:
     """Serves requests with whatever plan is current; `install` swaps plans atomically."""
 
-    def __init__(self, plan: Plan, events: EventRecorder) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        events: EventRecorder,
+        observers: Sequence[Callable[[Exchange], None]] = (),
+    ) -> None:
         self.events = events
+        # Log-phase readers of every finished exchange (discovery): cheap and synchronous,
+        # they queue what they need and do their work off the request path.
+        self.observers = tuple(observers)
         self.ready = True
         self.plan = plan
         self._trusted = TrustedProxies(plan.policy.server.trusted_proxies)
@@ -96,6 +104,11 @@ class Gateway:
                 )
             if route is not None and route.pipeline.has(Phase.LOG):
                 await route.pipeline.run(Phase.LOG, ex)
+            for observe in self.observers:
+                try:
+                    observe(ex)
+                except Exception:  # an observer never fails a request
+                    log.exception("observer failed on request %s", ex.request_id)
             ex.release_payloads()
             await self.events.record(ex)
 

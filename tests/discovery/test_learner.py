@@ -1,0 +1,76 @@
+"""Learning from live traffic: a real gateway, the demo upstream, a SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import GatewayFactory, Upstream, policy_text
+from wardgate.discovery.commands import load_store
+
+ROUTES = """
+  - name: api
+    match: {path_prefix: /echo}
+    upstream: up
+    checks:
+      - type: request_limits
+"""
+
+
+def _policy(upstream: Upstream, tmp_path: Path, discovery: str) -> str:
+    return policy_text(f'["{upstream.base}"]', ROUTES, events_db=tmp_path / "e", extra=discovery)
+
+
+async def test_live_traffic_becomes_templated_endpoints_in_the_store(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    store = tmp_path / "inventory.db"
+    gw = await make_gateway(
+        _policy(upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"}}\n')
+    )
+    async with aiohttp.ClientSession() as http:
+        for number in (17, 23, 4711, 90210):
+            async with http.get(f"{gw.base}/echo/orders/{number}?expand=items") as reply:
+                assert reply.status == 200
+        async with http.post(f"{gw.base}/echo/orders", json={"sku": "A-1"}) as reply:
+            assert reply.status == 200
+        async with http.get(f"{gw.base}/nowhere/{7}") as reply:
+            assert reply.status == 404  # no route: still seen, a probe
+    learner = gw.process.learner
+    assert learner is not None
+    await learner.close()
+    assert learner.learned == 6
+    endpoints = {(e.method, e.template): e for e in load_store(str(store)).endpoints()}
+    assert set(endpoints) == {("GET", "/echo/orders/{orderId}"), ("POST", "/echo/orders")}
+    orders = endpoints[("GET", "/echo/orders/{orderId}")]
+    assert orders.count == 4 and orders.statuses == {200: 4} and "expand" in orders.query
+
+
+async def test_sampling_and_the_bounded_queue_skip_rather_than_wait(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    store = tmp_path / "inventory.db"
+    gw = await make_gateway(
+        _policy(
+            upstream,
+            tmp_path,
+            f'discovery: {{enabled: true, store: "{store}", queue_size: 1, cpu_budget: 0.001}}\n',
+        )
+    )
+    learner = gw.process.learner
+    assert learner is not None
+    async with aiohttp.ClientSession() as http:
+        for number in range(20):
+            async with http.get(f"{gw.base}/echo/items/{number}") as reply:
+                assert reply.status == 200
+    assert learner.skipped > 0  # the queue holds one call; the rest are skipped, not awaited
+    await learner.close()
+    assert learner.learned + learner.skipped == 20
+
+
+async def test_discovery_is_off_by_default(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gw = await make_gateway(_policy(upstream, tmp_path, ""))
+    assert gw.process.learner is None
