@@ -9,6 +9,9 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tests.detect.test_anchors import _whole
+from wardgate.detect import secrets
+from wardgate.detect.anchors import AnchorScanner
 from wardgate.detect.secrets import SecretMatch, find_secrets
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -72,6 +75,56 @@ POSITIVES = [
     ("postgres://admin:", "S3cr3tP4ss", "@db.internal:5432/app", "SECRET.url_password"),
     ('{"client_secret": "', "q8Zr1Tq9Wv5Bn7Cj0Hf6", '"}', "SECRET.generic"),
     ("password = '", "Tr0ub4dor&3", "'", "SECRET.generic"),
+    ("x ", "shpat_" + "a1b2c3d4e5f6" * 2 + "0a1b2c3d", "", "SECRET.shopify"),  # custom app
+    ("", "dop_v1_" + "0123456789abcdef" * 4, "", "SECRET.digitalocean"),
+    (
+        "",
+        "PMAK-" + "0a1b2c3d4e5f" * 2 + "-" + "9f8e7d6c5b4a3f2e1d" + "9f8e7d6c5b4a3f2e",
+        "",
+        "SECRET.postman",
+    ),
+    (
+        "",
+        "AGE-SECRET-KEY-1" + "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L" + "QPZRY9X8GF2TVDW0S3JN54KHCE",
+        "",
+        "SECRET.age",
+    ),
+    ("", "hvs.CAESI" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys" * 4, "", "SECRET.hashicorp"),  # Vault >= 1.10
+    ("k: ", "NRAK-" + "Z7QW3RTYUIOP2ASDFGHJKLZXCVB", "", "SECRET.newrelic"),
+    ("", "dp.pt." + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2YsKdLmNoPqRsTuVwXyA", "", "SECRET.doppler"),
+    ("", "3c9a1e0b7d4e5f6a8b9c0d1e2f3a4b5c-us14", "", "SECRET.mailchimp"),
+    (
+        "",
+        "$2b$12$" + "R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        "",
+        "SECRET.password_hash",
+    ),
+    (
+        "root:",
+        "$6$FvA0eYQ1$" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Y./" * 3 + "Zr8Tq1Wv5Bn7Cj",
+        ":19000::",
+        "SECRET.password_hash",
+    ),
+    (
+        "Authorization: Basic ",
+        base64.b64encode(b"deploy:Zr8Tq1Wv").decode(),
+        "",
+        "SECRET.basic_auth",
+    ),
+    ("Authorization: Bearer ", "8f3k2JdLq9Zx7Vb1Nm4Pw6Ty0Rc5Hs2A", "", "SECRET.bearer_token"),
+    ("machine api.internal login alice password ", "Zq8Lm2Rt9Vx4", "", "SECRET.password"),  # netrc
+    ("psexec \\\\host -u CORP\\admin -p ", "Spring2024!", " cmd", "SECRET.password"),
+    (
+        "Connect-VIServer -Server vc01 -User admin -Password '",
+        "Vm!w4re2024",
+        "'",
+        "SECRET.password",
+    ),
+    ('new NetworkCredential("svc", "', "Pa55w0rd!x", '");', "SECRET.password"),
+    ('<add key="DbPassword" value="', "Zq8Lm2Rt9Vx4", '" />', "SECRET.generic"),  # .NET config
+    ("Driver={SQL Server};Server=db;Uid=sa;Pwd=", "Zx9Qw3Er7Ty1", ";", "SECRET.generic"),  # ODBC
+    ("postgresql://app:", "Zq8Lm2Rt9Vx4", "@db.example.com:5432/x", "SECRET.url_password"),
+    ("curl http://tb.local/api/v1/", "Hk3Lm9Qz2Rt8Vx4Wp7Yn", "/telemetry", "SECRET.thingsboard"),
 ]
 
 
@@ -106,6 +159,18 @@ NEGATIVES = [
     "img data:image/png;base64,iVBORw0KGgoAAAANSUHEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
     "eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiI0MiJ9.c2ln",  # header without alg
     "def f(x):\n    return x == 1\nvalue: int = compute(x)",  # code
+    "password: ${DB_PASSWORD}",  # templated
+    "password = os.environ.get('DB_PASSWORD')",  # code reference
+    "--password $MYSQL_PASSWORD",  # shell variable
+    "xoxb-your-bot-token-here",  # provider prefix, not its shape
+    "https://example.org/path?q=1 and git@github.com:org/repo.git",  # URLs without passwords
+    "color: #ff00aa; background: #0a0b0c;",  # CSS colors
+    "resolved: sha512-"
+    + "z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUR"
+    + "==",
+    "integrity: 6f1ed002ab5595859014ebf0951522d9",  # lockfile hash
+    "We pass the token to the next step, then login and password are checked.",  # prose
+    'curl -u "$USER:$PASS" https://api.internal',  # variables
 ]
 
 
@@ -127,3 +192,12 @@ def test_total_and_in_bounds(text: str) -> None:
     for match in find_secrets(text):
         assert 0 <= match.start < match.end <= len(text)
         assert 0.0 <= match.score <= 1.0
+
+
+@pytest.mark.parametrize("row", range(len(POSITIVES)))
+def test_windows_find_what_the_whole_text_finds(row: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix, secret, suffix, _kind = POSITIVES[row]
+    text = "Some prose first, then: " + prefix + secret + suffix + " and more after."
+    windowed = secrets.find_secrets(text)
+    monkeypatch.setattr(AnchorScanner, "windows", _whole)
+    assert windowed == secrets.find_secrets(text)

@@ -70,14 +70,20 @@ _BRANCHES: dict[str, str] = {
         r"-----BEGIN (?P<pem_t>(?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?)"
         r"-----[\s\S]{16,16384}?-----END (?P=pem_t)-----"
     ),
-    "putty": r"PuTTY-User-Key-File-[23]: [\s\S]{16,8192}?Private-Lines: [0-9]+\r?\n[" + _B64 + r"=\r\n]{40,8192}",
-    "pem_b64": r"LS0tLS1CRUdJTi[" + _B64 + r"]{60,20000}={0,2}",
+    "putty": r"PuTTY-User-Key-File-[23]: [\s\S]{16,8192}?Private-Lines: [0-9]+\r?\n["
+    + _B64
+    + r"=\r\n]{40,8192}",
+    "pem_b64": r"LS0tLS1CRUdJTi(?:[" + _B64 + r"]|\r?\n|\\n){60,20000}={0,2}",
     "password_hash": (
         r"\$(?:[156]\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
         r"|2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}|[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}"
         r"|y\$[./A-Za-z0-9]{1,20}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43}"
-        r"|argon2(?:id|i|d)\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[" + _B64 + r"]{11,}\$[" + _B64
-        + r"]{16,}|krb5asrep\$(?:17|18|23)\$(?:[^\s:$]{1,128}:)?[0-9a-fA-F]{24,32}\$[0-9a-fA-F]{64,8192})"
+        r"|argon2(?:id|i|d)\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$["
+        + _B64
+        + r"]{11,}\$["
+        + _B64
+        + r"]{16,}"
+        r"|krb5asrep\$(?:17|18|23)\$(?:[^\s:$]{1,128}:)?[0-9a-fA-F]{24,32}\$[0-9a-fA-F]{64,8192})"
     ),
     "aws_id": r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}" + _END,
     "gcp_api": r"AIza[" + _URLSAFE + r"]{35}" + _END,
@@ -111,8 +117,14 @@ _BRANCHES: dict[str, str] = {
         r"://[^\s:/@'\"<>]{0,64}:"
         r"(?P<url_password_v>[^\s/'\"<>]{1,128})@[A-Za-z0-9\[]"
     ),
-    "basic_auth": r"\b(?i:basic)[ \t]+(?P<basic_auth_v>[" + _B64 + r"]{8,400}={0,2})(?![" + _B64 + r"=])",
-    "bearer": r"\b(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9_\-.~+/]{16,1000}=*)(?![A-Za-z0-9_\-.~+/=])",
+    "basic_auth": r"\b(?i:basic)[ \t]+(?P<basic_auth_v>["
+    + _B64
+    + r"]{8,400}={0,2})(?!["
+    + _B64
+    + r"=])",
+    "bearer": (
+        r"\b(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9_\-.~+/]{16,1000}=*)(?![A-Za-z0-9_\-.~+/=])"
+    ),
     "netrc": r"\blogin[ \t\r\n]+\S{1,64}[ \t\r\n]+password[ \t\r\n]+(?P<netrc_v>[^\s\"']{1,128})",
     "cli_flag": (
         r"(?<![A-Za-z0-9_\-])--?(?P<cli_flag_k>(?i:password|passwd|pass|pwd|token|secret|api-?key"
@@ -144,7 +156,9 @@ _BRANCHES: dict[str, str] = {
         r"\b(?P<spaced_k>[A-Za-z0-9_.\-]{0,30}(?i:password|passwd|secret|token|api_?key)"
         r"[A-Za-z0-9_]{0,24})[ \t]+(?P<spaced_q>[\"'])(?P<spaced_v>[^\"'\s]{3,199})(?P=spaced_q)"
     ),
-    "thingsboard": r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b",
+    "thingsboard": (
+        r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b"
+    ),
     "truenas": (
         r"login_with_api_key[\"'],[^\n]{0,40}?[\"'](?P<truenas_v>[0-9]{1,4}-[A-Za-z0-9]{64})[\"']"
     ),
@@ -158,11 +172,11 @@ _BRANCHES: dict[str, str] = {
 # than one of named groups; the branch that matched is found again on the (few) candidates.
 _PATTERN = re.compile("|".join(f"(?:{body})" for body in _BRANCHES.values()))
 _COMPILED = {kind: re.compile(body) for kind, body in _BRANCHES.items()}
+_OPERATOR_KINDS = ("url_password", "generic")
 _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
-        "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "thingsboard",
-        "truenas",
+        "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "truenas",
     }
 )  # fmt: skip
 _SPECIFIC = re.compile(
@@ -177,12 +191,13 @@ _ANCHORS = AnchorScanner(
     [
         Anchor("-----BEGIN", 0, 16_500),
         Anchor("PuTTY-User-Key-File-", 0, 8_300),
+        Anchor("LS0tLS1CRUdJTi", 0, 20_100),
         *(
             Anchor(prefix, 0, 8)
             for prefix in (
                 "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh[pousr]_", "github_pat_", "gl[a-z]",
                 "xox", "xapp-", "sk-", "hf_", "api_org_", "SK", "AC", "SG.", "npm_", "pypi-", "eyJ",
-                "LS0tLS1CRUdJTi", "$[12589y]$", "$2[abxy]$", "$argon2", "$krb5asrep$",
+                "$[15689y]$", "$2[abxy]$", "$argon2", "$krb5asrep$",
             )
         ),
         *(Anchor(f.anchor, f.before, 8) for f in TOKEN_FORMATS),
@@ -270,7 +285,7 @@ _PLACEHOLDER = re.compile(
     r"|@[A-Za-z_]+@|^\$[A-Za-z_]|^\{[A-Za-z_][A-Za-z0-9_.]*\}$"
     r"|^(?:null|none|nil|true|false|undefined|empty|required|optional|todo|tbd|string|str|bytes"
     r"|env|(?:my|the|new|old|some|user|admin|db|a)?[_\-]?(?:secret|password|passwd|pass|pwd"
-    r"|token|api[_\-]?key|key|value)(?:[_\-]?(?:here|goes[_\-]?here|123|1))?)$"
+    r"|token|api[_\-]?key|key|value)(?:[_\-]?(?:here|goes[_\-]?here))?)$"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.\[(][A-Za-z0-9_.\[\]()'\"]*)?")
 _CODE_REFERENCE = re.compile(
@@ -297,29 +312,39 @@ def find_secrets(text: str) -> list[SecretMatch]:
     'SECRET.aws'
     """
     found: list[SecretMatch] = []
-    for candidate in (
-        match
-        for low, high in _ANCHORS.windows(text)
-        for match in _PATTERN.finditer(text, low, high)
-    ):
-        found_kind = _which(text, candidate.start())
-        if found_kind is None:
-            continue
-        kind, match = found_kind
-        start, end = match.span(kind + "_v" if kind + "_v" in match.re.groupindex else 0)
-        if kind in _BOUNDED and start and text[start - 1] in _WORDISH:
-            continue
-        result = _VALIDATORS[kind](match, text[start:end], start)
-        if result is not None:
-            found.append(result)
+    for low, high in _ANCHORS.windows(text):
+        position = low
+        while (candidate := _PATTERN.search(text, position, high)) is not None:
+            result = _judged(text, candidate.start())
+            if result is None:
+                # A rejected candidate may hide one that starts inside it (`url: http://h/api/v1/
+                # <token>/...`, `Authorization: Bearer ...`): look again one character on.
+                position = candidate.start() + 1
+            else:
+                found.append(result)
+                position = max(candidate.end(), result.end)
     return found
+
+
+def _judged(text: str, pos: int) -> SecretMatch | None:
+    found_kind = _which(text, pos)
+    if found_kind is None:
+        return None
+    kind, match = found_kind
+    start, end = match.span(kind + "_v" if kind + "_v" in match.re.groupindex else 0)
+    if kind in _BOUNDED and start and text[start - 1] in _WORDISH:
+        return None
+    return _VALIDATORS[kind](match, text[start:end], start)
 
 
 def _which(
     text: str, pos: int, skip: frozenset[str] = frozenset()
 ) -> tuple[str, re.Match[str]] | None:
     """The branch the alternation took at ``pos``: the first one, in order, that matches."""
-    for kind, pattern in _COMPILED.items():
+    # Most candidates are assignment operators, which only two branches can begin with.
+    kinds = _OPERATOR_KINDS if text[pos : pos + 1] in (":", "=") else _COMPILED
+    for kind in kinds:
+        pattern = _COMPILED[kind]
         if kind not in skip:
             match = pattern.match(text, pos)
             if match is not None:
@@ -355,6 +380,13 @@ def _pem(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     if sum(c.isalnum() for c in body) < 16 or _PLACEHOLDER.search(body):
         return None
     return SecretMatch("SECRET.private_key", start, start + len(value), 1.0)
+
+
+def _password_hash(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    digest = value.rsplit("$", 1)[-1]
+    if _repetitive(digest) or _PLACEHOLDER.search(digest):
+        return None
+    return SecretMatch("SECRET.password_hash", start, start + len(value), 0.9)
 
 
 def _aws_id(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
@@ -448,7 +480,7 @@ def _basic_auth(match: re.Match[str], value: str, start: int) -> SecretMatch | N
         decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode()
     except (binascii.Error, ValueError):
         return None
-    user, colon, password = decoded.partition(":")
+    _user, colon, password = decoded.partition(":")
     if not colon or not password or not decoded.isprintable() or _PLACEHOLDER.search(password):
         return None
     return SecretMatch("SECRET.basic_auth", start, start + len(value), 0.9)
@@ -496,9 +528,14 @@ def _judge(
     if _PLACEHOLDER.search(value) or _repetitive(value) or _PROVIDER_PREFIX.match(value):
         return None
     key = key.lower()
-    if "secret" in key and _AWS_SECRET.fullmatch(value) and _classes(value) >= 3:
-        if ("aws" in before or "access" in key) and _entropy(value) >= 3.5:
-            return SecretMatch("SECRET.aws", start, start + len(value), 0.9)
+    if (
+        "secret" in key
+        and _AWS_SECRET.fullmatch(value)
+        and _classes(value) >= 3
+        and ("aws" in before or "access" in key)
+        and _entropy(value) >= 3.5
+    ):
+        return SecretMatch("SECRET.aws", start, start + len(value), 0.9)
     if not quoted and _IDENTIFIER.fullmatch(value) and not any(c.isdigit() for c in value):
         return None
     if not quoted and _CODE_REFERENCE.fullmatch(value):
@@ -510,11 +547,11 @@ def _judge(
     if _HEXISH.fullmatch(value) and not (length >= 16 and entropy >= 3.0):
         return None
     if is_password:
-        if classes < 2 and length < 10 or length < 4:
+        if (classes < 2 and length < 10) or length < 4:
             return None
         score = min(1.0, 0.55 + 0.05 * classes + 0.02 * min(length, 10))
     else:
-        if length < 12 or entropy < 3.0 or classes < 2 and not _HEXISH.fullmatch(value):
+        if length < 12 or entropy < 3.0 or (classes < 2 and not _HEXISH.fullmatch(value)):
             return None
         score = min(1.0, 0.4 + 0.08 * entropy + 0.04 * classes + 0.005 * min(length, 32))
     return SecretMatch(kind, start, start + length, round(min(score, 0.9), 3))
@@ -545,14 +582,14 @@ def _classes(value: str) -> int:
 
 
 def _repetitive(value: str) -> bool:
-    return len(value) >= 8 and len(set(value)) <= max(2, len(value) // 8)
+    return len(value) >= 8 and len(set(value)) <= max(2, min(len(value) // 8, 6))
 
 
 _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] = {
     "pem": _pem,
     "putty": _putty,
     "pem_b64": _pem_b64,
-    "password_hash": _fixed(0.9),
+    "password_hash": _password_hash,
     "aws_id": _aws_id,
     "gcp_api": _fixed(0.9),
     "azure_key": _fixed(0.9),
@@ -578,10 +615,17 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
     **{
         kind: _keyed(kind)
         for kind in (
-            "netrc", "cli_flag", "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem",
-            "spaced", "truenas",
+            "netrc",
+            "cli_flag",
+            "user_pass",
+            "curl_user",
+            "dotnet_cred",
+            "xml_kv",
+            "xml_elem",
+            "spaced",
+            "truenas",
         )
-    },  # fmt: skip
+    },
     "thingsboard": _fixed(0.8),
     "generic": _generic,
 }
