@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lib import attacks, consumption, guardrails, sections as core
+from lib import attacks, consumption, discovery, guardrails, sections as core, sensitive
 from lib.procs import Procs, foreign_cpu, log
 from lib.report import SectionResult, Target, table, verdict
 from lib.setup_env import code_version, facts, setup
@@ -76,6 +76,12 @@ SECTIONS: dict[str, Section] = {
         "Prompt and output guardrails: injection scoring, streamed checks, first token",
         guardrails.guardrails,
         "~2 min",
+    ),
+    "sensitive": Section(
+        "Sensitive data: PII and secrets in a 4 KB prompt", sensitive.sensitive, "~1 min"
+    ),
+    "discovery": Section(
+        "Discovery: learning's cost to traffic, inventory memory", discovery.discovery, "~5 min"
     ),
 }
 

@@ -324,6 +324,12 @@ SYSTEMS = {
         System(
             "wg-meter", "Wardgate + demo checks + metering", _wardgate("metering", 19107), PINNED
         ),
+        System(
+            "wg-discovery",
+            "Wardgate + demo checks + discovery",
+            _wardgate("discovery", 19108),
+            PINNED,
+        ),
     )
 }
 
