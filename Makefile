@@ -39,6 +39,7 @@ bench: install
 eval: install
 	$(BIN)/python scripts/eval_attacks.py
 	$(BIN)/python scripts/eval_injection.py
+	$(BIN)/python scripts/eval_discovery.py
 	$(BIN)/pip install --quiet -e '.[eval-sensitive]'
 	$(BIN)/python scripts/eval_sensitive.py
 
