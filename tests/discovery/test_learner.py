@@ -74,3 +74,56 @@ async def test_discovery_is_off_by_default(
 ) -> None:
     gw = await make_gateway(_policy(upstream, tmp_path, ""))
     assert gw.process.learner is None
+
+
+async def test_a_learned_inventory_is_enforced_by_the_schema_check(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    store = tmp_path / "inventory.db"
+    learning = """
+      - name: api
+        match: {path_prefix: /echo}
+        upstream: up
+        checks:
+          - type: attacks
+    """
+    gw = await make_gateway(
+        policy_text(
+            f'["{upstream.base}"]',
+            learning,
+            events_db=tmp_path / "e",
+            extra=f'discovery: {{enabled: true, store: "{store}"}}\n',
+        )
+    )
+    async with aiohttp.ClientSession() as http:
+        for number in (3, 17, 4711):
+            async with http.get(f"{gw.base}/echo/orders/{number}") as reply:
+                assert reply.status == 200
+            order = {"sku": f"A-{number}", "qty": number % 5 + 1}
+            async with http.post(f"{gw.base}/echo/orders", json=order) as reply:
+                assert reply.status == 200
+    assert gw.process.learner is not None
+    await gw.process.learner.close()
+
+    enforcing = f"""
+      - name: api
+        match: {{path_prefix: /echo}}
+        upstream: up
+        checks:
+          - {{type: schema, learned: "{store}"}}
+    """
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', enforcing, events_db=tmp_path / "e2")
+    )
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gw.base}/echo/orders/90210") as reply:
+            assert reply.status == 200
+        async with http.post(f"{gw.base}/echo/orders", json={"sku": "B-1", "qty": 2}) as reply:
+            assert reply.status == 200
+        async with http.get(f"{gw.base}/echo/admin/users") as reply:
+            assert reply.status == 404  # never seen: not part of the API
+        mass = {"sku": "B-1", "qty": 2, "price": 0}
+        async with http.post(f"{gw.base}/echo/orders", json=mass) as reply:
+            assert reply.status == 400  # a field the clients never sent
+        async with http.post(f"{gw.base}/echo/orders", json={"sku": "B-1", "qty": "2"}) as reply:
+            assert reply.status == 400  # a type they never sent

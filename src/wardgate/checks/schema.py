@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from wardgate.checks.base import CheckSettings
 from wardgate.decision import Decision, Finding, Location
+from wardgate.discovery.inventory import load_store
+from wardgate.discovery.openapi import to_openapi
 from wardgate.discovery.validate import (
     CompiledSpec,
     Match,
@@ -35,7 +37,7 @@ from wardgate.discovery.validate import (
     Violation,
     compile_spec,
 )
-from wardgate.errors import PolicyError
+from wardgate.errors import PolicyError, StoreError
 from wardgate.exchange import Exchange
 from wardgate.phases import Phase
 
@@ -50,10 +52,24 @@ class Config(CheckSettings):
     """Enforce a declared API spec per operation: endpoints, fields, types, sizes."""
 
     type: Literal["schema"] = "schema"
-    spec: Path = Field(
+    spec: Path | None = Field(
+        default=None,
         description="OpenAPI 3.0/3.1 or Swagger 2.0 file, YAML or JSON; a relative path is "
-        "resolved against the gateway's working directory. Read once, at policy load."
+        "resolved against the gateway's working directory. Read once, at policy load.",
     )
+    learned: str | None = Field(
+        default=None,
+        description="Instead of `spec`: the inventory store discovery learned into (a SQLite "
+        "path or postgresql:// URL); its endpoints become the spec when the policy loads. "
+        "Review what was learned (`wardgate inventory export`) before enforcing it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Config:
+        if (self.spec is None) == (self.learned is None):
+            raise ValueError("give exactly one of `spec` (a file) and `learned` (a store)")
+        return self
+
     unknown_endpoint: Literal["block_404", "block_403", "flag", "allow"] = Field(
         default="block_404",
         description="A request no path template of the spec fits: refuse it with 404 or "
@@ -98,15 +114,27 @@ def load_spec(path: Path) -> dict[str, Any]:
     return document
 
 
+def _learned_spec(store_url: str | None) -> dict[str, Any]:
+    """The OpenAPI document of what discovery learned into a store."""
+    try:
+        endpoints = load_store(store_url or "").endpoints()
+    except StoreError as exc:
+        raise PolicyError([f"schema: learned store: {exc}"]) from None
+    if not endpoints:
+        raise PolicyError(["schema: learned store holds no endpoints yet"])
+    return to_openapi(endpoints)
+
+
 class SchemaCheck:
     def __init__(self, config: Config, compiled: CompiledSpec | None = None) -> None:
         self._config = config
         if compiled is None:
-            document = load_spec(config.spec)
+            source = config.spec or config.learned
+            document = load_spec(config.spec) if config.spec else _learned_spec(config.learned)
             try:
                 compiled = compile_spec(document, _options(config))
             except SpecError as exc:
-                raise PolicyError([f"schema: spec {config.spec}: {exc}"]) from None
+                raise PolicyError([f"schema: spec {source}: {exc}"]) from None
         self.spec = compiled
         parts = frozenset(config.validate_parts)
         self._params = parts & {"query", "path", "headers"}

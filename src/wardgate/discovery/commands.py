@@ -25,7 +25,7 @@ from wardgate import __version__
 from wardgate.discovery.access_log import read_access_log
 from wardgate.discovery.diff import CATEGORIES, DiffReport, diff as diff_endpoints
 from wardgate.discovery.har import read_har
-from wardgate.discovery.inventory import Endpoint, Inventory, merge_states
+from wardgate.discovery.inventory import Inventory, load_store, merge_states
 from wardgate.discovery.observation import Observation
 from wardgate.discovery.openapi import dump_document, load_document, to_openapi
 from wardgate.discovery.postman import read_postman
@@ -265,22 +265,6 @@ def to_sarif(report: DiffReport, spec_uri: str) -> dict[str, Any]:
     }
 
 
-def load_store(store_url: str) -> Inventory:
-    """The inventory a store holds, as one `Inventory`."""
-    from wardgate.discovery.store import open_store
-
-    store = open_store(store_url)
-    try:
-        records = store.load()
-    finally:
-        store.close()
-    learned = Inventory()
-    for key, state in sorted(records.items(), key=lambda item: _key_tuple(item[0])):
-        host, method, template = _key_tuple(key)
-        learned.merge_endpoint(Endpoint.from_state(host, method, template, state))
-    return learned
-
-
 def _save(learned: Inventory, store_url: str) -> None:
     from wardgate.discovery.store import EndpointKey, open_store
 
@@ -290,7 +274,3 @@ def _save(learned: Inventory, store_url: str) -> None:
         store.merge(records, merge_states)
     finally:
         store.close()
-
-
-def _key_tuple(key: object) -> tuple[str, str, str]:
-    return (getattr(key, "host"), getattr(key, "method"), getattr(key, "template"))  # noqa: B009

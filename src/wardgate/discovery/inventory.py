@@ -30,7 +30,14 @@ from wardgate.discovery.observation import Observation
 from wardgate.discovery.schema import SchemaSketch
 from wardgate.discovery.templating import NOISE, PathTemplater
 
-__all__ = ["NOISE_TEMPLATE", "Endpoint", "Inventory", "auth_schemes"]
+__all__ = [
+    "NOISE_TEMPLATE",
+    "Endpoint",
+    "Inventory",
+    "auth_schemes",
+    "load_store",
+    "merge_states",
+]
 
 NOISE_TEMPLATE = NOISE
 STATE_VERSION = 1
@@ -369,6 +376,22 @@ class Inventory:
         self.compact()
         for key, endpoint in sorted(self._endpoints.items()):
             yield key, endpoint.to_state()
+
+
+def load_store(store_url: str) -> Inventory:
+    """The inventory a store holds (every host), as one `Inventory`."""
+    from wardgate.discovery.store import open_store
+
+    store = open_store(store_url)
+    try:
+        records = store.load()
+    finally:
+        store.close()
+    learned = Inventory()
+    for key in sorted(records):
+        state = records[key]
+        learned.merge_endpoint(Endpoint.from_state(key.host, key.method, key.template, state))
+    return learned
 
 
 def merge_states(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
