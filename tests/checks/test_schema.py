@@ -28,7 +28,9 @@ from wardgate.observe.query import EventQuery, query_events
 
 DATA = Path(__file__).parent / "data"
 SPEC = DATA / "schema_spec.yaml"
-CRAPI = Path("/work/shared/data/api_discovery/crapi/crapi-openapi-spec.json")
+CRAPI = (
+    Path(__file__).resolve().parents[3] / "shared/data/api_discovery/crapi/crapi-openapi-spec.json"
+)
 
 
 @pytest.fixture(scope="module")

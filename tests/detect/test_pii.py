@@ -9,9 +9,8 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tests.detect.test_anchors import FRAGMENTS, _whole
+from tests.detect.test_anchors import FRAGMENTS, scan_whole_text
 from wardgate.detect import pii
-from wardgate.detect.anchors import AnchorScanner
 from wardgate.detect.pii import PII_TYPES, PiiMatch, find_pii
 
 
@@ -222,7 +221,7 @@ def test_windows_change_nothing_found_for_new_shapes(
         for _ in range(5)
     ]
     windowed = [find_pii(t) for t in texts]
-    monkeypatch.setattr(AnchorScanner, "windows", _whole)
+    scan_whole_text(monkeypatch)
     assert windowed == [find_pii(t) for t in texts]
 
 

@@ -9,9 +9,8 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tests.detect.test_anchors import _whole
+from tests.detect.test_anchors import scan_whole_text
 from wardgate.detect import secrets
-from wardgate.detect.anchors import AnchorScanner
 from wardgate.detect.secrets import SecretMatch, find_secrets
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -199,5 +198,5 @@ def test_windows_find_what_the_whole_text_finds(row: int, monkeypatch: pytest.Mo
     prefix, secret, suffix, _kind = POSITIVES[row]
     text = "Some prose first, then: " + prefix + secret + suffix + " and more after."
     windowed = secrets.find_secrets(text)
-    monkeypatch.setattr(AnchorScanner, "windows", _whole)
+    scan_whole_text(monkeypatch)
     assert windowed == secrets.find_secrets(text)

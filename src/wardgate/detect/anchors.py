@@ -37,6 +37,9 @@ class Anchor:
     before: int
     after: int
     caseless: bool = False
+    # A weak anchor (an `=` of any assignment) alone lets a detector try only the few
+    # shapes that need nothing stronger: see `AnchorScanner.windows(..., strong=...)`.
+    weak: bool = False
 
     @property
     def length(self) -> int:
@@ -49,6 +52,7 @@ class AnchorScanner:
 
     def __init__(self, anchors: Sequence[Anchor]) -> None:
         self._anchors = tuple(anchors)
+        self._lengths = tuple(anchor.length for anchor in self._anchors)
         self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._database.compile(
             expressions=[_utf32(anchor.pattern) for anchor in self._anchors],
@@ -58,25 +62,39 @@ class AnchorScanner:
 
     def windows(self, text: str) -> list[tuple[int, int]]:
         """Merged `(start, end)` windows of `text` around its anchors, in order."""
+        return self.split_windows(text)[0]
+
+    def split_windows(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The windows around every anchor, and those around the strong (not `weak`) ones."""
         if not text:
-            return []
-        spans: list[tuple[int, int]] = []
-        anchors = self._anchors
+            return [], []
+        spans: list[tuple[int, int, bool]] = []
+        anchors, lengths = self._anchors, self._lengths
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
             anchor = anchors[ident]
             last = end // 4
-            spans.append((last - anchor.length - anchor.before, last + anchor.after))
+            start = last - lengths[ident] - anchor.before
+            spans.append((max(start, 0), last + anchor.after, anchor.weak))
 
         self._database.scan(text.encode("utf-32-le", "surrogatepass"), match_event_handler=on_match)
         if not spans:
-            return []
+            return [], []
         spans.sort()
+        every = self._merged(text, spans)
+        strong = (
+            self._merged(text, [s for s in spans if not s[2]])
+            if any(s[2] for s in spans)
+            else every
+        )
+        return every, strong
+
+    @staticmethod
+    def _merged(text: str, spans: list[tuple[int, int, bool]]) -> list[tuple[int, int]]:
         merged: list[tuple[int, int]] = []
         low, high = -1, -1
         size = len(text)
-        for start, end in spans:
-            start = max(start, 0)
+        for start, end, _ in spans:
             if start > high:
                 if high > low:
                     merged.append((low, high))

@@ -247,7 +247,10 @@ def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
 _ANCHORS = AnchorScanner(
     [
         Anchor("@", 66, 260),
-        Anchor("[0-9:]", 40, 96),
+        Anchor("[0-9]", 40, 96),
+        # An IPv6 address without a digit still has `::` or a run of hex groups.
+        Anchor("::", 40, 96),
+        Anchor("[a-fA-F]:[a-fA-F]", 40, 96),
         *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
         *(Anchor(cue, 0, 140) for cue in ("Dear", "Mr", "Ms", "Dr", "Prof", "Miss")),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),

@@ -173,6 +173,15 @@ _BRANCHES: dict[str, str] = {
 _PATTERN = re.compile("|".join(f"(?:{body})" for body in _BRANCHES.values()))
 _COMPILED = {kind: re.compile(body) for kind, body in _BRANCHES.items()}
 _OPERATOR_KINDS = ("url_password", "generic")
+# The branches an `=` or `:` can anchor: those whose own text holds one (group syntax such
+# as `(?:` aside). Every other branch begins with, or holds, a strong anchor of its own.
+_ASSIGNMENT_PATTERN = re.compile(
+    "|".join(
+        f"(?:{body})"
+        for body in _BRANCHES.values()
+        if re.search(r"[=:]", re.sub(r"\(\?(?:[:=!]|P<\w+>|P=\w+\)|[aiLmsux]+[:)])", "", body))
+    )
+)
 _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
@@ -217,7 +226,7 @@ _ANCHORS = AnchorScanner(
         Anchor("DirectoryEntry(", 0, 320),
         Anchor("/api/v1/", 0, 8),
         Anchor("login_with_api_key", 0, 120),
-        Anchor("[=:]", 16, 8),
+        Anchor("[=:]", 16, 8, weak=True),
     ]
 )  # fmt: skip
 
@@ -311,10 +320,21 @@ def find_secrets(text: str) -> list[SecretMatch]:
     >>> find_secrets("key: AKIAZ7QW3RTYUIOP2ASD")[0].type
     'SECRET.aws'
     """
+    every, strong = _ANCHORS.split_windows(text)
+    # Code and configuration are full of `=` and `:`; around those alone only the shapes
+    # that hold one can match, so the whole alternation (5x dearer) runs only around strong
+    # anchors, and the two scans' findings are merged leftmost first.
+    found = _scan(text, _PATTERN, strong)
+    if every is not strong:
+        found = _leftmost(found + _scan(text, _ASSIGNMENT_PATTERN, every))
+    return found
+
+
+def _scan(text: str, pattern: re.Pattern[str], windows: list[tuple[int, int]]) -> list[SecretMatch]:
     found: list[SecretMatch] = []
-    for low, high in _ANCHORS.windows(text):
+    for low, high in windows:
         position = low
-        while (candidate := _PATTERN.search(text, position, high)) is not None:
+        while (candidate := pattern.search(text, position, high)) is not None:
             result = _judged(text, candidate.start())
             if result is None:
                 # A rejected candidate may hide one that starts inside it (`url: http://h/api/v1/
@@ -324,6 +344,15 @@ def find_secrets(text: str) -> list[SecretMatch]:
                 found.append(result)
                 position = max(candidate.end(), result.end)
     return found
+
+
+def _leftmost(found: list[SecretMatch]) -> list[SecretMatch]:
+    """Findings without overlaps: the leftmost, then the longest, wins."""
+    kept: list[SecretMatch] = []
+    for match in sorted(set(found), key=lambda m: (m.start, -m.end)):
+        if not kept or match.start >= kept[-1].end:
+            kept.append(match)
+    return kept
 
 
 def _judged(text: str, pos: int) -> SecretMatch | None:
