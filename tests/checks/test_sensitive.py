@@ -136,3 +136,23 @@ async def test_no_raw_value_reaches_events_or_logs(
     stored = (tmp_path / "e").read_bytes() + caplog.text.encode()
     for value in (EMAIL, CARD, TOKEN, "4111111111111111", "415 555 2671", "ann.lee"):
         assert value.encode() not in stored, value
+
+
+async def test_the_default_policy_masks_personal_data_before_the_model(
+    upstream: Upstream, make_gateway: GatewayFactory
+) -> None:
+    from wardgate.cli import default_policy_path
+
+    text = default_policy_path().read_text(encoding="utf-8")
+    text = text.replace("${WARDGATE_UPSTREAM:-http://127.0.0.1:18080}", upstream.base)
+    gateway = await make_gateway(text)
+    async with _client(gateway) as client:
+        reply = await client.chat.completions.create(
+            model="m", messages=_user(f"Draft a reply to {EMAIL} about card {CARD}.")
+        )
+    sent = upstream.recorder.last
+    assert sent is not None
+    received = str(sent.json()["messages"])
+    assert EMAIL not in received and CARD not in received
+    assert "<EMAIL_ADDRESS>" in received and "<CREDIT_CARD>" in received
+    assert reply.choices[0].message.content is not None
