@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import orjson
 import pytest
 from openai import AsyncOpenAI
 
@@ -156,3 +157,37 @@ async def test_the_default_policy_masks_personal_data_before_the_model(
     assert EMAIL not in received and CARD not in received
     assert "<EMAIL_ADDRESS>" in received and "<CREDIT_CARD>" in received
     assert reply.choices[0].message.content is not None
+
+
+SEND: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": "send_email",
+            "parameters": {"type": "object", "properties": {"to": {"type": "string"}}},
+        },
+    }
+]
+
+
+async def test_placeholders_come_back_as_values_in_tool_call_arguments(
+    gateway: Gateway, upstream: Upstream
+) -> None:
+    prompt = '/call send_email {"to": "' + EMAIL + '", "body": "card ' + CARD + '"}'
+    expected = {"to": EMAIL, "body": f"card {CARD}"}
+    async with _client(gateway) as client:
+        reply = await client.chat.completions.create(model="m", messages=_user(prompt), tools=SEND)
+        sent = upstream.recorder.last
+        assert sent is not None and EMAIL not in str(sent.json())
+        (call,) = reply.choices[0].message.tool_calls or []
+        assert orjson.loads(call.function.arguments) == expected  # type: ignore[union-attr]
+        stream = await client.chat.completions.create(
+            model="m", messages=_user(prompt), tools=SEND, stream=True
+        )
+        pieces = [
+            fragment.function.arguments or ""
+            async for chunk in stream
+            for fragment in (chunk.choices[0].delta.tool_calls or [] if chunk.choices else [])
+            if fragment.function is not None
+        ]
+    assert orjson.loads("".join(pieces)) == expected

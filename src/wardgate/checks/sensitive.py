@@ -30,7 +30,7 @@ import orjson
 from pydantic import Field, model_validator
 
 from wardgate.checks.base import CheckSettings, answer_json
-from wardgate.decision import Decision, Edit, Evidence, Finding, Location
+from wardgate.decision import Action as DecisionAction, Decision, Edit, Evidence, Finding, Location
 from wardgate.detect.sensitive import (
     PseudonymVault,
     SensitiveMatch,
@@ -50,6 +50,8 @@ FieldAction = Literal["strip", "mask", "hash"]
 
 _VAULT = "sensitive.vault"
 _STREAM = "sensitive.stream"
+_ARGUMENTS = "sensitive.arguments"
+_MAX_ARGUMENTS = 256 * 1024  # characters of one streamed call's arguments kept
 # Keys of an AI request whose values are the application's own machinery, not content.
 _NOT_CONTENT = frozenset(
     {
@@ -366,13 +368,38 @@ class SensitiveCheck:
         if state is None:
             state = ex.vault[_STREAM] = _Stream()
         deltas = text_deltas(event.data)
+        final = not deltas and _is_final(event.data)
+        restored = self._streamed_arguments(ex, event.data, final)
         if any(choice != 0 for choice, _ in deltas):
             # Offsets interleave when several answers stream side by side: judge, never edit.
             return self._judge_only(deltas)
         for _, piece in deltas:
             state.text += piece
-        final = not deltas and _is_final(event.data)
-        return self._advance(ex, state, final=final)
+        decision = self._advance(ex, state, final=final)
+        if restored and decision.action is not DecisionAction.BLOCK:
+            edits = [*decision.edits, *restored]
+            return Decision.modify(edits, list(decision.findings))
+        return decision
+
+    def _streamed_arguments(self, ex: Exchange, data: str, final: bool) -> list[Edit]:
+        """Tool-call arguments gathered per call; at the end of the answer, one edit per call
+        whose arguments hold placeholders, with the values put back (JSON escaped)."""
+        vault: PseudonymVault | None = ex.vault.get(_VAULT)
+        if vault is None or not len(vault):
+            return []
+        calls: dict[tuple[int, int], str] = ex.vault.setdefault(_ARGUMENTS, {})
+        for key, piece in _argument_pieces(data):
+            if len(calls.get(key, "")) < _MAX_ARGUMENTS:
+                calls[key] = calls.get(key, "") + piece
+        if not final:
+            return []
+        edits = []
+        for (choice, index), arguments in sorted(calls.items()):
+            restored = vault.restore(arguments, escape=_json_escape)
+            if restored != arguments:
+                edits.append(Edit("stream.arguments", choice, index, restored))
+        calls.clear()
+        return edits
 
     def _advance(self, ex: Exchange, state: _Stream, *, final: bool) -> Decision:
         end = state.base + len(state.text)
@@ -505,6 +532,25 @@ def _strings(node: Any, slot: str, ai: bool) -> Iterator[tuple[Any, Any, str]]:
                     yield current, index, f"{where}[{index}]"
                 else:
                     stack.append((value, f"{where}[{index}]"))
+
+
+def _argument_pieces(data: str) -> list[tuple[tuple[int, int], str]]:
+    """((answer, call index), argument text) of the tool-call fragments in one OpenAI
+    chat event."""
+    event = event_object(data)
+    choices = event.get("choices") if event is not None else None
+    found = []
+    for number, choice in enumerate(choices if isinstance(choices, list) else []):
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        answer = choice.get("index", number) if isinstance(choice, dict) else number
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            index = call.get("index", 0) if isinstance(call, dict) else 0
+            if isinstance(arguments, str) and isinstance(index, int) and isinstance(answer, int):
+                found.append(((answer, index), arguments))
+    return found
 
 
 def _is_final(data: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["with_event_text"]
+__all__ = ["CallArguments", "with_event_text"]
 
 
 def with_event_text(raw: bytes, text: str) -> bytes | None:
@@ -56,3 +56,56 @@ def _set_text(event: dict[str, Any], text: str) -> bool:
         return False
     delta["text"] = text  # Anthropic
     return True
+
+
+class CallArguments:
+    """Rewrites the streamed arguments of one OpenAI tool call `(choice, index)`: the first
+    fragment carries the whole new text, the later ones become empty (clients join the
+    fragments, so the call is the same). Only when the call's opening fragment (the one
+    with its id and name) is among the events offered: otherwise part of it has been sent
+    and nothing is changed. One instance per rewrite."""
+
+    def __init__(self, choice: int, index: int, text: str) -> None:
+        self._choice, self._index, self._text = choice, index, text
+        self._placed = False
+        self._abandoned = False
+
+    def __call__(self, raw: bytes) -> bytes | None:
+        if self._abandoned:
+            return None
+        lines = raw.decode("utf-8", "replace").splitlines()
+        data_lines = [i for i, line in enumerate(lines) if line.startswith("data:")]
+        if len(data_lines) != 1:
+            return None
+        position = data_lines[0]
+        try:
+            event = orjson.loads(lines[position][5:].strip())
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(event, dict) or not self._rewrite(event):
+            return None
+        lines[position] = "data: " + orjson.dumps(event).decode()
+        return ("\n".join(lines) + "\n\n").encode()
+
+    def _rewrite(self, event: dict[str, Any]) -> bool:
+        changed = False
+        choices = event.get("choices")
+        for number, choice in enumerate(choices if isinstance(choices, list) else []):
+            if not isinstance(choice, dict) or choice.get("index", number) != self._choice:
+                continue
+            delta = choice.get("delta")
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            for call in calls if isinstance(calls, list) else []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if (
+                    not isinstance(function, dict)
+                    or call.get("index", 0) != self._index
+                    or not isinstance(function.get("arguments"), str)
+                ):
+                    continue
+                if not self._placed and not (call.get("id") or function.get("name")):
+                    self._abandoned = True  # the opening fragment has left already
+                    return False
+                function["arguments"] = "" if self._placed else self._text
+                self._placed = changed = True
+        return changed

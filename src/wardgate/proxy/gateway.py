@@ -19,7 +19,7 @@ from wardgate.observe.metrics import METRICS
 from wardgate.phases import Phase
 from wardgate.policy.compile import Plan, RoutePlan
 from wardgate.providers import Problem
-from wardgate.providers.events import with_event_text
+from wardgate.providers.events import CallArguments, with_event_text
 from wardgate.proxy.headers import (
     TrustedProxies,
     downstream_headers,
@@ -358,7 +358,13 @@ class Gateway:
 
 def _rewrite_held(holdback: HoldBack, verdict: Verdict) -> bool:
     """Apply a check's edits of the streamed answer (`stream` slot) to the held events;
-    False when one cannot be made (part of it already left): the stream must end instead."""
+    False when one cannot be made (part of it already left): the stream must end instead.
+    `stream.arguments` edits replace a tool call's streamed arguments (`start` the answer,
+    `end` the call index) where they are still held; a fragment already sent keeps what it
+    said (the edits restore placeholders: nothing unsafe is left out)."""
+    for edit in verdict.edits:
+        if edit.slot == "stream.arguments":
+            holdback.rewrite_events(CallArguments(edit.start, edit.end, edit.replacement))
     return all(
         holdback.rewrite(edit.start, edit.end, edit.replacement, with_event_text)
         for edit in verdict.edits

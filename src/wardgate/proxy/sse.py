@@ -145,6 +145,18 @@ class HoldBack:
             held.edits, held.sent = edits, rebuilt
         return True
 
+    def rewrite_events(self, rebuild: Callable[[bytes], bytes | None]) -> int:
+        """Pass every held event (as it would be sent) through `rebuild`; those it returns
+        bytes for are replaced. Their answer text must be unchanged (offsets stay valid).
+        Returns how many were rewritten."""
+        count = 0
+        for held in self._held:
+            rebuilt = rebuild(held.sent)
+            if rebuilt is not None:
+                held.sent = held.raw = rebuilt
+                count += 1
+        return count
+
     def drain(self) -> list[bytes]:
         released = [held.sent for held in self._held]
         self._held.clear()
