@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import report_sections
 from web_attack_cases import Case, load_cases
 
 from wardgate.detect.attacks.model import Engine
@@ -278,26 +279,14 @@ def _cpu_model() -> str:
 
 # --- markdown -----------------------------------------------------------------------------
 
-BEGIN, END = "<!-- attacks:begin -->", "<!-- attacks:end -->"
+BEGIN, END = report_sections.markers("attacks")
 TITLE = "# Detection quality"
 EXAMPLES_PER_CATEGORY = 5
 PAYLOAD_CHARS = 80
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers in `path`, keeping the rest of the file."""
-    block = f"{BEGIN}\n{section.strip()}\n{END}"
-    if not path.exists():
-        text = f"{TITLE}\n\n{block}\n"
-    else:
-        text = path.read_text(encoding="utf-8")
-        start, end = text.find(BEGIN), text.find(END)
-        if 0 <= start < end:
-            text = text[:start] + block + text[end + len(END) :]
-        else:
-            text = f"{text.rstrip()}\n\n{block}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    report_sections.write_section(path, "attacks", section, TITLE)
 
 
 def _pct(rate: float | None) -> str:

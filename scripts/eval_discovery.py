@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "src"))
 
 import discovery_traffic  # noqa: E402
+import report_sections  # noqa: E402
 
 from wardgate.discovery.commands import learn_files  # noqa: E402
 
@@ -49,7 +50,7 @@ SPECS = [
     "wso2_api_specs/google_gmail_v1.openapi.yaml",
 ]
 TARGET_F1 = 0.97
-BEGIN, END = "<!-- discovery:begin -->", "<!-- discovery:end -->"
+BEGIN, END = report_sections.markers("discovery")
 _PARAM = re.compile(r"\{[^}]*\}")
 
 
@@ -181,17 +182,7 @@ def render(results: Sequence[dict[str, Any]], seed: int, noise: float) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section.strip()}\n{END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        first, last = text.find(BEGIN), text.find(END)
-        if 0 <= first < last:
-            text = text[:first] + block + text[last + len(END) :]
-        else:
-            text = f"{text.rstrip()}\n\n{block}\n"
-    else:
-        text = f"# Discovery quality\n\n{block}\n"
-    path.write_text(text, encoding="utf-8")
+    report_sections.write_section(path, "discovery", section, "# Discovery quality")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

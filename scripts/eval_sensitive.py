@@ -39,6 +39,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import report_sections
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -573,26 +574,14 @@ def gold_counts(docs: Sequence[Doc]) -> dict[str, int]:
 
 # --- markdown -------------------------------------------------------------------------------
 
-BEGIN, END = "<!-- sensitive:begin -->", "<!-- sensitive:end -->"
+BEGIN, END = report_sections.markers("sensitive")
 TITLE = "# Detection quality"
 EXAMPLES_PER_TYPE = 3
 TEXT_CHARS = 90
 
 
-def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
-    """Replace the text between the markers in `path`, keeping the rest of the file."""
-    block = f"{begin}\n{section.strip()}\n{end}"
-    if not path.exists():
-        text = f"{TITLE}\n\n{block}\n"
-    else:
-        text = path.read_text(encoding="utf-8")
-        first, last = text.find(begin), text.find(end)
-        if 0 <= first < last:
-            text = text[:first] + block + text[last + len(end) :]
-        else:
-            text = f"{text.rstrip()}\n\n{block}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def write_section(path: Path, section: str) -> None:
+    report_sections.write_section(path, "sensitive", section, TITLE)
 
 
 def _pct(rate: float | None) -> str:

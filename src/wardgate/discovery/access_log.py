@@ -19,8 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from wardgate.discovery.fields import cookie_pairs, decoded_path
 from wardgate.discovery.observation import Observation
 
 __all__ = ["AccessLogStats", "read_access_log"]
@@ -185,12 +186,12 @@ def _observation(
     values = dict(headers)
     return Observation(
         method=method.upper(),
-        path=_decoded_path(parts.path),
+        path=decoded_path(parts.path),
         scheme=(parts.scheme or scheme or "https").lower(),
         host=(parts.netloc.rpartition("@")[2] or host or values.get("host", "")).lower(),
         query=tuple(parse_qsl(parts.query, keep_blank_values=True, errors="replace")),
         headers=headers,
-        cookies=_cookie_pairs(values.get("cookie", "")),
+        cookies=cookie_pairs(values.get("cookie", "")),
         request_type=request_type or values.get("content-type", ""),
         status=int(status) if status.isdigit() and len(status) == 3 else 0,
         response_type=response_type,
@@ -255,17 +256,3 @@ def _epoch(text: str) -> float:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
     return 0.0
-
-
-def _decoded_path(raw: str) -> str:
-    """Percent-decode each segment on its own, so an encoded `/` stays `%2F` and cannot
-    split a segment in two."""
-    path = "/".join(
-        unquote(segment, errors="replace").replace("/", "%2F") for segment in raw.split("/")
-    )
-    return path if path.startswith("/") else "/" + path
-
-
-def _cookie_pairs(header: str) -> tuple[tuple[str, str], ...]:
-    pairs = (part.strip().partition("=") for part in header.split(";"))
-    return tuple((name.strip(), value.strip()) for name, _, value in pairs if name.strip())

@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from wardgate.discovery.fields import as_list, as_object, as_text, cookie_pairs, decoded_path
 from wardgate.discovery.observation import MAX_BODY, Observation
 
 __all__ = ["HarStats", "read_har"]
@@ -76,7 +77,7 @@ def _entries(text: str, stats: HarStats) -> Iterator[object]:
     log = document.get("log") if isinstance(document, dict) else None
     if not isinstance(log, dict):
         raise ValueError("not a HAR file: no top-level 'log' object")
-    yield from _list(log.get("entries"))
+    yield from as_list(log.get("entries"))
 
 
 def _salvaged_entries(text: str, stats: HarStats) -> Iterator[object]:
@@ -102,10 +103,10 @@ def _salvaged_entries(text: str, stats: HarStats) -> Iterator[object]:
 
 
 def _observation(entry: object) -> Observation | None:
-    request = _obj(_obj(entry).get("request"))
-    response = _obj(_obj(entry).get("response"))
-    method = _str(request.get("method")).strip().upper()
-    url = _str(request.get("url")).strip()
+    request = as_object(as_object(entry).get("request"))
+    response = as_object(as_object(entry).get("response"))
+    method = as_text(request.get("method")).strip().upper()
+    url = as_text(request.get("url")).strip()
     if not method or not url:
         return None
     try:
@@ -118,13 +119,13 @@ def _observation(entry: object) -> Observation | None:
     query = tuple(parse_qsl(parts.query, keep_blank_values=True, errors="replace"))
     if not parts.query:
         query = _pairs(request.get("queryString"), lower=False)
-    cookies = _pairs(request.get("cookies"), lower=False) or _cookie_pairs(names.get("cookie", ""))
-    request_type, request_body = _post_data(_obj(request.get("postData")))
-    content = _obj(response.get("content"))
+    cookies = _pairs(request.get("cookies"), lower=False) or cookie_pairs(names.get("cookie", ""))
+    request_type, request_body = _post_data(as_object(request.get("postData")))
+    content = as_object(response.get("content"))
     response_headers = dict(_pairs(response.get("headers")))
     return Observation(
         method=method,
-        path=_decoded_path(parts.path),
+        path=decoded_path(parts.path),
         scheme=parts.scheme.lower() or "https",
         host=host,
         query=query,
@@ -133,16 +134,16 @@ def _observation(entry: object) -> Observation | None:
         request_type=request_type or names.get("content-type", ""),
         request_body=request_body,
         status=_status(response.get("status")),
-        response_type=_str(content.get("mimeType")) or response_headers.get("content-type", ""),
-        response_body=_body(content.get("text"), _str(content.get("encoding"))),
-        time=_epoch(_str(_obj(entry).get("startedDateTime"))),
+        response_type=as_text(content.get("mimeType")) or response_headers.get("content-type", ""),
+        response_body=_body(content.get("text"), as_text(content.get("encoding"))),
+        time=_epoch(as_text(as_object(entry).get("startedDateTime"))),
     )
 
 
 def _post_data(post: dict[str, object]) -> tuple[str, bytes]:
-    mime = _str(post.get("mimeType"))
+    mime = as_text(post.get("mimeType"))
     if "text" in post:
-        return mime, _body(post.get("text"), _str(post.get("encoding")))
+        return mime, _body(post.get("text"), as_text(post.get("encoding")))
     params = _pairs(post.get("params"), lower=False)
     return mime, urlencode(params).encode()[:MAX_BODY]
 
@@ -156,20 +157,6 @@ def _body(text: object, encoding: str) -> bytes:
         except (binascii.Error, ValueError):
             return b""
     return text[:MAX_BODY].encode("utf-8", errors="surrogatepass")[:MAX_BODY]
-
-
-def _decoded_path(raw: str) -> str:
-    """Percent-decode each segment on its own, so an encoded `/` stays `%2F` and cannot
-    split a segment in two."""
-    path = "/".join(
-        unquote(segment, errors="replace").replace("/", "%2F") for segment in raw.split("/")
-    )
-    return path if path.startswith("/") else "/" + path
-
-
-def _cookie_pairs(header: str) -> tuple[tuple[str, str], ...]:
-    pairs = (part.strip().partition("=") for part in header.split(";"))
-    return tuple((name.strip(), value.strip()) for name, _, value in pairs if name.strip())
 
 
 def _epoch(text: str) -> float:
@@ -190,24 +177,8 @@ def _status(value: object) -> int:
 
 def _pairs(value: object, *, lower: bool = True) -> tuple[tuple[str, str], ...]:
     pairs = []
-    for item in _list(value):
-        name = _str(_obj(item).get("name")).strip()
+    for item in as_list(value):
+        name = as_text(as_object(item).get("name")).strip()
         if name:
-            pairs.append((name.lower() if lower else name, _str(_obj(item).get("value"))))
+            pairs.append((name.lower() if lower else name, as_text(as_object(item).get("value"))))
     return tuple(pairs)
-
-
-def _obj(value: object) -> dict[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return ""

@@ -18,8 +18,8 @@ import logging
 import random
 import time
 from collections import deque
-from http.cookies import SimpleCookie
 
+from wardgate.discovery.fields import cookie_pairs
 from wardgate.discovery.inventory import Inventory, merge_states
 from wardgate.discovery.observation import Observation
 from wardgate.discovery.store import EndpointKey, InventoryStore, open_store
@@ -136,7 +136,7 @@ def observation_of(ex: Exchange, max_body: int) -> Observation:
         host=ex.host,
         query=_query(ex.query_string),
         headers=headers,
-        cookies=_cookies(cookie) if cookie else (),
+        cookies=cookie_pairs(cookie)[:32] if cookie else (),
         request_type=ex.headers.get("content-type", ""),
         request_body=(ex.body or b"")[:max_body],
         status=ex.status,
@@ -152,12 +152,3 @@ def _query(query_string: str) -> tuple[tuple[str, str], ...]:
     from urllib.parse import parse_qsl
 
     return tuple(parse_qsl(query_string, keep_blank_values=True)[:64]) if query_string else ()
-
-
-def _cookies(header: str) -> tuple[tuple[str, str], ...]:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except Exception:  # malformed cookies are the client's problem, not discovery's
-        return ()
-    return tuple((name, morsel.value) for name, morsel in list(jar.items())[:32])

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlencode, urlsplit
 
+from wardgate.discovery.fields import as_list, as_object, as_text, cookie_pairs
 from wardgate.discovery.observation import MAX_BODY, Observation
 
 __all__ = ["PostmanStats", "read_postman"]
@@ -77,19 +78,19 @@ def read_postman(
     stats = stats if stats is not None else PostmanStats()
     collection = _collection(source)
     variables = {
-        _str(_obj(item).get("key")): _str(_obj(item).get("value"))
-        for item in _list(collection.get("variable"))
-        if _str(_obj(item).get("value"))
+        as_text(as_object(item).get("key")): as_text(as_object(item).get("value"))
+        for item in as_list(collection.get("variable"))
+        if as_text(as_object(item).get("value"))
     }
     stack: list[tuple[object, object]] = [
-        (item, collection.get("auth")) for item in reversed(_list(collection.get("item")))
+        (item, collection.get("auth")) for item in reversed(as_list(collection.get("item")))
     ]
     while stack:
         item, inherited = stack.pop()
-        fields = _obj(item)
+        fields = as_object(item)
         auth = _own_auth(fields.get("auth"), inherited)
         if isinstance(fields.get("item"), list):
-            stack.extend((child, auth) for child in reversed(_list(fields.get("item"))))
+            stack.extend((child, auth) for child in reversed(as_list(fields.get("item"))))
             continue
         request = _request(fields.get("request"), auth, variables)
         if request is None:
@@ -99,8 +100,8 @@ def read_postman(
         yield request
         if not examples:
             continue
-        own_auth = _own_auth(_obj(fields.get("request")).get("auth"), auth)
-        for example in map(_obj, _list(fields.get("response"))):
+        own_auth = _own_auth(as_object(fields.get("request")).get("auth"), auth)
+        for example in map(as_object, as_list(fields.get("response"))):
             original = _request(example.get("originalRequest"), own_auth, variables) or request
             stats.examples += 1
             yield _with_response(original, example)
@@ -115,24 +116,24 @@ def _collection(source: bytes | str | Path) -> dict[str, object]:
         document = json.loads(source.removeprefix("\ufeff"))
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not a Postman collection: not JSON ({error})") from None
-    document = _obj(document)
+    document = as_object(document)
     if "item" not in document and isinstance(document.get("collection"), dict):
-        document = _obj(document["collection"])
+        document = as_object(document["collection"])
     if not isinstance(document.get("item"), list):
         raise ValueError("not a Postman collection: no 'item' list")
     return document
 
 
 def _request(value: object, auth: object, variables: dict[str, str]) -> Observation | None:
-    request = {"url": value} if isinstance(value, str) else _obj(value)
-    method = _str(request.get("method")).strip().upper() or "GET"
+    request = {"url": value} if isinstance(value, str) else as_object(value)
+    method = as_text(request.get("method")).strip().upper() or "GET"
     target = _url(request.get("url"), variables)
     if target is None or not method.isalpha():
         return None
     scheme, host, path, query = target
     headers = _headers(request.get("header"), variables)
-    request_type, body = _body(_obj(request.get("body")), variables)
-    auth_headers, auth_query = _auth(_obj(_own_auth(request.get("auth"), auth)))
+    request_type, body = _body(as_object(request.get("body")), variables)
+    auth_headers, auth_query = _auth(as_object(_own_auth(request.get("auth"), auth)))
     names = {name for name, _ in headers}
     headers += tuple(pair for pair in auth_headers if pair[0] not in names)
     values = dict(headers)
@@ -145,7 +146,7 @@ def _request(value: object, auth: object, variables: dict[str, str]) -> Observat
         host=host,
         query=query + auth_query,
         headers=headers,
-        cookies=_cookie_pairs(values.get("cookie", "")),
+        cookies=cookie_pairs(values.get("cookie", "")),
         request_type=(values.get("content-type") or request_type) if body else "",
         request_body=body[:MAX_BODY],
     )
@@ -153,34 +154,34 @@ def _request(value: object, auth: object, variables: dict[str, str]) -> Observat
 
 def _url(value: object, variables: dict[str, str]) -> tuple[str, str, str, _Pairs] | None:
     """Scheme, host, templated path and query of a string or structured Postman URL."""
-    url = _parsed_url(value) if isinstance(value, str) else _obj(value)
+    url = _parsed_url(value) if isinstance(value, str) else as_object(value)
     if "host" not in url and "path" not in url:
         if not isinstance(url.get("raw"), str):
             return None
-        url = _parsed_url(_str(url["raw"]))
+        url = _parsed_url(as_text(url["raw"]))
         if not url:
             return None
     host = url.get("host")
-    host_text = ".".join(map(_str, host)) if isinstance(host, list) else _str(host)
-    port = _str(url.get("port"))
+    host_text = ".".join(map(as_text, host)) if isinstance(host, list) else as_text(host)
+    port = as_text(url.get("port"))
     scheme, host_text, prefix = _resolved_host(host_text, variables)
-    scheme = _str(url.get("protocol")).lower().removesuffix(":") or scheme
+    scheme = as_text(url.get("protocol")).lower().removesuffix(":") or scheme
     if port:
         host_text = f"{host_text}:{port}"
     raw_path = url.get("path")
     segments = (
         [
-            _str(_obj(part).get("value")) if isinstance(part, dict) else _str(part)
+            as_text(as_object(part).get("value")) if isinstance(part, dict) else as_text(part)
             for part in raw_path
         ]
         if isinstance(raw_path, list)
-        else _str(raw_path).split("/")
+        else as_text(raw_path).split("/")
     )
     path = "/".join([*prefix, *(_segment(part, variables) for part in segments)])
     query = tuple(
-        (unquote(_str(item.get("key"))), _query_value(_str(item.get("value")), variables))
-        for item in map(_obj, _list(url.get("query")))
-        if _str(item.get("key")) and not item.get("disabled")
+        (unquote(as_text(item.get("key"))), _query_value(as_text(item.get("value")), variables))
+        for item in map(as_object, as_list(url.get("query")))
+        if as_text(item.get("key")) and not item.get("disabled")
     )
     return scheme, host_text, path if path.startswith("/") else "/" + path, query
 
@@ -240,23 +241,25 @@ def _headers(value: object, variables: dict[str, str]) -> _Pairs:
         lines = (line.partition(":") for line in value.splitlines())
         value = [{"key": key, "value": rest.strip()} for key, _, rest in lines]
     headers = []
-    for item in map(_obj, _list(value)):
-        name = _str(item.get("key")).strip().lower()
+    for item in map(as_object, as_list(value)):
+        name = as_text(item.get("key")).strip().lower()
         if name and not item.get("disabled"):
-            text = _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), _str(item.get("value")))
+            text = _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), as_text(item.get("value")))
             headers.append((name, text))
     return tuple(headers)
 
 
 def _body(body: dict[str, object], variables: dict[str, str]) -> tuple[str, bytes]:
-    mode = _str(body.get("mode"))
+    mode = as_text(body.get("mode"))
     if body.get("disabled") or not mode:
         return "", b""
     if mode == "raw":
-        text = _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), _str(body.get("raw")))
+        text = _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), as_text(body.get("raw")))
         if not text:
             return "", b""
-        language = _str(_obj(_obj(_obj(body.get("options")).get("raw"))).get("language"))
+        language = as_text(
+            as_object(as_object(as_object(body.get("options")).get("raw"))).get("language")
+        )
         return _LANGUAGES.get(language.lower(), "") or _sniffed(text), _encoded(text)
     if mode == "urlencoded":
         pairs = _form(body.get("urlencoded"))
@@ -264,12 +267,12 @@ def _body(body: dict[str, object], variables: dict[str, str]) -> tuple[str, byte
     if mode == "formdata":
         return f"multipart/form-data; boundary={_BOUNDARY}", _multipart(body.get("formdata"))
     if mode == "graphql":
-        graphql = _obj(body.get("graphql"))
+        graphql = as_object(body.get("graphql"))
         try:
-            variables_value = json.loads(_str(graphql.get("variables")) or "{}")
+            variables_value = json.loads(as_text(graphql.get("variables")) or "{}")
         except (ValueError, RecursionError):
             variables_value = {}
-        document = {"query": _str(graphql.get("query")), "variables": variables_value}
+        document = {"query": as_text(graphql.get("query")), "variables": variables_value}
         return "application/json", _encoded(json.dumps(document))
     if mode == "file":
         return "application/octet-stream", b""
@@ -286,33 +289,33 @@ def _sniffed(text: str) -> str:
 
 def _form(value: object) -> list[tuple[str, str]]:
     return [
-        (_str(item.get("key")), _str(item.get("value")))
-        for item in map(_obj, _list(value))
-        if _str(item.get("key")) and not item.get("disabled")
+        (as_text(item.get("key")), as_text(item.get("value")))
+        for item in map(as_object, as_list(value))
+        if as_text(item.get("key")) and not item.get("disabled")
     ]
 
 
 def _multipart(value: object) -> bytes:
     parts = []
-    for item in map(_obj, _list(value)):
-        name = _str(item.get("key"))
+    for item in map(as_object, as_list(value)):
+        name = as_text(item.get("key"))
         if not name or item.get("disabled"):
             continue
         disposition = f'form-data; name="{name}"'
         if item.get("type") == "file":
             source = item.get("src")
-            filename = _str(source[0] if isinstance(source, list) and source else source)
+            filename = as_text(source[0] if isinstance(source, list) and source else source)
             disposition += f'; filename="{filename.rpartition("/")[2]}"'
             content = ""
         else:
-            content = _str(item.get("value"))
+            content = as_text(item.get("value"))
         parts.append(f"--{_BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n{content}\r\n")
     return _encoded("".join(parts) + f"--{_BOUNDARY}--\r\n") if parts else b""
 
 
 def _auth(auth: dict[str, object]) -> tuple[_Pairs, _Pairs]:
     """The header (or query parameter) the request's auth would add, values as written."""
-    kind = _str(auth.get("type")).lower()
+    kind = as_text(auth.get("type")).lower()
     settings = _settings(auth.get(kind))
     if kind in ("bearer", "oauth2"):
         token = settings.get("token") or settings.get("accessToken") or "{{token}}"
@@ -332,7 +335,7 @@ def _auth(auth: dict[str, object]) -> tuple[_Pairs, _Pairs]:
 
 def _own_auth(own: object, inherited: object) -> object:
     """An item's auth, or its parent's when the item has none or says `inherit`."""
-    if not own or _str(_obj(own).get("type")).lower() == "inherit":
+    if not own or as_text(as_object(own).get("type")).lower() == "inherit":
         return inherited
     return own
 
@@ -340,42 +343,24 @@ def _own_auth(own: object, inherited: object) -> object:
 def _settings(value: object) -> dict[str, str]:
     """Auth attributes as a dict, from v2.1's `[{key, value}]` or v2.0's plain object."""
     if isinstance(value, dict):
-        return {str(key): _str(item) for key, item in value.items()}
-    return {_str(item.get("key")): _str(item.get("value")) for item in map(_obj, _list(value))}
+        return {str(key): as_text(item) for key, item in value.items()}
+    return {
+        as_text(item.get("key")): as_text(item.get("value"))
+        for item in map(as_object, as_list(value))
+    }
 
 
 def _with_response(request: Observation, example: dict[str, object]) -> Observation:
     headers = dict(_headers(example.get("header"), {}))
     code = example.get("code")
-    language = _str(example.get("_postman_previewlanguage")).lower()
+    language = as_text(example.get("_postman_previewlanguage")).lower()
     return replace(
         request,
         status=code if isinstance(code, int) and 0 <= code <= 999 else 0,
         response_type=headers.get("content-type", "") or _LANGUAGES.get(language, ""),
-        response_body=_encoded(_str(example.get("body")))[:MAX_BODY],
+        response_body=_encoded(as_text(example.get("body")))[:MAX_BODY],
     )
 
 
 def _encoded(text: str) -> bytes:
     return text[:MAX_BODY].encode("utf-8", errors="surrogatepass")
-
-
-def _cookie_pairs(header: str) -> tuple[tuple[str, str], ...]:
-    pairs = (part.strip().partition("=") for part in header.split(";"))
-    return tuple((name.strip(), value.strip()) for name, _, value in pairs if name.strip())
-
-
-def _obj(value: object) -> dict[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return ""
