@@ -127,3 +127,47 @@ async def test_a_learned_inventory_is_enforced_by_the_schema_check(
             assert reply.status == 400  # a field the clients never sent
         async with http.post(f"{gw.base}/echo/orders", json={"sku": "B-1", "qty": "2"}) as reply:
             assert reply.status == 400  # a type they never sent
+
+
+async def test_fields_learned_as_sensitive_are_masked_in_responses(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    store = tmp_path / "inventory.db"
+    routes = """
+      - name: accounts
+        match: {path_prefix: /accounts}
+        upstream: up
+        checks:
+          - {type: sensitive}
+    """
+    gw = await make_gateway(
+        policy_text(
+            f'["{upstream.base}"]',
+            routes,
+            events_db=tmp_path / "e",
+            extra=f'discovery: {{enabled: true, store: "{store}"}}\n',
+        )
+    )
+    async with aiohttp.ClientSession() as http:
+        for number in (1, 2, 3):
+            async with http.get(f"{gw.base}/accounts/{number}") as reply:
+                assert (await reply.json())["email"] == "ann@example.org"
+    assert gw.process.learner is not None
+    await gw.process.learner.close()
+
+    protected = f"""
+      - name: accounts
+        match: {{path_prefix: /accounts}}
+        upstream: up
+        checks:
+          - {{type: sensitive, learned_fields: "{store}"}}
+    """
+    gw = await make_gateway(
+        policy_text(f'["{upstream.base}"]', protected, events_db=tmp_path / "e2")
+    )
+    async with aiohttp.ClientSession() as http, http.get(f"{gw.base}/accounts/9") as reply:
+        account = await reply.json()
+    assert account["email"] == "<REDACTED>"
+    assert account["card_number"] == "<REDACTED>"
+    assert account["plan"]["card_number"] == "<REDACTED>"
+    assert account["name"] == "Ann Example" and account["plan"]["tier"] == "pro"

@@ -116,6 +116,15 @@ class Config(CheckSettings):
         description="JSON response fields (by key name, any depth; case, `-` and `_` "
         "ignored) to strip, mask or hash on any route: `password_hash: strip`.",
     )
+    learned_fields: str | None = Field(
+        default=None,
+        description="An inventory store discovery learned into (SQLite path or "
+        "postgresql:// URL): response fields where it saw personal data or credentials are "
+        "handled with `learned_action`, as if listed in `response_fields` (read at load).",
+    )
+    learned_action: FieldAction = Field(
+        default="mask", description="What to do with the fields `learned_fields` names."
+    )
     hash_key_env: str | None = Field(
         default=None,
         description="Environment variable holding the key of `hash`; without it each "
@@ -157,7 +166,11 @@ class SensitiveCheck:
         self._hash_key = key.encode() if key else os.urandom(32)
         # Evidence digests are keyed too: an SSN has 10^9 values, a plain hash gives it away.
         self._evidence_key = os.urandom(32)
-        self._fields = {_field_key(name): action for name, action in config.response_fields.items()}
+        learned = _learned_fields(config.learned_fields) if config.learned_fields else set()
+        self._fields = {_field_key(name): config.learned_action for name in learned}
+        self._fields.update(
+            {_field_key(name): action for name, action in config.response_fields.items()}
+        )
         self.stream_window = config.stream_window
         self.phases = frozenset({Phase.REQUEST_BODY, Phase.RESPONSE_BODY, Phase.RESPONSE_CHUNK})
 
@@ -470,6 +483,21 @@ class _Handled:
     text: str
     findings: list[Finding]
     blocked: bool
+
+
+def _learned_fields(store_url: str) -> set[str]:
+    """Names of the response fields discovery saw personal data or credentials in
+    (`response $.user.email` -> `email`); array steps and wildcards are not names."""
+    from wardgate.discovery.inventory import load_store
+
+    names = set()
+    for endpoint in load_store(store_url).endpoints():
+        for where in endpoint.sensitive:
+            side, _, path = where.partition(" ")
+            last = re.split(r"[.\[]", path)[-1].strip("]'\"*")
+            if side == "response" and last and last != "$":
+                names.add(last)
+    return names
 
 
 def _action(actions: dict[str, Action], entity_type: str) -> Action:
