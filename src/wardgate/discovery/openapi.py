@@ -120,7 +120,8 @@ def _path_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
 def _responses(endpoint: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for code in sorted(endpoint.statuses):
-        responses[str(code)] = {"description": f"Seen {endpoint.statuses[code]} times."}
+        seen = endpoint.statuses[code]
+        responses[str(code)] = {"description": f"Seen {seen} time{'' if seen == 1 else 's'}."}
     for key in sorted(endpoint.responses):
         status, _, media = key.partition(" ")
         response = responses.setdefault(status, {"description": "Seen in traffic."})
