@@ -124,6 +124,43 @@ POSITIVES = [
     ("Driver={SQL Server};Server=db;Uid=sa;Pwd=", "Zx9Qw3Er7Ty1", ";", "SECRET.generic"),  # ODBC
     ("postgresql://app:", "Zq8Lm2Rt9Vx4", "@db.example.com:5432/x", "SECRET.url_password"),
     ("curl http://tb.local/api/v1/", "Hk3Lm9Qz2Rt8Vx4Wp7Yn", "/telemetry", "SECRET.thingsboard"),
+    ("Authorization: SSWS ", "00" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp" * 2, "", "SECRET.okta"),
+    (
+        "ado: ",
+        "Zr8Tq1Wv5Bn7Cj0Hf6Gp" * 3 + "Zr8Tq1Wv5Bn7Cj0H" + "AZDO" + "Hf6G",
+        "",
+        "SECRET.azure",
+    ),
+    ("", "ghr_" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys" * 3 + "Kd8Lm2R", "", "SECRET.github"),  # refresh
+    ("VAULT_TOKEN=", "hvs." + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2YsQ", "\n", "SECRET.hashicorp"),  # short
+    (
+        "Please use the following password to proceed to installation:\n\n",
+        "3c9a1e0b7d4e5f6a8b9c0d1e2f3a4b5c",
+        "\n",
+        "SECRET.jenkins",
+    ),
+    (
+        "vault operator unseal ",
+        "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys+Kd8Lm2Rt/Vx4Wp7Yn1Qa=",
+        "",
+        "SECRET.hashicorp",
+    ),
+    ('fb_app_key = "', "3c9a1e0b7d4e5f6a8b9c0d1e2f3a4b5c", '"', "SECRET.facebook"),  # app secret
+    ("NASA_API_KEY=", "Zr8Tq1Wv5Bn7Cj0Hf6Gp" * 2, "\n", "SECRET.nasa"),
+    ("kubeadm join 10.0.0.1:6443 --token ", "abcdef.0123456789abcdef", " --x", "SECRET.kubernetes"),
+    ("vault status --vault-token ", "s.Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys", "", "SECRET.password"),
+    ("\nDB_PASSWORD=", "sunshine", "\nDEBUG=1", "SECRET.generic"),  # .env literal
+    ("Server=db;Database=app;User Id=sa;Password=", "dbadminpw", ";", "SECRET.generic"),
+    ('if password == "', "Zx9!kq2m", '":', "SECRET.generic"),  # hard-coded comparison
+    ('password        = "', "Zx9kq2mWp", '"', "SECRET.generic"),  # aligned assignment
+    ("psexec \\\\host -u admin -p ", "corp_admin", " cmd", "SECRET.password"),
+    (
+        "",
+        "sk.eyJ1IjoiZXhhbXBsZSIsImEiOiJjazEyMzQ1NiJ9." + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2Y",
+        "",
+        "SECRET.mapbox",
+    ),
+    ("bot ", "123456789:AA" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2YsKd8Lm2RtQ", "", "SECRET.telegram"),
 ]
 
 
@@ -170,12 +207,30 @@ NEGATIVES = [
     "integrity: 6f1ed002ab5595859014ebf0951522d9",  # lockfile hash
     "We pass the token to the next step, then login and password are checked.",  # prose
     'curl -u "$USER:$PASS" https://api.internal',  # variables
+    "aws_secret_access_key = 3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f",  # not AWS's shape
+    "secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",  # an id
+    "request_id = 123e4567-e89b-12d3-a456-426614174000",  # UUID in code
+    'password = "%(password)s" % values',  # format string
+    "$password = $_POST['password'];",  # PHP request value
+    "export DB_PASSWORD=$SECRET_FROM_VAULT",  # shell variable
+    'if password != "":',  # a check, not a value
+    "See the password to proceed to installation: it is in the log.",  # Jenkins prose
+    "var a=function(b){return b.token=c.secret||d};",  # minified JS
+    'password: "<PASSWORD>"\ntoken = "REPLACE_ME"',  # fixture placeholders
+    "DEBUG=true\nLOG_LEVEL=info\nPASSWORD=\n",  # .env without a secret
+    "lock: sha1-3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f sha256-3c9a1e0b7d4e5f6a8b9c0d1e2f3a4b5c",
 ]
 
 
 @pytest.mark.parametrize("text", NEGATIVES)
 def test_does_not_flag(text: str) -> None:
     assert find_secrets(text) == []
+
+
+def test_token_as_url_user_outranks_an_email_address() -> None:
+    text = "git clone https://" + _github() + "@github.com/org/repo"
+    (match,) = find_secrets(text)
+    assert match.type == "SECRET.github" and match.score >= 0.97
 
 
 def test_match_is_frozen_value() -> None:

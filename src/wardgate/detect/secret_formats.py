@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TOKEN_FORMATS", "TokenFormat"]
+__all__ = ["CONTEXT_FORMATS", "TOKEN_FORMATS", "ContextFormat", "TokenFormat"]
 
 _URLSAFE = r"A-Za-z0-9_\-"
 _HEX = r"0-9a-f"
@@ -47,10 +47,10 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat(
         "azure_devops",
         "azure",
-        r"[A-Za-z0-9]{52}JQQJ9[9DH][A-Za-z0-9]{4}AZDO[A-Za-z0-9]{4}",
-        "JQQJ9",
+        r"[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}",
+        "AZDO",
         0.95,
-        52,
+        76,
     ),
     TokenFormat("cratesio", "cratesio", r"cio[A-Za-z0-9]{32}", "cio", 0.85),
     TokenFormat("databricks", "databricks", r"dapi[" + _HEX + r"]{32}(?:-[0-9])?", "dapi"),
@@ -63,7 +63,7 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
         "dp.",
     ),
     TokenFormat("dropbox", "dropbox", r"sl\.(?:u\.)?[" + _URLSAFE + r"=]{120,1400}", "sl.", 0.85),
-    TokenFormat("dtrack", "dtrack", r"odt_(?:[A-Za-z0-9]{8}_)?[A-Za-z0-9]{32}", "odt_"),
+    TokenFormat("dtrack", "dtrack", r"odt_(?:[A-Za-z0-9]{8}_)?[A-Za-z0-9]{32,40}", "odt_"),
     TokenFormat("figma", "figma", r"figd_[" + _URLSAFE + r"]{40}", "figd_"),
     TokenFormat("firecrawl", "firecrawl", r"fc-[" + _HEX + r"]{32}", "fc-", 0.85),
     TokenFormat("gitlab_runner", "gitlab", r"GR1348941[" + _URLSAFE + r"]{20}", "GR1348941"),
@@ -78,7 +78,7 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
         0.95,
     ),
     TokenFormat("grafana_key", "grafana", r"eyJrIjoi[A-Za-z0-9+/]{40,200}={0,2}", "eyJrIjoi"),
-    TokenFormat("vault", "hashicorp", r"hv[sbr]\.[" + _URLSAFE + r"]{90,400}", "hv[sbr].", 0.95),
+    TokenFormat("vault", "hashicorp", r"hv[sbr]\.[" + _URLSAFE + r"]{24,400}", "hv[sbr].", 0.95),
     TokenFormat(
         "terraform",
         "hashicorp",
@@ -169,7 +169,46 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("heroku", "heroku", r"HRKU-[" + _URLSAFE + r"]{60}", "HRKU-"),
     TokenFormat("contentful", "contentful", r"CFPAT-[" + _URLSAFE + r"]{43}", "CFPAT-"),
     TokenFormat("airtable", "airtable", r"pat[A-Za-z0-9]{14}\.[" + _HEX + r"]{64}", "pat", 0.9),
-    TokenFormat("telegram", "telegram", r"[0-9]{8,10}:AA[" + _URLSAFE + r"]{33}", ":AA", 0.85, 10),
+    TokenFormat(
+        "telegram", "telegram", r"[0-9]{8,10}:AA[" + _URLSAFE + r"]{32,33}", ":AA", 0.85, 10
+    ),
+    TokenFormat(
+        "mapbox",
+        "mapbox",
+        r"[st]k\.eyJ[" + _URLSAFE + r"]{20,1000}\.[" + _URLSAFE + r"]{20,200}",
+        ".eyJ",
+        0.9,
+        2,
+    ),
     TokenFormat("clojars", "clojars", r"CLOJARS_[a-z0-9]{60}", "CLOJARS_"),
     TokenFormat("prefect", "prefect", r"pnu_[A-Za-z0-9]{36}", "pnu_"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFormat:
+    """A provider's value that only its context identifies: `value` (Python `re`, matched
+    whole) assigned to a name where `key` (searched case-insensitively in the name and the
+    text just before it) occurs. The finding is `SECRET.<provider>` with `score`."""
+
+    provider: str
+    key: str
+    value: str
+    score: float = 0.85
+
+
+CONTEXT_FORMATS: tuple[ContextFormat, ...] = (
+    ContextFormat("facebook", r"facebook|(?<![a-z])fb", r"[0-9a-f]{32}"),
+    ContextFormat("okta", r"okta|ssws", r"00[A-Za-z0-9_\-]{40}", 0.9),
+    ContextFormat(
+        "azure",
+        r"(?<![a-z])(?:pat|ado|azure|devops|vsts|tfs)(?![a-z])",
+        r"[a-z2-7]{52}",
+    ),
+    ContextFormat("kubernetes", r"token", r"[a-z0-9]{6}\.[a-z0-9]{16}"),
+    ContextFormat("postmark", r"postmark", _UUID),
+    ContextFormat("heroku", r"heroku", _UUID),
+    ContextFormat("nasa", r"nasa", r"[A-Za-z0-9]{40}"),
+    ContextFormat("blynk", r"blynk", r"[A-Za-z0-9_\-]{32}"),
+    ContextFormat("sonarqube", r"sonar", r"[0-9a-f]{40}"),
 )

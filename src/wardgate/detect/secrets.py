@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wardgate.detect.anchors import Anchor, AnchorScanner
-from wardgate.detect.secret_formats import TOKEN_FORMATS
+from wardgate.detect.secret_formats import CONTEXT_FORMATS, TOKEN_FORMATS
 
 __all__ = ["SecretMatch", "find_secrets"]
 
@@ -89,7 +89,7 @@ _BRANCHES: dict[str, str] = {
     "gcp_api": r"AIza[" + _URLSAFE + r"]{35}" + _END,
     "azure_key": (r"(?:AccountKey|SharedAccessKey)=(?P<azure_key_v>[" + _B64 + r"]{40,100}={0,2})"),
     "azure_sas": r"[?&]sig=(?P<azure_sas_v>[A-Za-z0-9%+/]{40,100}(?:%3[Dd]|=){0,2})",
-    "github": r"gh[pousr]_[A-Za-z0-9]{36}" + _END,
+    "github": r"(?:gh[pousr]_[A-Za-z0-9]{36}|ghr_[A-Za-z0-9]{76})" + _END,
     "github_pat": r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}" + _END,
     "gitlab": r"gl(?:pat|dt|ptt|rt|cbt|imt|oas|soat|ffct)-[" + _URLSAFE + r"]{20,64}" + _END,
     "slack": (
@@ -127,7 +127,8 @@ _BRANCHES: dict[str, str] = {
     ),
     "netrc": r"\blogin[ \t\r\n]+\S{1,64}[ \t\r\n]+password[ \t\r\n]+(?P<netrc_v>[^\s\"']{1,128})",
     "cli_flag": (
-        r"(?<![A-Za-z0-9_\-])--?(?P<cli_flag_k>(?i:password|passwd|pass|pwd|token|secret|api-?key"
+        r"(?<![A-Za-z0-9_\-])--?(?P<cli_flag_k>(?:[A-Za-z0-9]{1,20}[_\-]){0,3}"
+        r"(?:[a-z0-9]{1,20}(?=[A-Z]))?(?i:password|passwd|pass|pwd|token|secret|api-?key"
         r"|access-?token|auth-?token|client-?secret))(?:=|[ \t]+)(?P<cli_flag_q>[\"']?)"
         r"(?P<cli_flag_v>[^\s\"'`;|&<>()$-][^\s\"'`;|&<>()]{2,127})"
     ),
@@ -160,7 +161,14 @@ _BRANCHES: dict[str, str] = {
         r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b"
     ),
     "truenas": (
-        r"login_with_api_key[\"'],[^\n]{0,40}?[\"'](?P<truenas_v>[0-9]{1,4}-[A-Za-z0-9]{64})[\"']"
+        r"login_with_api_key[\"'],[\s\S]{0,60}?[\"'](?P<truenas_v>[0-9]{1,4}-[A-Za-z0-9]{64})[\"']"
+    ),
+    "okta": r"\bSSWS[ \t]+(?P<okta_v>00[A-Za-z0-9_\-]{40})" + _END,
+    "jenkins": (
+        r"(?i:password to proceed to installation:)\s{1,8}(?P<jenkins_v>[0-9a-f]{32})" + _END
+    ),
+    "vault_unseal": (
+        r"\b(?i:unseal)[ \t]+(?P<vault_unseal_v>[A-Za-z0-9+/]{43,44}={0,2})(?![A-Za-z0-9+/=])"
     ),
     "generic": (
         r"(?::=|=>|=|:)\s{0,4}(?!(?i:bearer|basic)\s)"
@@ -226,6 +234,9 @@ _ANCHORS = AnchorScanner(
         Anchor("DirectoryEntry(", 0, 320),
         Anchor("/api/v1/", 0, 8),
         Anchor("login_with_api_key", 0, 120),
+        Anchor("SSWS", 0, 8),
+        Anchor("proceed to installation", 30, 16, caseless=True),
+        Anchor("unseal", 0, 8, caseless=True),
         Anchor("[=:]", 16, 8, weak=True),
     ]
 )  # fmt: skip
@@ -267,6 +278,9 @@ _TYPE = {
     "spaced": "SECRET.generic",
     "thingsboard": "SECRET.thingsboard",
     "truenas": "SECRET.truenas",
+    "okta": "SECRET.okta",
+    "jenkins": "SECRET.jenkins",
+    "vault_unseal": "SECRET.hashicorp",
     "generic": "SECRET.generic",
 }
 
@@ -285,13 +299,25 @@ _BOUNDED = frozenset(_BRANCHES) - {
     "user_pass",
     "curl_user",
 }
-_KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}[\"'`]?\s{0,4}\Z")
+# Aligned assignments pad the name with spaces; a comparison (`password == "..."`) checks
+# against a hard-coded value as surely as an assignment sets one.
+_KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}[\"'`\]]?\s{0,16}={0,2}\Z")
+# A value a `.env` line (`UPPER_NAME=value`) or a connection string (`;Pwd=value;`) sets is
+# a literal even unquoted: there is no code there for a bare word to refer to.
+_LITERAL_BEFORE = re.compile(
+    r"(?:\n[ \t]*(?:export[ \t]+)?[A-Z][A-Z0-9_]*|;[ \t]*[A-Za-z][\w ]*)\Z"
+)
+_PAIR_BEFORE = re.compile(r"(?:\n|[\"'])[ \t]*[A-Za-z][\w ]*\Z")
+_CONTEXT_FORMATS = tuple(
+    (re.compile(f.key, re.IGNORECASE), re.compile(f.value), f"SECRET.{f.provider}", f.score)
+    for f in CONTEXT_FORMATS
+)
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 
 _PLACEHOLDER = re.compile(
     r"(?i)x{4,}|\*{3,}|\.{3}|\u2026|example|sample|dummy|placeholder|changeme|change_me|your"
-    r"|redacted|insert|replace|fake|test_?key|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(|%[A-Z_]{2,}%"
-    r"|@[A-Za-z_]+@|^\$[A-Za-z_]|^\{[A-Za-z_][A-Za-z0-9_.]*\}$"
+    r"|redacted|insert|replace|fake|test_?key|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(\w+\)[sdifr]|%[A-Z_]{2,}%"
+    r"|@[A-Za-z_]+@|^[{(\[]?\$[A-Za-z_]|\$_[A-Z]{3,}|^\{[A-Za-z_][A-Za-z0-9_.]*\}$|^arn:"
     r"|^(?:null|none|nil|true|false|undefined|empty|required|optional|todo|tbd|string|str|bytes"
     r"|env|(?:my|the|new|old|some|user|admin|db|a)?[_\-]?(?:secret|password|passwd|pass|pwd"
     r"|token|api[_\-]?key|key|value)(?:[_\-]?(?:here|goes[_\-]?here))?)$"
@@ -363,7 +389,12 @@ def _judged(text: str, pos: int) -> SecretMatch | None:
     start, end = match.span(kind + "_v" if kind + "_v" in match.re.groupindex else 0)
     if kind in _BOUNDED and start and text[start - 1] in _WORDISH:
         return None
-    return _VALIDATORS[kind](match, text[start:end], start)
+    found = _VALIDATORS[kind](match, text[start:end], start)
+    if found is not None and found.score < _IN_URL and text[found.end : found.end + 1] == "@":
+        # A token written as a URL's user (`https://ghs_...@github.com`) is a credential
+        # in a URL, which outranks the e-mail address its `user@host` tail resembles.
+        return SecretMatch(found.type, found.start, found.end, _IN_URL)
+    return found
 
 
 def _which(
@@ -392,6 +423,9 @@ def _specific(value: str, offset: int) -> SecretMatch | None:
         return None
     begin, end = inner.span(kind + "_v" if kind + "_v" in inner.re.groupindex else 0)
     return _VALIDATORS[kind](inner, value[begin:end], offset + begin)
+
+
+_IN_URL = 0.97
 
 
 def _fixed(score: float) -> Callable[[re.Match[str], str, int], SecretMatch | None]:
@@ -532,51 +566,100 @@ def _keyed(kind: str) -> Callable[[re.Match[str], str, int], SecretMatch | None]
     def validate(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
         groups = match.groupdict()
         key = groups.get(kind + "_k") or "password"
-        quoted = bool(groups.get(kind + "_q")) or kind in ("dotnet_cred", "xml_kv", "truenas")
-        return _judge(key, "", value, quoted, start, _TYPE[kind])
+        # Command-line arguments are literals: a shell variable would start with `$`.
+        literal = kind in ("netrc", "cli_flag", "user_pass", "curl_user")
+        quoted = bool(groups.get(kind + "_q")) or literal or kind in ("dotnet_cred", "xml_kv")
+        return _judge(key, "", value, quoted or kind == "truenas", start, _TYPE[kind], literal)
 
     return validate
 
 
 def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     text = match.string
-    named = _KEY_BEFORE.search(text, max(0, match.start() - 48), match.start())
+    operator = match.start()
+    named = _KEY_BEFORE.search(text, max(0, operator - 48), operator)
+    before = text[max(0, operator - 48) : operator]
     if named is None:
-        return _specific(value, start)
-    before = text[max(0, match.start() - 48) : match.start()].lower()
-    return _judge(named.group(), before, value, bool(match.group("generic_q")), start)
+        return _specific(value, start) or _provider_context(before, value, start)
+    quoted = bool(match.group("generic_q"))
+    line_start = text.rfind("\n", 0, operator) + 1
+    line = ("\n" if line_start >= operator - 48 else "") + text[
+        max(line_start, operator - 48) : operator
+    ]
+    literal = (
+        not quoted
+        and text[operator] == "="
+        and match.start("generic_v") == operator + 1
+        and (
+            _LITERAL_BEFORE.search(line) is not None
+            or (text.startswith(";", start + len(value)) and _PAIR_BEFORE.search(line) is not None)
+        )
+    )
+    return _judge(named.group(), before.lower(), value, quoted or literal, start, literal=literal)
+
+
+def _provider_context(before: str, value: str, start: int) -> SecretMatch | None:
+    """A value whose shape and nearby name (`fb_app_key`, `okta`) identify its provider."""
+    for key, shape, kind, score in _CONTEXT_FORMATS:
+        if shape.fullmatch(value) and key.search(before) and not _repetitive(value):
+            return SecretMatch(kind, start, start + len(value), score)
+    return None
+
+
+def _unseal(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    if _PLACEHOLDER.search(value) or _repetitive(value) or _classes(value) < 3:
+        return None
+    return SecretMatch("SECRET.hashicorp", start, start + len(value), 0.85)
 
 
 def _judge(
-    key: str, before: str, value: str, quoted: bool, start: int, kind: str = "SECRET.generic"
+    key: str,
+    before: str,
+    value: str,
+    quoted: bool,
+    start: int,
+    kind: str = "SECRET.generic",
+    literal: bool = False,
 ) -> SecretMatch | None:
-    """Whether ``value``, assigned to the secret-looking name ``key``, is a credential."""
-    specific = _specific(value, start)
+    """Whether ``value``, assigned to the secret-looking name ``key``, is a credential.
+
+    ``quoted`` values are never code references; ``literal`` ones (a `.env` line, a command
+    argument) are not code at all, so a plain word of eight letters is a password there."""
+    specific = _specific(value, start) or _provider_context(before + key, value, start)
     if specific is not None:
         return specific
     if _PLACEHOLDER.search(value) or _repetitive(value) or _PROVIDER_PREFIX.match(value):
         return None
     key = key.lower()
-    if (
-        "secret" in key
-        and _AWS_SECRET.fullmatch(value)
-        and _classes(value) >= 3
-        and ("aws" in before or "access" in key)
-        and _entropy(value) >= 3.5
-    ):
+    aws_shaped = (
+        _AWS_SECRET.fullmatch(value) is not None and _classes(value) >= 3 and _entropy(value) >= 3.5
+    )
+    if "secret" in key and ("aws" in before or "access" in key) and aws_shaped:
         return SecretMatch("SECRET.aws", start, start + len(value), 0.9)
+    if "secret" in key and "aws" in before + key and not aws_shaped:
+        return None  # the name promises AWS's 40-character secret key, not this value
+    return _judge_value(key, value, quoted, start, kind, literal)
+
+
+def _judge_value(
+    key: str, value: str, quoted: bool, start: int, kind: str, literal: bool
+) -> SecretMatch | None:
     if not quoted and _IDENTIFIER.fullmatch(value) and not any(c.isdigit() for c in value):
         return None
-    if not quoted and _CODE_REFERENCE.fullmatch(value):
+    if not quoted and (_CODE_REFERENCE.fullmatch(value) or _CODE_PUNCTUATION.search(value)):
         return None
     is_password = "pass" in key or "pwd" in key
     entropy, classes, length = _entropy(value), _classes(value), len(value)
     if value.isdigit() and (not is_password or length < 6):
         return None
-    if _HEXISH.fullmatch(value) and not (length >= 16 and entropy >= 3.0):
+    if (
+        _HEXISH.fullmatch(value)
+        and not (length >= 16 and entropy >= 3.0)
+        and not (is_password and length >= 10 and classes >= 2)
+    ):
         return None
     if is_password:
-        if (classes < 2 and length < 10) or length < 4:
+        if (classes < 2 and length < (8 if literal else 10)) or length < 4:
             return None
         score = min(1.0, 0.55 + 0.05 * classes + 0.02 * min(length, 10))
     else:
@@ -587,6 +670,8 @@ def _judge(
 
 
 _HEXISH = re.compile(r"[0-9a-fA-F]+")
+# An unquoted value holding an operator or a bracket is an expression, not a literal.
+_CODE_PUNCTUATION = re.compile(r"\|\||&&|[{}()\[\]]")
 
 
 def _entropy(value: str) -> float:
@@ -656,5 +741,8 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
         )
     },
     "thingsboard": _fixed(0.8),
+    "okta": _fixed(0.9),
+    "jenkins": _fixed(0.9),
+    "vault_unseal": _unseal,
     "generic": _generic,
 }
