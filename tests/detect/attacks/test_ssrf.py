@@ -106,11 +106,22 @@ def _rules(part: Part) -> list[tuple[str, str]]:
         ("http://app.10.0.0.1.nip.io/", "private"),
         ("http://app-10-0-0-1.nip.io/", "private"),
         ("http://7f000001.nip.io/", "loopback"),
+        ("http://0x7f000001.nip.io/", "loopback"),
+        # rebinding services: every name is an attempt, even one that spells no address
+        ("http://make-1.2.3.4-rebind-169.254-169.254-rr.1u.ms/", "rebinding"),
+        ("http://a.rebind.network/", "rebinding"),
+        # wildcard DNS on any domain: a name spelling an internal address, then more labels
+        ("http://127.0.0.1.example.com/", "loopback"),
+        ("http://ssrf-169.254.169.254.example.net/", "metadata"),
+        ("http://a.1.2.3.4.1time.127.0.0.1.forever.example/", "loopback"),
         ("http://10.0.0.1.sslip.io/", "private"),
         ("http://--1.sslip.io/", "loopback"),
         ("http://169.254.169.254.xip.io/", "metadata"),
         # names under private-use suffixes
-        ("http://kubernetes.default.svc/api", "internal-name"),
+        # the Kubernetes API server is every pod's metadata service
+        ("http://kubernetes.default.svc/api", "metadata"),
+        ("https://kubernetes.default.svc.cluster.local/api/v1/secrets", "metadata"),
+        ("http://metadata.tencentyun.com/latest/meta-data/", "metadata"),
         ("http://db.internal:5432/", "internal-name"),
         ("http://printer.local/", "internal-name"),
         # fullwidth, enclosed and ideographic forms (NFKC)
@@ -166,6 +177,8 @@ def test_internal_hosts_are_read_through_their_spellings(url: str, reason: str) 
         # an encoded @
         "http://trusted.example%40127.0.0.1/",
         "http://[::ffff:7f00:1]:8080@trusted.example@[::ffff:7f00:1]/",
+        # an internal address as the userinfo: a host to parsers that stop at the first @
+        "http://169.254.169.254@trusted.example/",
     ],
 )
 def test_any_parser_reaching_an_internal_host_counts(url: str) -> None:
@@ -184,7 +197,8 @@ def test_any_parser_reaching_an_internal_host_counts(url: str) -> None:
         "https://user@example.com/",
         # an internal-looking name under a public domain resolves wherever its owner says
         "http://localhost.example.com/",
-        "http://127.0.0.1.example.com/",
+        "http://v1.2.3.4.example.com/",
+        "http://1.0.0.127.in-addr.arpa/",
         "http://1.1.1.1.nip.io/",
         "http://metadata.example.com/",
         # just outside the private ranges
@@ -243,7 +257,12 @@ def test_dangerous_schemes(value: str, expected: list[tuple[str, str]]) -> None:
     [
         # a bare internal host:port in a parameter is an error, not critical
         ("127.0.0.1:8080", [("ssrf.bare_target", "error")]),
-        ("localhost:6379", [("ssrf.bare_target", "error")]),
+        ("10.0.0.5:6379", [("ssrf.bare_target", "error")]),
+        # ... but a raw-text service on the local host (Redis, memcached, Docker) is critical
+        ("localhost:6379", [("ssrf.local_service", "critical")]),
+        ("127.0.0.1:11211", [("ssrf.local_service", "critical")]),
+        ("0.0.0.0:2375", [("ssrf.local_service", "critical")]),
+        ("redis at localhost:6379", [("ssrf.bare_target", "error")]),  # a mention, not a target
         ("10.0.0.5:5432", [("ssrf.bare_target", "error")]),
         ("[::1]:80", [("ssrf.bare_target", "error")]),
         ("0x7f000001:80", [("ssrf.bare_target", "error")]),

@@ -127,7 +127,12 @@ _OVER_BUDGET = finding(
 # Keys, paths and filenames are few and carry the structural findings: always looked at.
 _ALWAYS_SCANNED = frozenset({PartKind.KEY, PartKind.PATH, PartKind.FILENAME})
 _XML_TYPE = re.compile(r"[/+]xml\b", re.IGNORECASE)
-_SHELL_NOISE = re.compile(r"''|\"\"|\\(?=[a-z/])|\$@|\$\{?\d\}?(?=[a-z])", re.IGNORECASE)
+_SHELL_NOISE = re.compile(
+    r"''|\"\"|\\(?=[a-z/])|\$@|\$\{?\d\}?(?=[a-z])|\$\(\)|\$\{\}|(?<=[a-z])\$[a-z_]\w*(?=[\s/;|&]|$)",
+    re.IGNORECASE,
+)
+# `w'h'o'am'i`: quotes inside a word, which shells join into one word.
+_QUOTED_LETTERS = re.compile(r"[a-z/]['\"][a-z/]*['\"][a-z/]*['\"]?", re.IGNORECASE)
 _PUNCTUATION = ".,!?;:'\"()[]"
 _SQL_MARKERS = ("/*", "--", "#", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0")
 _PATH_MARKERS = ("..", "\\", "//", "./")
@@ -197,9 +202,12 @@ class BuiltinEngine:
     def _scan_markup(self, body: bytes) -> list[Finding]:
         """XML's own markup (DOCTYPE, XInclude, XSLT): the parts only hold its values."""
         part = Part("body", body.decode("utf-8", "replace"), PartKind.RAW)
+        # Rules written for XML in a parameter (a declaration, a SOAP envelope) name the part
+        # kinds they apply to; an XML body holds both by design.
         return [
             _finding(s.category, s.id, s.severity, part, part.value)
             for s in self._markup.match(body)
+            if PartKind.RAW in s.kinds
         ]
 
     def report(self, findings: list[Finding], *, malformed: bool = False) -> Report:
@@ -270,8 +278,11 @@ def _forms(value: str) -> tuple[list[str], list[str]]:
     views: list[str] = []
     for form in decoded:
         if _SHELL_NOISE.search(form):
-            # `c''at /e"\"tc/pa\sswd`: shells drop empty quotes and lone backslashes.
+            # `c''at /e"\"tc/pa\sswd`, `who$()ami`, `cat$u /etc$u/passwd`: shells drop empty
+            # quotes and substitutions, unset variables and lone backslashes.
             views.append(_SHELL_NOISE.sub("", form))
+        if _QUOTED_LETTERS.search(form):
+            views.append(form.replace("'", "").replace('"', ""))
         if any(marker in form for marker in _SQL_MARKERS):
             views.append(normalize.sql_collapse(form))
         if any(marker in form for marker in _PATH_MARKERS):

@@ -92,6 +92,12 @@ _SCANNER_AGENT = re.compile(
     r"|teh forest lobster|\bzap/|owasp zap|burp suite|\bvega/|log4j-scan|struts-pwn"
     r"|interactsh|\bxray/|\bgau/|\bhttpx - open-source|\bkatana/|\bnaabu|\bamass"
     r"|metasploit|\bmsf\b|\bqualys|\brapid7|tenable|\bzgrab|\bcensys|shodan"
+    r"|\bnmap\b|\bsf/\d|blackwidow|^grabber|webscarab|jbrofuzz|crimscanner|datacha0s"
+    r"|toata dragostea|mysqloit|sqlsus|uniscan|httprint|\bvooki|wprecon|\bl9(explore|scan|tcpid)"
+    r"|leakix|^hello,? world$|palo alto networks company|xpanse|nimbostratus|netsystemsresearch"
+    r"|internet-measurement|\bips-agent|getodin|researchscan|\bsysscan|\bhakai/|keydrop|^xfa1$"
+    r"|\bzmap|\bcaido|detectify|probely|nexpose|\bburp|indy library|projectdiscovery"
+    r"|security ?scanner|vulnerability ?scanner|\bvulnscan|hostedscan"
 )
 _CACHED_AGENT_LENGTH = 512
 # Out-of-band callback domains of Burp Collaborator and interactsh (nuclei): only a

@@ -14,14 +14,17 @@ so every plausible reading counts:
 - an IPv6 host that embeds an IPv4 address (mapped, compatible, NAT64) is that address;
 - the authority ends where WHATWG ends it (at `/ \\ ? #`, userinfo up to the last `@`), and
   also after every `@`, for parsers that end it elsewhere or split at the first `@`: both
-  `http://trusted#@127.0.0.1` and `http://127.0.0.1\\@trusted` reach an internal host;
+  `http://trusted#@127.0.0.1` and `http://127.0.0.1\\@trusted` reach an internal host, and
+  an internal userinfo (`http://169.254.169.254@trusted`) counts as a host too;
 - percent-encoding in the host is undone, NFKC folds fullwidth and enclosed forms
   (`①②⑦.0.0.1`), ideographic full stops count as dots, and a NUL ends the host, as it does
   for C string handling.
 
 A name is internal when it is a loopback alias (`localhost`, `*.localhost`, `lvh.me`,
-`*.localtest.me`), a cloud metadata name, a wildcard-DNS name that embeds an address
-(`10.0.0.1.nip.io`, `127-0-0-1.sslip.io`), or a name under a suffix kept for private use
+`*.localtest.me`), a cloud metadata name (or the Kubernetes API server), a wildcard-DNS name
+that embeds an address (`10.0.0.1.nip.io`, `127-0-0-1.sslip.io`, and on any domain a dotted
+internal address followed by more labels: `127.0.0.1.attacker.example`), any name under a
+DNS-rebinding service (`1u.ms`, `rbndr.us`), or a name under a suffix kept for private use
 (`.internal`, `.local`, `.home.arpa`, `.svc`): the last only at severity "error", since a
 name alone says less than an address.
 
@@ -42,7 +45,9 @@ Where it applies:
   `http://localhost:3000` is ordinary development traffic;
 - a URL with an internal host is critical; a bare internal `host:port` (no scheme) is an
   error (`ssrf.bare_target`), since configuration-like values (`10.0.0.5:5432`) do travel in
-  parameters; a bare metadata address stays critical. A bare host without a port (a
+  parameters; a bare metadata address stays critical, and so does a local-host target on the
+  port of a service that takes raw lines or answers unauthenticated (`ssrf.local_service`:
+  `localhost:6379`, `127.0.0.1:11211`). A bare host without a port (a
   dotted-quad version string, an IP-address field) is never flagged, nor a bare internal
   name, nor a protocol-relative `//host` in a path.
 
@@ -113,7 +118,15 @@ _V6_RANGES: tuple[tuple[str, ipaddress.IPv6Network], ...] = (
 _NAT64_PREFIX = int(ipaddress.IPv6Address("64:ff9b::")) >> 32
 
 # When readings of one host disagree, the strongest claim is reported.
-_PRECEDENCE = ("metadata", "loopback", "unspecified", "localhost-alias", "link-local", "private")
+_PRECEDENCE = (
+    "metadata",
+    "loopback",
+    "unspecified",
+    "localhost-alias",
+    "rebinding",
+    "link-local",
+    "private",
+)
 
 _METADATA_NAMES = frozenset(
     {
@@ -122,6 +135,15 @@ _METADATA_NAMES = frozenset(
         "metadata.goog",
         "instance-data",
         "instance-data.ec2.internal",
+        "metadata.tencentyun.com",  # Tencent Cloud
+        "metadata.packet.net",  # Equinix Metal
+        "metadata.platformequinix.com",
+        "rancher-metadata",
+        # The Kubernetes API server, which every pod reaches with its service account.
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
     }
 )
 _LOOPBACK_NAMES = frozenset({"localhost.localdomain", "ip6-localhost", "ip6-loopback"})
@@ -139,6 +161,12 @@ _LOOPBACK_SUFFIXES = tuple("." + domain for domain in _LOOPBACK_DOMAINS)
 # DNS-rebinding services (`make-127-0-0-1-rr.1u.ms`, `7f000001.c0a80001.rbndr.us`) answer
 # with an address written in the name too, first a public one, then the internal one.
 _ADDRESS_DOMAINS = ("nip.io", "sslip.io", "xip.io", "traefik.me", "1u.ms", "rbndr.us")
+# Rebinding services exist to hand out an internal address after a public one: every name
+# under them is a rebinding attempt, whatever address it spells (or hides).
+_REBINDING_DOMAINS = ("1u.ms", "rbndr.us", "rebind.network", "rebind.it")
+# A dotted address followed by more labels (`127.0.0.1.attacker.example`): wildcard DNS of
+# the attacker's own domain answers with the address the name spells.
+_EMBEDDED_ADDRESS = re.compile(r"(?=(?<![\w])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.)")
 _PRIVATE_DOMAINS = ("internal", "local", "localdomain", "home.arpa", "svc", "lan", "intranet")
 _PRIVATE_SUFFIXES = tuple("." + domain for domain in _PRIVATE_DOMAINS)
 
@@ -163,6 +191,7 @@ _REASON_RULES = {
     "metadata": "ssrf.metadata",
     "unspecified": "ssrf.unspecified",
     "localhost-alias": "ssrf.localhost",
+    "rebinding": "ssrf.rebinding",
     "internal-name": "ssrf.internal_name",
 }
 _REASON_TEXT = {
@@ -172,6 +201,7 @@ _REASON_TEXT = {
     "metadata": "a cloud metadata endpoint",
     "unspecified": "the unspecified address (the local host)",
     "localhost-alias": "a name that resolves to the local host",
+    "rebinding": "a DNS-rebinding service name",
     "internal-name": "a name under a private-use suffix",
 }
 _HEADER_RULES = frozenset({"ssrf.metadata", "ssrf.scheme"})
@@ -230,9 +260,15 @@ _ENCODED_DELIMITER = re.compile(r"%(?:25)*(?:3a|2f|5c|40|23|3f)", re.IGNORECASE)
 _OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PLAIN_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 _DOTTED_ADDRESS = re.compile(r"(?:^|[.\-])(\d{1,3})[.\-](\d{1,3})[.\-](\d{1,3})[.\-](\d{1,3})$")
-_HEX_ADDRESS = re.compile(r"(?:^|[.\-])([0-9a-f]{8})$")
+_HEX_ADDRESS = re.compile(r"(?:^|[.\-])(?:0x)?([0-9a-f]{8})$")
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _OCTAL_DIGITS = frozenset("01234567")
+# Services that read raw lines from whoever connects (Redis, memcached, SMTP) or answer
+# unauthenticated on the local host (Docker, etcd, kubelet, Consul, Elasticsearch, CouchDB).
+_LOCAL_SERVICE_PORTS = frozenset(
+    {25, 2375, 2376, 2379, 5984, 6379, 8500, 9200, 10250, 10255, 11211}
+)
+_LOCAL_REASONS = frozenset({"loopback", "unspecified", "localhost-alias"})
 _DECODE_ROUNDS = 3
 _MAX_NUMBER_PART = 40  # no address part is longer; int() refuses over 4,300 digits anyway
 _MAX_URL = 2_048
@@ -498,8 +534,14 @@ def _candidate_hosts(text: str, authority: int, whole: bool) -> tuple[str, ...]:
     # WHATWG drops tabs and newlines anywhere in a URL: `12\t7.0.0.1` is 127.0.0.1.
     region = region.replace("\t", "").replace("\n", "").replace("\r", "")
     standard = _AUTHORITY_END.split(region, maxsplit=1)[0].rpartition("@")[2]
-    others = (_AUTHORITY_END.split(piece, maxsplit=1)[0] for piece in region.split("@")[1:])
-    return (standard, *others)
+    pieces = region.split("@")
+    others = (_AUTHORITY_END.split(piece, maxsplit=1)[0] for piece in pieces[1:])
+    if len(pieces) == 1:
+        return (standard,)
+    # `http://169.254.169.254@trusted/`: the userinfo is a host to a parser that stops at
+    # the first delimiter it knows, and a lure to anyone reading the URL.
+    userinfo = _AUTHORITY_END.split(pieces[0], maxsplit=1)[0]
+    return (standard, *others, userinfo)
 
 
 def _known_reason(host: str, known: dict[str, str | None]) -> str | None:
@@ -529,6 +571,13 @@ def _bare_hits(text: str) -> Iterator[_Hit]:
             yield _Hit(
                 "ssrf.metadata", "critical", matched, "bare host:port is " + _REASON_TEXT[reason]
             )
+        elif (
+            reason in _LOCAL_REASONS
+            and int(port.group()) in _LOCAL_SERVICE_PORTS
+            and text.strip() == matched  # the value is the target, not a sentence naming it
+        ):
+            why = f"bare host:port target is a raw-text service on {_REASON_TEXT[reason]}"
+            yield _Hit("ssrf.local_service", "critical", matched, why)
         elif reason is not None and reason != "internal-name":
             why = f"bare host:port target is {_REASON_TEXT[reason]}"
             yield _Hit("ssrf.bare_target", "error", matched, why)
@@ -617,9 +666,20 @@ def _name_reason(name: str) -> str | None:
         return "localhost-alias"
     for domain in _ADDRESS_DOMAINS:
         if name.endswith("." + domain):
-            return _written_address_reason(name[: -len(domain) - 1])
+            return _written_address_reason(name[: -len(domain) - 1]) or (
+                "rebinding" if domain in _REBINDING_DOMAINS else None
+            )
+    for domain in _REBINDING_DOMAINS:
+        if name.endswith("." + domain):
+            return _written_address_reason(name[: -len(domain) - 1]) or "rebinding"
     if name in _PRIVATE_DOMAINS or name.endswith(_PRIVATE_SUFFIXES):
         return "internal-name"
+    if "." in name and name[:1].isascii():
+        return _strongest(
+            _ipv4_reason(int.from_bytes(bytes(int(octet) for octet in found.groups()), "big"))
+            for found in _EMBEDDED_ADDRESS.finditer(name)
+            if all(int(octet) < 256 for octet in found.groups())
+        )
     return None
 
 
