@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench eval train clean
+.PHONY: install run test lint typecheck unit bench eval train train-semantic clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ eval: install
 train: install
 	$(BIN)/pip install --quiet -e '.[train]'
 	$(BIN)/python scripts/train_injection.py
+
+## train-semantic: fit the optional semantic head (pulls in torch); writes semantic_head.json
+train-semantic: install
+	$(BIN)/pip install --quiet -e '.[train,semantic]'
+	$(BIN)/python scripts/train_semantic.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

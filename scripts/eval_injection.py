@@ -9,7 +9,9 @@ class and the same origin). Held-out attacks that are near-duplicates of a train
 (word 5-gram rule of `injection_data.near_duplicates`) are also reported apart. Robustness: held-out
 attacks (up to `--robust-per-source` of each source) through every kind of
 `shared/tools/perturb.py`, recall beside the clean recall of the same texts. Latency:
-`score` on one core for 1 KB and 16 KB texts, p50/p99.
+`score` on one core for 1 KB and 16 KB texts, p50/p99. With `--semantic` (needs the
+`semantic` extra) the section also compares, per held-out source, the detector with the
+optional semantic stage (`wardgate.detect.semantic`) and reports its latency.
 
     python scripts/eval_injection.py --limit 30 --out /tmp/detection.md   # a smoke run
 """
@@ -28,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from injection_data import (
     DEFAULT_DATA,
@@ -42,6 +44,9 @@ from injection_data import (
 )
 
 from wardgate.detect.injection import InjectionDetector, default_model_path
+
+if TYPE_CHECKING:
+    from wardgate.detect.semantic import SemanticStage
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "docs" / "detection.md"
@@ -57,6 +62,8 @@ class Scored:
     sample: Sample
     score: float
     flagged: bool
+    threshold: float = 0.5
+    in_band: bool = False
 
 
 def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
@@ -121,7 +128,7 @@ def evaluate(detector: InjectionDetector, samples: Sequence[Sample]) -> list[Sco
     out = []
     for sample in samples:
         verdict = detector.score(sample.text, sample.origin)
-        out.append(Scored(sample, verdict.score, verdict.flagged))
+        out.append(Scored(sample, verdict.score, verdict.flagged, verdict.threshold))
     return out
 
 
@@ -206,6 +213,67 @@ def latency(
             times.sort()
             out[f"{size // 1024} KB {origin}"] = {
                 "n": count,
+                "p50_ms": statistics.median(times),
+                "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))],
+            }
+    return out
+
+
+def evaluate_semantic(stage: SemanticStage, scored: Sequence[Scored]) -> list[Scored]:
+    """`scored` re-judged by the semantic stage, exactly as `score` with the stage does."""
+    out = list(scored)
+    for origin in (USER, DOCUMENT):
+        head = stage.head(origin)
+        band = [
+            i for i, item in enumerate(scored)
+            if item.sample.origin == origin and item.sample.text.strip()
+            and head.in_band(item.score, item.threshold)
+        ]  # fmt: skip
+        for first in range(0, len(band), 256):
+            batch = band[first : first + 256]
+            found = stage.probabilities([scored[i].sample.text for i in batch], origin)
+            for i, (semantic, _, _) in zip(batch, found, strict=True):
+                item = scored[i]
+                score = head.combine(item.score, semantic, item.threshold)
+                out[i] = Scored(item.sample, score, score >= item.threshold, item.threshold, True)
+            print(f"  semantic {origin}: {first + len(batch)}/{len(band)}", flush=True)
+    return out
+
+
+def semantic_latency(
+    fast: InjectionDetector,
+    detector: InjectionDetector,
+    stage: SemanticStage,
+    texts: Sequence[str],
+    count: int,
+) -> dict[str, Any]:
+    """p50/p99 of `score` with the stage for 1 KB texts, apart for those whose fast score
+    lies in its band."""
+    corpus = "\n".join(texts) or "x"
+    starts = random.Random(f"{SEED}:semantic").sample(range(max(1, len(corpus) - 1024)), 4000)
+    samples = [corpus[start : start + 1024] for start in starts]
+    out: dict[str, Any] = {}
+    for origin in (USER, DOCUMENT):
+        head = stage.head(origin)
+        groups: dict[str, list[str]] = {"in band": [], "not in band": []}
+        for text in samples:
+            verdict = fast.score(text, origin)
+            inside = head.in_band(verdict.score, verdict.threshold)
+            group = groups["in band" if inside else "not in band"]
+            if len(group) < count:
+                group.append(text)
+        for name, group in groups.items():
+            if not group:
+                continue
+            detector.score(group[0], origin)
+            times = []
+            for text in group:
+                began = time.perf_counter_ns()
+                detector.score(text, origin)
+                times.append((time.perf_counter_ns() - began) / 1e6)
+            times.sort()
+            out[f"1 KB {origin}, {name}"] = {
+                "n": len(group),
                 "p50_ms": statistics.median(times),
                 "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))],
             }
@@ -298,8 +366,48 @@ def render(results: dict[str, Any]) -> str:
     ]
     for name, row in results["latency"].items():
         lines.append(f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
+    if "semantic" in results:
+        lines += render_semantic(results["semantic"])
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+def render_semantic(semantic: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "### Optional semantic layer",
+        "",
+        "`python scripts/eval_injection.py --semantic` (the `semantic` extra, "
+        f"{semantic['embedding']}, head `src/wardgate/data/models/semantic_head.json` fitted "
+        "and calibrated on the train split only, see `scripts/train_semantic.py`). Texts whose "
+        "fast score lies in the band "
+        f"(user {semantic['bands']['user']}, document {semantic['bands']['document']}, as "
+        "factors of the threshold) are re-judged; the others keep their fast verdict.",
+        "",
+        "| source | origin | n | in band | recall | + semantic | FPR | + semantic | ROC-AUC "
+        "| + semantic | target + semantic |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for source, row in semantic["sources"].items():
+        fast = semantic["fast"][source]
+        star = "*" if row["auc_vs_pooled"] else ""
+        lines.append(
+            f"| {source} | {row['origin']} | {row['n']} | {row['in_band']} | "
+            f"{_f(fast['recall'])} | {_f(row['recall'])} | {_f(fast['fpr'])} | "
+            f"{_f(row['fpr'])} | {_f(fast['auc'])}{star} | {_f(row['auc'])}{star} | "
+            f"{_target(row)} |"
+        )
+    lines += [
+        "",
+        "Latency of `score` with the layer on (one core for torch, 1 KB slices of held-out "
+        "texts of both classes, warm).",
+        "",
+        "| input | n | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, row in semantic["latency"].items():
+        lines.append(f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
+    return lines
 
 
 def write_section(path: Path, section: str) -> None:
@@ -322,7 +430,44 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--robust-per-source", type=int, default=100, help="attacks per source")
     cli.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to update")
     cli.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
+    cli.add_argument(
+        "--semantic", action="store_true", help="also measure the optional semantic stage"
+    )
     return cli
+
+
+def semantic_results(
+    fast: InjectionDetector,
+    model_path: Path,
+    scored: Sequence[Scored],
+    fast_sources: dict[str, Any],
+    novel: set[int],
+    heldout: Sequence[Sample],
+    latency_count: int,
+) -> dict[str, Any]:
+    from wardgate.detect.semantic import SemanticStage
+
+    stage = SemanticStage.default()
+    refined = evaluate_semantic(stage, scored)
+    table = per_source(refined, novel)
+    in_band: dict[str, int] = defaultdict(int)
+    for index, item in enumerate(refined):
+        in_band[item.sample.source] += item.in_band
+        if item.sample.label == 1 and index in novel:
+            in_band[f"{item.sample.source} (not near-duplicate)"] += item.in_band
+    sources = {
+        name: {**table[name], "in_band": in_band[name]} for name in fast_sources if name in table
+    }
+    detector = InjectionDetector.from_file(model_path, stage)
+    return {
+        "embedding": stage.version,
+        "bands": {o: list(stage.head(o).band) for o in (USER, DOCUMENT)},
+        "fast": fast_sources,
+        "sources": sources,
+        "latency": semantic_latency(
+            fast, detector, stage, [s.text for s in heldout], latency_count
+        ),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -364,6 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency": latency(detector, benign_texts, repeats),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
     }
+    if args.semantic:
+        results["semantic"] = semantic_results(
+            detector, model_path, scored, sources, novel, heldout, 20 if args.limit else 100
+        )
     write_section(args.out, render(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
@@ -372,6 +521,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"auc={_f(row['auc'])}")  # fmt: skip
     print("robustness", json.dumps(results["robustness"]))
     print("latency", json.dumps(results["latency"]))
+    if args.semantic:
+        for source, row in results["semantic"]["sources"].items():
+            print(f"{source:42} +semantic in_band={row['in_band']:5} recall={_f(row['recall'])} "
+                  f"fpr={_f(row['fpr'])} auc={_f(row['auc'])}")  # fmt: skip
+        print("semantic latency", json.dumps(results["semantic"]["latency"]))
     return 0
 
 

@@ -11,6 +11,7 @@ the text.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -54,6 +55,13 @@ class Config(CheckSettings):
         description="Score at which document and tool text is an injection; default: the "
         "model's own.",
     )
+    semantic: bool = Field(
+        default=False,
+        description="Re-judge scores near the threshold with a sentence encoder (the "
+        "`semantic` extra: pip install 'wardgate[semantic]', which pulls in torch): about "
+        "100 ms a text on one core, for those texts only, in a worker thread. Held out, it "
+        "raises recall on user attacks and the false-positive rate too (docs/guardrails.md).",
+    )
     untrusted_fields: list[str] = Field(
         default_factory=list,
         description="Dotted paths of JSON body fields whose text is untrusted content "
@@ -68,7 +76,7 @@ class InjectionCheck:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._detector = InjectionDetector.default()
+        self._detector = InjectionDetector.default(semantic=config.semantic)
         self._thresholds = {
             "user": config.user_threshold or self._detector.threshold("user"),
             "document": config.document_threshold or self._detector.threshold("document"),
@@ -76,11 +84,13 @@ class InjectionCheck:
         self._fields = [_path_parts(path) for path in config.untrusted_fields]
 
     async def check_request(self, ex: Exchange) -> Decision:
-        findings = [
-            finding
-            for slot, text, origin in self._texts(ex)
-            if (finding := self._judge(slot, text, origin)) is not None
-        ]
+        texts = list(self._texts(ex))
+        if self._config.semantic and texts:
+            # The encoder takes ~100 ms a text near the threshold: never on the event loop.
+            judged = await asyncio.to_thread(lambda: [self._judge(*text) for text in texts])
+        else:
+            judged = [self._judge(*text) for text in texts]
+        findings = [finding for finding in judged if finding is not None]
         return Decision.block(403, findings) if findings else Decision.allow()
 
     def _texts(self, ex: Exchange) -> Iterator[tuple[str, str, str]]:

@@ -19,7 +19,9 @@ sentences up to 400 characters, and the worst window counts, so one injected sen
 a long benign document is not diluted. User prompts and documents have their own weights
 and thresholds, since an imperative sentence is normal from a user and suspicious inside
 a retrieved page. `scripts/train_injection.py` fits both (`make train`) and writes the
-model file, loaded once; inference is pure Python and the standard library.
+model file, loaded once; inference is pure Python and the standard library. An optional
+semantic stage (`wardgate.detect.semantic`, the `semantic` extra) re-judges scores near
+the threshold with a sentence encoder.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ from dataclasses import dataclass
 from importlib import resources
 from itertools import accumulate, pairwise, repeat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wardgate.detect.deobfuscate import Lexicon, Variant, reveal
+
+if TYPE_CHECKING:
+    from wardgate.detect.semantic import SemanticStage
 
 __all__ = [
     "CHAR_SIZES",
@@ -495,10 +501,13 @@ class InjectionDetector:
     True
     """
 
-    __slots__ = ("_lexicon", "_models", "version")
+    __slots__ = ("_lexicon", "_models", "_semantic", "version")
 
-    def __init__(self, model: Mapping[str, object]) -> None:
-        """Build from a parsed model file; raises `ModelError` when it is not one."""
+    def __init__(self, model: Mapping[str, object], semantic: SemanticStage | None = None) -> None:
+        """Build from a parsed model file; raises `ModelError` when it is not one.
+
+        With ``semantic``, scores in that stage's uncertain band are re-judged by it.
+        """
         if model.get("format") != MODEL_FORMAT:
             raise ModelError(f"not a {MODEL_FORMAT} model (format {model.get('format')!r})")
         if model.get("char_sizes") != list(CHAR_SIZES) or model.get("window_chars") != WINDOW_CHARS:
@@ -513,9 +522,10 @@ class InjectionDetector:
         self._models = {name: _weights(origins[name], scale, name) for name in ORIGINS}
         self._lexicon = Lexicon([str(word) for word in lexicon])
         self.version = str(model.get("version", ""))
+        self._semantic = semantic
 
     @classmethod
-    def from_file(cls, path: Path) -> InjectionDetector:
+    def from_file(cls, path: Path, semantic: SemanticStage | None = None) -> InjectionDetector:
         """Load a model file (gzipped JSON when its name ends in ``.gz``)."""
         try:
             raw = path.read_bytes()
@@ -526,12 +536,16 @@ class InjectionDetector:
             raise ModelError(f"cannot read injection model {path}: {error}") from error
         if not isinstance(model, dict):
             raise ModelError(f"{path}: not a JSON object")
-        return cls(model)
+        return cls(model, semantic)
 
     @classmethod
-    def default(cls) -> InjectionDetector:
-        """The model shipped in the package, loaded on first use and then shared."""
-        return _default()
+    def default(cls, semantic: bool = False) -> InjectionDetector:
+        """The model shipped in the package, loaded on first use and then shared.
+
+        ``semantic=True`` adds the packaged semantic stage; it raises
+        `wardgate.detect.semantic.SemanticUnavailableError` without the `semantic` extra.
+        """
+        return _default_semantic() if semantic else _default()
 
     def threshold(self, origin: str = "user") -> float:
         """The default threshold for ``origin``."""
@@ -542,6 +556,12 @@ class InjectionDetector:
 
         Pure and total for any string; raises ValueError only for an unknown origin.
         """
+        verdict = self._fast(text, origin)
+        if self._semantic is None:
+            return verdict
+        return self._semantic.refine(text, origin, verdict)
+
+    def _fast(self, text: str, origin: str) -> InjectionVerdict:
         weights = self._weights(origin)
         if not text.strip():
             return InjectionVerdict(0.0, False, weights.threshold, "model")
@@ -640,3 +660,10 @@ def default_model_path() -> Path:
 @functools.cache
 def _default() -> InjectionDetector:
     return InjectionDetector.from_file(default_model_path())
+
+
+@functools.cache
+def _default_semantic() -> InjectionDetector:
+    from wardgate.detect.semantic import SemanticStage
+
+    return InjectionDetector.from_file(default_model_path(), SemanticStage.default())
