@@ -2,7 +2,7 @@
 
 Runs every engine at every paranoia level over the requests of `web_attack_cases.py` and
 writes the figures into the `attacks` section of `docs/detection.md` (other sections of that
-file are kept) and, with `--json`, the raw numbers and every missed attack of the builtin
+file are kept) and, with `--json`, the raw numbers and every missed training attack of the builtin
 engine at its default setting. Metrics follow `shared/EVAL.md`: "blocked" is
 `Report.refused` at the engine's default threshold for that paranoia level: what the
 `attacks` check does in enforce mode (403 over the threshold, 400 for a body that is not
@@ -218,10 +218,11 @@ def measure(cases: Sequence[Case], run: Run) -> dict[str, Any]:
 
 
 def missed(cases: Sequence[Case], run: Run) -> dict[str, list[dict[str, str]]]:
-    """Every attack the run let through, by category."""
+    """Every training attack the run let through, by category. Held-out misses are counted
+    in the rates but never listed: payloads we can read are payloads we would tune on."""
     found: dict[str, list[dict[str, str]]] = defaultdict(list)
     for case, outcome in zip(cases, run.outcomes, strict=True):
-        if case.label == 1 and not outcome.blocked:
+        if case.label == 1 and case.split == "train" and not outcome.blocked:
             found[case.category].append(
                 {
                     "source": case.source,
@@ -456,7 +457,10 @@ def _not_run(result: dict[str, Any]) -> list[str]:
 
 
 def _examples(result: dict[str, Any]) -> list[str]:
-    title = [f"### Missed by builtin p{DEFAULT_SETTING[1]} (up to {EXAMPLES_PER_CATEGORY} each)"]
+    title = [
+        f"### Training attacks missed by builtin p{DEFAULT_SETTING[1]} "
+        f"(up to {EXAMPLES_PER_CATEGORY} each; held-out misses are not listed)"
+    ]
     rows = [
         [category, f"`{case['source']}`", case["placement"], snippet(case["payload"])]
         for category, cases in result["missed_builtin_default"].items()
