@@ -155,6 +155,8 @@ def _scheme(seen: str, schemes: dict[str, dict[str, Any]]) -> str:
 
 def _extension(endpoint: Endpoint) -> dict[str, Any]:
     extension: dict[str, Any] = {"calls": endpoint.count, "errors": endpoint.errors}
+    if endpoint.statuses:
+        extension["errorRate"] = round(endpoint.errors / sum(endpoint.statuses.values()), 4)
     if endpoint.first_seen:
         extension["firstSeen"] = _iso(endpoint.first_seen)
         extension["lastSeen"] = _iso(endpoint.last_seen)

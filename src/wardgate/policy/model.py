@@ -303,13 +303,17 @@ class DiscoverySettings(StrictModel):
         "default: inventory.db in the state directory.",
     )
     cpu_budget: float = Field(
-        default=0.02,
+        default=0.01,
         gt=0,
         le=1,
         description="Most of one core learning may take; past it, calls wait in a bounded "
         "queue and the newest are skipped when it is full.",
     )
-    queue_size: int = Field(default=10000, ge=1, description="Calls waiting to be learned.")
+    queue_size: int = Field(
+        default=1000,
+        ge=1,
+        description="Calls waiting to be learned; when full, new calls are skipped (counted).",
+    )
     flush_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How often learned endpoints reach the store."
     )
