@@ -213,7 +213,7 @@ def discovery(ctx: Ctx) -> SectionResult:
         if (m := medians[key]) is not None
     ]
     md = f"""Requests/s through Wardgate with the demo checks, without and with discovery
-learning from every request (`discovery: {{enabled: true}}`: 1 % CPU budget, bounded
+learning from every request (`discovery: {{enabled: true}}`: 0.5 % CPU budget, bounded
 queue), {CONNECTIONS} connections, {rounds} interleaved rounds, median:
 
 {table(["system", "req/s", "p50 ms", "p99 ms", "rounds (req/s)"], rows)}

@@ -4,7 +4,7 @@ The gateway hands every finished exchange to `TrafficLearner.observe` in its log
 a sampled exchange becomes an `Observation` (bodies cut to `max_body`) and joins a bounded
 queue; nothing else happens on the request path. A task on the event loop learns from the
 queue in slices of at most a millisecond and then sleeps long enough to stay within its
-CPU budget (1 % of a core by default), so a burst of traffic fills the queue instead of
+CPU budget (0.5 % of a core by default), so a burst of traffic fills the queue instead of
 taking the loop; when the queue is full, the newest calls are skipped and counted. Every
 `flush_seconds` the endpoints learned are merged into the inventory store in a worker
 thread, shared with every other worker and machine pointed at the same store.

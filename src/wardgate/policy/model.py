@@ -303,7 +303,7 @@ class DiscoverySettings(StrictModel):
         "default: inventory.db in the state directory.",
     )
     cpu_budget: float = Field(
-        default=0.01,
+        default=0.005,
         gt=0,
         le=1,
         description="Most of one core learning may take; past it, calls wait in a bounded "
