@@ -18,11 +18,9 @@ import importlib
 import json
 import math
 import platform
-import re
 import statistics
 import sys
 import time
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -294,29 +292,15 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.1f}%"
 
 
+_table = report_sections.table
+
+
 def _label(run: dict[str, Any]) -> str:
     return f"{run['engine']} p{run['paranoia']}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
-    return [*lines, ""]
-
-
-def _escape(char: str) -> str:
-    if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
-    return char
-
-
 def snippet(payload: str, limit: int = PAYLOAD_CHARS) -> str:
-    """A payload as a table-safe code span: cut to `limit` characters, controls escaped."""
-    short = payload if len(payload) <= limit else payload[:limit] + "…"
-    text = "".join(map(_escape, short)).replace("|", "\\|")
-    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    return report_sections.code_span(payload, limit)
 
 
 def _pivot(result: dict[str, Any], section: str, keys: Sequence[str]) -> list[str]:

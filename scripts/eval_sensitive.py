@@ -30,7 +30,6 @@ import re
 import statistics
 import sys
 import time
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -584,29 +583,15 @@ def write_section(path: Path, section: str) -> None:
     report_sections.write_section(path, "sensitive", section, TITLE)
 
 
+_table = report_sections.table
+
+
 def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{100 * rate:.1f}%"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
-    return [*lines, ""]
-
-
-def _escape(char: str) -> str:
-    if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
-    return char
-
-
 def snippet(text: str, limit: int = TEXT_CHARS) -> str:
-    """A text as a table-safe code span: cut to `limit` characters, controls escaped."""
-    short = text if len(text) <= limit else text[:limit] + "…"
-    body = "".join(map(_escape, short)).replace("|", "\\|")
-    fence = "`" * (max(map(len, re.findall("`+", body)), default=0) + 1)
-    pad = " " if body.startswith("`") or body.endswith("`") else ""
-    return f"{fence}{pad}{body}{pad}{fence}"
+    return report_sections.code_span(text, limit)
 
 
 def verdicts(result: dict[str, Any]) -> dict[str, str]:

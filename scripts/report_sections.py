@@ -6,9 +6,12 @@ Each evaluation script owns the text between its markers (`<!-- attacks:begin --
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["markers", "write_section"]
+__all__ = ["code_span", "markers", "table", "write_section"]
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -32,3 +35,25 @@ def write_section(path: Path, name: str, section: str, title: str) -> None:
             text = f"{text.rstrip()}\n\n{block}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A markdown table as lines, followed by a blank line."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return [*lines, ""]
+
+
+def code_span(text: str, limit: int) -> str:
+    """`text` as a table-safe code span: cut to `limit` characters, controls escaped."""
+    short = text if len(text) <= limit else text[:limit] + "…"
+    body = "".join(map(_escape, short)).replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def _escape(char: str) -> str:
+    if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    return char
