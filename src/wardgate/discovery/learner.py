@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections import deque
+from urllib.parse import parse_qsl
 
 from wardgate.discovery.fields import cookie_pairs
 from wardgate.discovery.inventory import Inventory, merge_states
@@ -105,7 +106,11 @@ class TrafficLearner:
                     await asyncio.wait_for(self._wake.wait(), timeout)
             spent = self._learn_slice(deadline=time.perf_counter() + _SLICE_SECONDS)
             if time.monotonic() >= next_flush:
+                # Draining re-templates and serializes on the loop: learning's work too,
+                # so it counts against the budget (the store write, in a thread, with it).
+                started = time.perf_counter()
                 await self.flush()
+                spent += time.perf_counter() - started
                 next_flush = time.monotonic() + self._settings.flush_seconds
             # Sleep so that learning takes at most `budget` of the time.
             await asyncio.sleep(spent * (1 / budget - 1) if spent else 0)
@@ -149,6 +154,4 @@ def observation_of(ex: Exchange, max_body: int) -> Observation:
 
 
 def _query(query_string: str) -> tuple[tuple[str, str], ...]:
-    from urllib.parse import parse_qsl
-
     return tuple(parse_qsl(query_string, keep_blank_values=True)[:64]) if query_string else ()
