@@ -7,6 +7,7 @@ same fields and framing; only its text changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,6 +18,12 @@ __all__ = ["CallArguments", "with_event_text"]
 def with_event_text(raw: bytes, text: str) -> bytes | None:
     """`raw` (one SSE event) with its answer text replaced by `text`; None when the event
     is not one whose single text delta we know how to rewrite."""
+    return _rewritten(raw, lambda event: _set_text(event, text))
+
+
+def _rewritten(raw: bytes, change: Callable[[dict[str, Any]], bool]) -> bytes | None:
+    """`raw` (one SSE event with one `data:` line of JSON) with `change` applied to its
+    object, framing kept; None when it has no such line or `change` declines."""
     lines = raw.decode("utf-8", "replace").splitlines()
     data_lines = [i for i, line in enumerate(lines) if line.startswith("data:")]
     if len(data_lines) != 1:
@@ -26,7 +33,7 @@ def with_event_text(raw: bytes, text: str) -> bytes | None:
         event = orjson.loads(lines[index][5:].strip())
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(event, dict) or not _set_text(event, text):
+    if not isinstance(event, dict) or not change(event):
         return None
     lines[index] = "data: " + orjson.dumps(event).decode()
     return ("\n".join(lines) + "\n\n").encode()
@@ -71,21 +78,7 @@ class CallArguments:
         self._abandoned = False
 
     def __call__(self, raw: bytes) -> bytes | None:
-        if self._abandoned:
-            return None
-        lines = raw.decode("utf-8", "replace").splitlines()
-        data_lines = [i for i, line in enumerate(lines) if line.startswith("data:")]
-        if len(data_lines) != 1:
-            return None
-        position = data_lines[0]
-        try:
-            event = orjson.loads(lines[position][5:].strip())
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(event, dict) or not self._rewrite(event):
-            return None
-        lines[position] = "data: " + orjson.dumps(event).decode()
-        return ("\n".join(lines) + "\n\n").encode()
+        return None if self._abandoned else _rewritten(raw, self._rewrite)
 
     def _rewrite(self, event: dict[str, Any]) -> bool:
         changed = False
