@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import GatewayFactory, Upstream, policy_text
 from wardgate.discovery.commands import load_store
+from wardgate.discovery.learner import TrafficLearner
+from wardgate.exchange import Exchange
+from wardgate.policy.model import DiscoverySettings
 
 ROUTES = """
   - name: api
@@ -171,3 +176,56 @@ async def test_fields_learned_as_sensitive_are_masked_in_responses(
     assert account["card_number"] == "<REDACTED>"
     assert account["plan"]["card_number"] == "<REDACTED>"
     assert account["name"] == "Ann Example" and account["plan"]["tier"] == "pro"
+
+
+async def test_the_store_is_opened_when_learning_starts(
+    upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    store = tmp_path / "inventory.db"
+    gw = await make_gateway(
+        _policy(upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"}}\n')
+    )
+    for _ in range(200):  # opened in a worker thread as the learner starts, not at a flush
+        if store.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert store.exists()
+    assert gw.process.learner is not None
+    await gw.process.learner.close()
+
+
+async def test_a_store_that_cannot_be_opened_does_not_stop_traffic(
+    upstream: Upstream,
+    make_gateway: GatewayFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    store = blocker / "inventory.db"
+    gw = await make_gateway(
+        _policy(upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"}}\n')
+    )
+    async with aiohttp.ClientSession() as http, http.get(f"{gw.base}/echo/a/1") as reply:
+        assert reply.status == 200
+    learner = gw.process.learner
+    assert learner is not None
+    await learner.close()  # learns what is queued; the write fails and is logged
+    assert learner.learned == 1
+    assert "could not open the inventory store" in caplog.text
+
+
+async def test_learning_keeps_to_its_cpu_budget_and_drains_the_queue_in_slices(
+    tmp_path: Path,
+) -> None:
+    settings = DiscoverySettings(enabled=True, cpu_budget=0.001, queue_size=500)
+    learner = TrafficLearner(settings, str(tmp_path / "inventory.db"))
+    for number in range(500):
+        learner.observe(Exchange(f"r{number}", "GET", f"/items/{number}", "", {}, "127.0.0.1"))
+    learner.start()
+    await asyncio.sleep(0.3)
+    # One slice is at most a millisecond of learning, then a second's sleep at 0.1 %:
+    # far from all 500 calls have been learned yet.
+    assert 0 < learner.learned < 500
+    await learner.close()  # learns the rest before stopping
+    assert learner.learned == 500

@@ -7,7 +7,10 @@ queue in slices of at most a millisecond and then sleeps long enough to stay wit
 CPU budget (0.5 % of a core by default), so a burst of traffic fills the queue instead of
 taking the loop; when the queue is full, the newest calls are skipped and counted. Every
 `flush_seconds` the endpoints learned are merged into the inventory store in a worker
-thread, shared with every other worker and machine pointed at the same store.
+thread, shared with every other worker and machine pointed at the same store. The store
+is opened when learning starts, so a first flush under load does not pay for creating it
+and a misconfigured store shows in the log at once; a store that cannot be opened then
+is tried again at each flush.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections import deque
 from urllib.parse import parse_qsl
@@ -41,6 +45,7 @@ class TrafficLearner:
         self._settings = settings
         self._store_url = store_url
         self._store: InventoryStore | None = None
+        self._store_lock = threading.Lock()
         self._queue: deque[Observation] = deque()
         self._inventory = Inventory(max_templates_per_host=settings.max_endpoints_per_host)
         self._random = random.Random()
@@ -74,9 +79,7 @@ class TrafficLearner:
             self._task = None
         self._learn_slice(deadline=None)
         await self.flush()
-        if self._store is not None:
-            await asyncio.to_thread(self._store.close)
-            self._store = None
+        await asyncio.to_thread(self._close_store)
 
     async def flush(self) -> None:
         """Merge the endpoints learned so far into the store."""
@@ -89,13 +92,29 @@ class TrafficLearner:
         except Exception:  # a store outage must not stop learning; the delta is lost
             log.exception("discovery: could not write %d endpoints to the store", len(records))
 
+    def _open_store(self) -> InventoryStore:
+        # Worker threads: the opening at start may still run when the first flush or
+        # `close` comes.
+        with self._store_lock:
+            if self._store is None:
+                self._store = open_store(self._store_url)
+            return self._store
+
+    def _close_store(self) -> None:
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
     def _merge(self, records: dict[EndpointKey, dict[str, object]]) -> None:
-        if self._store is None:
-            self._store = open_store(self._store_url)
-        result = self._store.merge(records, merge_states)
+        result = self._open_store().merge(records, merge_states)
         self.refused += len(result.refused)
 
     async def _learn_forever(self) -> None:
+        try:
+            await asyncio.to_thread(self._open_store)
+        except Exception:  # learning goes on; the next flush tries again
+            log.exception("discovery: could not open the inventory store")
         budget = self._settings.cpu_budget
         next_flush = time.monotonic() + self._settings.flush_seconds
         while True:
@@ -104,19 +123,22 @@ class TrafficLearner:
                 timeout = max(0.0, next_flush - time.monotonic())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
-            spent = self._learn_slice(deadline=time.perf_counter() + _SLICE_SECONDS)
+            # The budget is of CPU time: on a busy core a slice's wall time includes time
+            # other processes had, which learning must not charge to itself.
+            cpu_started, wall_started = time.thread_time(), time.perf_counter()
+            self._learn_slice(deadline=wall_started + _SLICE_SECONDS)
+            spent = time.thread_time() - cpu_started
             if time.monotonic() >= next_flush:
-                # Draining re-templates and serializes on the loop: learning's work too,
-                # so it counts against the budget (the store write, in a thread, with it).
+                # Draining re-templates and serializes on the loop: learning's work too.
+                # The whole wait counts, the store write in its thread included.
                 started = time.perf_counter()
                 await self.flush()
                 spent += time.perf_counter() - started
                 next_flush = time.monotonic() + self._settings.flush_seconds
             # Sleep so that learning takes at most `budget` of the time.
-            await asyncio.sleep(spent * (1 / budget - 1) if spent else 0)
+            await asyncio.sleep(max(0.0, spent / budget - (time.perf_counter() - wall_started)))
 
-    def _learn_slice(self, deadline: float | None) -> float:
-        started = time.perf_counter()
+    def _learn_slice(self, deadline: float | None) -> None:
         queue = self._queue
         while queue and (deadline is None or time.perf_counter() < deadline):
             obs = queue.popleft()
@@ -125,7 +147,6 @@ class TrafficLearner:
                 self.learned += 1
             except Exception:  # one odd call must not stop learning
                 log.exception("discovery: could not learn from a call")
-        return time.perf_counter() - started
 
 
 def observation_of(ex: Exchange, max_body: int) -> Observation:
