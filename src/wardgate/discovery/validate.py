@@ -3,16 +3,17 @@
 `compile_spec(document, options)` takes a parsed OpenAPI 3.0/3.1 or Swagger 2.0 document (a
 declared spec, or one exported from the discovery inventory) and returns an immutable
 `CompiledSpec`: a trie of path templates under the spec's base path, and per operation the
-declared parameters and request body, each with a fastjsonschema validator compiled once.
+declared parameters and request body, each with a jsonschema_rs validator compiled once.
 `CompiledSpec.match(method, path)` finds the operation; `Operation.check_params` and
 `Operation.check_body` return the first `Violation` or None. A violation names where (a JSON
 path such as `$.items[3].qty`, or `query.limit`) and what, never the offending value.
 
-Schemas are translated to JSON Schema draft 7 (fastjsonschema's latest): local `$ref`s
-become shared definitions (recursion is fine; nesting deeper than the interpreter allows
-is itself a violation), `nullable` becomes a type union, 3.0 boolean `exclusiveMinimum`
-the numeric form, 3.1 `prefixItems` the tuple form of `items`. Keywords draft 7 cannot
-express (`unevaluatedProperties`, `$dynamicRef` ...) are dropped and listed in `notes`.
+Schemas are translated to JSON Schema draft 7 and checked by jsonschema_rs, `format`
+included: local `$ref`s are inlined, only recursive ones become shared definitions (recursion
+is fine; nesting past 1024 levels is refused, by the JSON parser for bodies and as a `depth`
+violation otherwise), `nullable` becomes a type union, 3.0 boolean `exclusiveMinimum` the
+numeric form, 3.1 `prefixItems` the tuple form of `items`. Keywords draft 7 cannot express
+(`unevaluatedProperties`, `$dynamicRef` ...) are dropped and listed in `notes`.
 With `close_objects`, every object schema that lists properties and says nothing about
 `additionalProperties` rejects other fields (mass assignment); a schema composed with
 allOf/oneOf/anyOf is closed over the union of its parts' properties. `readOnly` properties
@@ -25,14 +26,16 @@ may not be sent. Pure: no I/O, no HTTP objects.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import fastjsonschema
+import jsonschema_rs
 import orjson
 
 __all__ = [
@@ -61,7 +64,33 @@ _READ_ONLY = "x-wardgate-read-only"
 _MAX_MERGE_DEPTH = 32
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _INTEGER = re.compile(r"^-?[0-9]{1,30}$")
-Validator = Callable[[Any], Any]
+# Deepest value validated against a recursive schema: jsonschema_rs recurses on the native
+# stack, under 1 KB a level (a stack overflow would kill the process, not raise), so deeper
+# values are refused first. orjson's own limit is 1024 levels: parsed bodies never get here.
+_MAX_DEPTH = 1024
+# fastjsonschema's keyword order, which decided which of several problems was reported:
+# kept, so the first violation does not depend on the validator's internal order.
+_ORDER = {
+    name: index
+    for index, name in enumerate((
+        "type", "enum", "allOf", "anyOf", "oneOf", "not", "minLength", "maxLength", "pattern",
+        "format", "minimum", "maximum", "multipleOf", "minItems", "maxItems", "uniqueItems",
+        "items", "minProperties", "maxProperties", "required", "dependencies", "properties",
+        "patternProperties", "additionalProperties", "exclusiveMinimum", "exclusiveMaximum",
+        "propertyNames", "contains", "const", "if",
+    ))
+}  # fmt: skip
+_MAX_ERRORS = 256  # ranked to find the first; an invalid body rarely has more
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    """A compiled schema: the jsonschema_rs validator, the translated schema (to name the
+    problem) and whether it recurses (then the body's depth is bounded first)."""
+
+    validator: jsonschema_rs.Validator
+    schema: dict[str, Any]
+    recursive: bool
 
 
 class SpecError(ValueError):
@@ -162,7 +191,7 @@ class Operation:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return Violation("schema.malformed", "$", "not valid JSON", "json")
-        return _run(self.body_validator, document, "$")
+        return _run(self.body_validator, document, "$", parsed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,8 +567,9 @@ class _Translator:
         return names
 
     def _ref(self, ref: str, closed: bool) -> Any:
-        """Inline the target (a call per `$ref` costs microseconds in fastjsonschema);
-        only a reference back into a schema being translated becomes a shared definition."""
+        """Inline the target; only a reference back into a schema being translated becomes a
+        shared definition. So a `$ref` left in a translated schema means recursion: `_run`
+        bounds the depth of values checked against those, and error paths stay plain."""
         ident = (ref, closed)
         key = self._refs.setdefault(ident, f"s{len(self._refs)}")
         if ident in self._open:
@@ -581,10 +611,109 @@ def _kind(types: Any) -> str | None:
 
 def _compile(schema: dict[str, Any], definitions: dict[str, Any]) -> Validator:
     root = {**schema, "definitions": definitions} if definitions else schema
+    rewritten = _python_patterns(root)
+    # Custom keywords slow every validation down (~60 %): only where a pattern needs one.
+    keywords: dict[str, type[jsonschema_rs.KeywordValidator]] | None = (
+        None if rewritten is root else {_PY_PATTERN: _PythonPattern}
+    )
+    root = rewritten
     try:
-        return fastjsonschema.compile(root, use_default=False)
-    except fastjsonschema.JsonSchemaDefinitionException as exc:
-        raise SpecError(f"schema does not compile: {exc}") from None
+        validator = jsonschema_rs.Draft7Validator(
+            root, validate_formats=True, keywords=keywords, offline=True
+        )
+    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+        message = str(getattr(exc, "message", exc)).partition("\n")[0]
+        raise SpecError(f"schema does not compile: {message[:300]}") from None
+    return Validator(validator, root, bool(definitions) and _refers(schema))
+
+
+class _PythonPattern:
+    """`pattern` in Python's dialect (`(?i)`, `(?P<name>...)`, `\\Z` ...), for the patterns
+    jsonschema_rs's ECMA 262 dialect refuses: they were enforced before, so they still are."""
+
+    def __init__(self, parent_schema: dict[str, Any], value: Any, schema_path: Any) -> None:
+        self.regex = re.compile(_DOLLAR.sub(r"\\Z", str(value)))
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, str) and not self.regex.search(instance):
+            raise ValueError("does not match the declared pattern")
+
+
+_PY_PATTERN = "x-wardgate-python-pattern"
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ecma(pattern: str) -> bool:
+    """Whether jsonschema_rs takes the pattern; SpecError when Python's `re` does not either."""
+    try:
+        jsonschema_rs.Draft7Validator({"pattern": pattern})
+    except (jsonschema_rs.ValidationError, ValueError):
+        try:
+            re.compile(_DOLLAR.sub(r"\\Z", pattern))
+        except re.error as exc:
+            raise SpecError(f"schema does not compile: pattern {pattern[:100]!r}: {exc}") from None
+        return False
+    return True
+
+
+def _python_patterns(schema: Any) -> Any:
+    """`schema` with each `pattern` jsonschema_rs cannot compile moved to `_PY_PATTERN`
+    (copied only where that changes something; shared sub-schemas stay shared)."""
+    done: dict[int, Any] = {}
+
+    def walk(node: Any) -> Any:
+        if id(node) in done:
+            return done[id(node)]
+        out: Any = node
+        if isinstance(node, dict):
+            items = {k: walk(v) for k, v in node.items()}
+            pattern = items.get("pattern")
+            if isinstance(pattern, str) and not _ecma(pattern):
+                items[_PY_PATTERN] = items.pop("pattern")
+                out = items
+            elif any(items[k] is not v for k, v in node.items()):
+                out = items
+        elif isinstance(node, list):
+            changed = [walk(v) for v in node]
+            if any(a is not b for a, b in zip(changed, node, strict=True)):
+                out = changed
+        done[id(node)] = out
+        return out
+
+    return walk(schema)
+
+
+def _refers(schema: Any) -> bool:
+    """Whether a translated schema holds a `$ref` (only recursive ones are left)."""
+    stack, seen = [schema], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return True
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return False
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest more than `limit` levels (iterative: no stack to blow)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
 
 
 def _check_param(param: Parameter, raw: list[str], where: str) -> Violation | None:
@@ -619,46 +748,124 @@ def _coerce(text: str, kind: str | None) -> Any:
     return text
 
 
-def _run(validate: Validator, value: Any, root: str) -> Violation | None:
-    try:
-        validate(value)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        return _violation(exc, root)
-    except RecursionError:
+def _run(validate: Validator, value: Any, root: str, parsed: bool = False) -> Violation | None:
+    """The first violation of `value`, or None. `parsed`: it comes from orjson, which refuses
+    nesting past 1024 levels, so the depth walk (costlier than validating) is skipped."""
+    if not parsed and validate.recursive and _too_deep(value, _MAX_DEPTH):
         return Violation("schema.too_long", root, "nested too deeply", "depth")
-    return None
+    try:
+        if validate.validator.is_valid(value):
+            return None
+        errors = list(islice(validate.validator.iter_errors(value), _MAX_ERRORS))
+    except ValueError as exc:
+        # An error is reported with a copy of the failing value, and jsonschema_rs copies at
+        # most ~250 levels: a deeper invalid value can only be refused as such.
+        if "recursion limit" not in str(exc).lower():
+            raise
+        return Violation("schema.too_long", root, "nested too deeply", "depth")
+    if not errors:
+        return Violation("schema.invalid", root, "violates the schema", "invalid")
+    ranked = [(_rank(validate.schema, error), error) for error in errors]
+    (_key, definition), error = min(ranked, key=lambda pair: pair[0][0])
+    return _violation(error, definition, root)
 
 
-def _violation(exc: fastjsonschema.JsonSchemaValueException, root: str) -> Violation:
-    """Our own message from the rule and the path: fastjsonschema's may quote the value."""
-    name = exc.name or "data"
-    where = root + name[4:] if name.startswith("data") else root
-    rule = exc.rule or "invalid"
-    definition = exc.definition if isinstance(exc.definition, Mapping) else {}
-    bound = definition.get(rule)
-    value = exc.value
-    if rule == "additionalProperties" and isinstance(value, Mapping):
-        known = set(definition.get("properties") or {})
-        patterns = [re.compile(p) for p in definition.get("patternProperties") or {}]
-        extra = sorted(
-            k for k in value if k not in known and not any(p.search(k) for p in patterns)
-        )
+def _rank(
+    root: dict[str, Any], error: jsonschema_rs.ValidationError
+) -> tuple[tuple[int, ...], Any]:
+    """Where fastjsonschema would have met this error (keywords in its order, properties in
+    the schema's, items in the body's), and the schema object holding the failing keyword."""
+    node: Any = root
+    path = error.evaluation_path
+    instance = error.instance_path
+    key: list[int] = []
+    depth = i = 0
+    while i < len(path) and isinstance(node, dict):
+        step = path[i]
+        if step == "$ref":
+            ref = str(node.get("$ref", ""))
+            node = (root.get("definitions") or {}).get(ref.rpartition("/")[2])
+            i += 1
+            continue
+        if step in ("then", "else"):
+            key += (_ORDER["if"], 1 if step == "then" else 2)
+            node, i = node.get(step), i + 1
+            continue
+        order = _ORDER.get("pattern" if step == _PY_PATTERN else str(step), len(_ORDER))
+        following = path[i + 1] if i + 1 < len(path) else None
+        if step in ("properties", "patternProperties") and following is not None:
+            table = node.get(step) or {}
+            key += (order, list(table).index(following) if following in table else 0)
+            node, depth, i = table.get(following), depth + 1, i + 2
+        elif step in _SUBSCHEMA_LISTS and isinstance(following, int):
+            key += (order, following)
+            node, i = node[step][following], i + 2
+        elif step == "items" and isinstance(node.get("items"), list):
+            key += (order, following if isinstance(following, int) else 0)
+            node, depth, i = node["items"][following], depth + 1, i + 2
+        elif step in ("items", "additionalItems", "additionalProperties") and i + 1 < len(path):
+            position = instance[depth] if depth < len(instance) else 0
+            if step == "additionalItems":
+                order = _ORDER["items"]
+            key += (order, position if isinstance(position, int) else 0)
+            node, depth, i = node.get(step), depth + 1, i + 1
+        else:
+            if step == "additionalItems":
+                key += (_ORDER["items"], len(node.get("items") or ()))
+            else:
+                key.append(order)
+            break
+    return tuple(key), node if isinstance(node, Mapping) else {}
+
+
+def _violation(
+    error: jsonschema_rs.ValidationError, definition: Mapping[str, Any], root: str
+) -> Violation:
+    """Our own message from the rule and the path: the library's quotes the value."""
+    where = root + "".join(
+        f"[{step}]" if isinstance(step, int) else f".{step}" for step in error.instance_path
+    )
+    kind = error.kind
+    K = jsonschema_rs.ValidationErrorKind
+    rule = kind.name
+    if isinstance(kind, K.AdditionalProperties):
+        extra = sorted(kind.unexpected)
         return Violation(
             "schema.unknown_field", _child(where, extra[0] if extra else "?"), "unknown field", rule
         )
-    if rule == "not" and definition.get(_READ_ONLY):
+    if isinstance(kind, K.Not) and definition.get(_READ_ONLY):
         return Violation("schema.unknown_field", where, "read-only field", "readOnly")
-    if rule == "required" and isinstance(value, Mapping):
-        missing = [k for k in bound or [] if k not in value]
+    if isinstance(kind, K.Required):
+        if error.schema_path[-1:] == ["dependencies"]:
+            return Violation("schema.invalid", where, "violates `dependencies`", "dependencies")
         return Violation(
-            "schema.required",
-            _child(where, missing[0] if missing else "?"),
-            "missing required field",
-            rule,
+            "schema.required", _child(where, kind.property), "missing required field", rule
         )
-    if rule == "type":
-        types = bound if isinstance(bound, list) else [bound]
+    if isinstance(kind, K.Type):
+        declared = definition.get("type")
+        types = declared if isinstance(declared, list) else [declared] if declared else kind.types
         return Violation("schema.type", where, "must be " + " or ".join(map(str, types)), rule)
+    bound: Any = None
+    if isinstance(kind, K.Format):
+        bound = kind.format
+    elif isinstance(kind, K.MultipleOf):
+        bound = kind.multiple_of
+    elif isinstance(kind, K.OneOfMultipleValid | K.OneOfNotValid):
+        rule = "oneOf"
+    elif isinstance(kind, K.BacktrackLimitExceeded | K.RegexEngineFailure):
+        rule = "pattern"
+    elif isinstance(kind, K.AdditionalItems):
+        rule = "items"
+    elif isinstance(kind, K.Custom) and kind.keyword == _PY_PATTERN:
+        rule = "pattern"
+    elif isinstance(kind, K.FalseSchema):
+        rule = "invalid"
+    elif isinstance(kind, K.Constant):
+        rule = "const"
+    else:
+        bound = getattr(kind, "limit", None)
+    if rule in definition and not isinstance(kind, K.Format):
+        bound = definition[rule]
     too_long = {
         "maxLength": "longer than {}",
         "maxItems": "more than {} items",
