@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 from tests.detect.test_anchors import scan_whole_text
 from wardgate.detect import secrets
 from wardgate.detect.secrets import SecretMatch, find_secrets
+from wardgate.detect.sensitive import find_sensitive
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -121,7 +122,12 @@ POSITIVES = [
     ),
     ('new NetworkCredential("svc", "', "Pa55w0rd!x", '");', "SECRET.password"),
     ('<add key="DbPassword" value="', "Zq8Lm2Rt9Vx4", '" />', "SECRET.generic"),  # .NET config
-    ("Driver={SQL Server};Server=db;Uid=sa;Pwd=", "Zx9Qw3Er7Ty1", ";", "SECRET.generic"),  # ODBC
+    (
+        "Driver={SQL Server};Server=db;Uid=sa;Pwd=",
+        "Zx9Qw3Er7Ty1",
+        ";",
+        "SECRET.password",
+    ),  # ODBC: a password slot
     ("postgresql://app:", "Zq8Lm2Rt9Vx4", "@db.example.com:5432/x", "SECRET.url_password"),
     ("curl http://tb.local/api/v1/", "Hk3Lm9Qz2Rt8Vx4Wp7Yn", "/telemetry", "SECRET.thingsboard"),
     ("Authorization: SSWS ", "00" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp" * 2, "", "SECRET.okta"),
@@ -150,7 +156,7 @@ POSITIVES = [
     ("kubeadm join 10.0.0.1:6443 --token ", "abcdef.0123456789abcdef", " --x", "SECRET.kubernetes"),
     ("vault status --vault-token ", "s.Zr8Tq1Wv5Bn7Cj0Hf6Gp2Ys", "", "SECRET.password"),
     ("\nDB_PASSWORD=", "sunshine", "\nDEBUG=1", "SECRET.generic"),  # .env literal
-    ("Server=db;Database=app;User Id=sa;Password=", "dbadminpw", ";", "SECRET.generic"),
+    ("Server=db;Database=app;User Id=sa;Password=", "dbadminpw", ";", "SECRET.password"),
     ('if password == "', "Zx9!kq2m", '":', "SECRET.generic"),  # hard-coded comparison
     ('password        = "', "Zx9kq2mWp", '"', "SECRET.generic"),  # aligned assignment
     ("psexec \\\\host -u admin -p ", "corp_admin", " cmd", "SECRET.password"),
@@ -161,6 +167,22 @@ POSITIVES = [
         "SECRET.mapbox",
     ),
     ("bot ", "123456789:AA" + "Zr8Tq1Wv5Bn7Cj0Hf6Gp2YsKd8Lm2RtQ", "", "SECRET.telegram"),
+    # Told in prose: quoted, a plain word of eight letters; unquoted, letters with digits.
+    ("The default password for the admin user is '", "marigold", "'.", "SECRET.password"),
+    ("ok so my password is ", "tulip42x", ", can you check", "SECRET.password"),
+    ("Das Passwort? The passphrase was: `", "Correct-Horse-9", "`", "SECRET.password"),
+    ('    apiKey:               "', "Qm7Zr8Tq1Wv5Bn7Cj0Hf6Gp2", '",', "SECRET.generic"),  # aligned
+    ("\n# DB_PASSWORD=", "sunflower", "\n", "SECRET.generic"),  # commented-out .env line
+    ("[smtp]\nhost=mail\nPassword=", "seashells9", "\n", "SECRET.generic"),  # INI line
+    ('if creds.password != "', "Zx9!kq2m", '" {', "SECRET.generic"),  # comparison, `!=`
+    ("postgresql://app:", "secret", "@db.internal:5432/app", "SECRET.url_password"),  # a slot
+    ("Server=db;User Id=app;Pwd=", "hunter", ";", "SECRET.password"),  # a slot, any word
+    (
+        "SECRET_KEY = '",
+        "django-insecure-_du9e^cmago!%(^+=gr@cu@v9-v7ulhbk2s3!w&39w4+n3*k*$",
+        "'",
+        "SECRET.django",
+    ),
 ]
 
 
@@ -219,6 +241,12 @@ NEGATIVES = [
     'password: "<PASSWORD>"\ntoken = "REPLACE_ME"',  # fixture placeholders
     "DEBUG=true\nLOG_LEVEL=info\nPASSWORD=\n",  # .env without a secret
     "lock: sha1-3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f sha256-3c9a1e0b7d4e5f6a8b9c0d1e2f3a4b5c",
+    "Note: the password is case-sensitive and the passcode was incorrect.",  # prose, no value
+    "the password field is 'hidden' until you click",  # a short plain word
+    "conn = connect(\n    password=default_password,\n)",  # keyword argument, not INI
+    'this.addPassword = "#add-password";\nlabel = {passwordLabel:"Password:"}',  # UI labels
+    '"/en/creating-a-strong-password":"/en/enterprise-server@3.0/auth"',  # a route
+    "Server=db;User Id=app;Password=${DB_PASSWORD};",  # a template in the slot
 ]
 
 
@@ -255,3 +283,10 @@ def test_windows_find_what_the_whole_text_finds(row: int, monkeypatch: pytest.Mo
     windowed = secrets.find_secrets(text)
     scan_whole_text(monkeypatch)
     assert windowed == secrets.find_secrets(text)
+
+
+def test_a_secret_holding_an_email_address_is_reported_whole() -> None:
+    digest = "3e156ada591263b8aab0965f5aebd837$" + "07a782ea0e1c5402b17db7afa6b05a6d" * 4
+    text = "hash: $krb5asrep$23$user@corp.example:" + digest
+    (match,) = find_sensitive(text)
+    assert match.type == "SECRET.password_hash" and text[match.start : match.end].endswith(digest)

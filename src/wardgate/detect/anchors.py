@@ -93,18 +93,28 @@ class AnchorScanner:
     def _merged(text: str, spans: list[tuple[int, int, bool]]) -> list[tuple[int, int]]:
         merged: list[tuple[int, int]] = []
         low, high = -1, -1
-        size = len(text)
         for start, end, _ in spans:
             if start > high:
                 if high > low:
                     merged.append((low, high))
                 low = start
             if end > high:
-                space = _SPACE.search(text, end) if end < size else None
-                high = space.start() if space is not None else size
+                high = _window_end(text, end)
         if high > low:
             merged.append((low, high))
         return merged
+
+
+def _window_end(text: str, end: int) -> int:
+    """A window reaches to the end of the token it ends in; one whose reach ran into a run
+    of blanks (an aligned `key:            value`) reaches the token after them."""
+    if end >= len(text):
+        return len(text)
+    if end and text[end - 1] in " \t":
+        ahead = text[end : end + 32]
+        end += len(ahead) - len(ahead.lstrip(" \t"))
+    space = _SPACE.search(text, end)
+    return space.start() if space is not None else len(text)
 
 
 def _utf32(pattern: str) -> bytes:

@@ -112,6 +112,7 @@ _BRANCHES: dict[str, str] = {
     "npm": r"npm_[A-Za-z0-9]{36}" + _END,
     "pypi": r"pypi-AgEIcHlwaS5vcmc[" + _URLSAFE + r"]{50,300}" + _END,
     **{f.kind: f"(?:{f.pattern}){_END}" for f in TOKEN_FORMATS},
+    "django": r"django-insecure-[^\s\"'`]{40,60}(?=[\"'`\s]|\Z)",
     "jwt": (r"eyJ[" + _URLSAFE + r"]{8,}\.[" + _URLSAFE + r"]{4,}\.[" + _URLSAFE + r"]*" + _END),
     "url_password": (
         r"://[^\s:/@'\"<>]{0,64}:"
@@ -141,8 +142,8 @@ _BRANCHES: dict[str, str] = {
         r"(?P<curl_user_v>[^\s\"'`;|&<>()$][^\s\"'`;|&<>()]{2,127})"
     ),
     "dotnet_cred": (
-        r"\b(?:NetworkCredential\([ \t]*|DirectoryEntry\([ \t]*\"[^\"\n]{1,200}\",[ \t]*)"
-        r"\"[^\"\n]{1,64}\",[ \t]*\"(?P<dotnet_cred_v>[^\"\n]{1,128})\""
+        r"\b(?:NetworkCredential\(\s{0,40}|DirectoryEntry\(\s{0,40}\"[^\"\n]{1,200}\",\s{0,40})"
+        r"\"[^\"\n]{1,64}\",\s{0,40}\"(?P<dotnet_cred_v>[^\"\n]{1,128})\""
     ),
     "xml_kv": (
         r"\b(?i:key|name)[ \t]*=[ \t]*[\"'](?P<xml_kv_k>[^\"'\n]{0,60}?"
@@ -170,8 +171,13 @@ _BRANCHES: dict[str, str] = {
     "vault_unseal": (
         r"\b(?i:unseal)[ \t]+(?P<vault_unseal_v>[A-Za-z0-9+/]{43,44}={0,2})(?![A-Za-z0-9+/=])"
     ),
+    "prose": (
+        r"\b(?i:pass(?:word|phrase|code)|passwd)\b[^\n.;!?]{0,60}?[ \t](?i:is|was)[ \t:]+"
+        r"(?:(?P<prose_q>[\"'`])|)(?P<prose_v>(?(prose_q)[^\"'`\n]{3,64}|[^\s\"'`]{6,64}?))"
+        r"(?(prose_q)(?P=prose_q)|(?=[.,;:)]?(?:\s|\Z)))"
+    ),
     "generic": (
-        r"(?::=|=>|=|:)\s{0,4}(?!(?i:bearer|basic)\s)"
+        r"(?::=|=>|=|:)(?:[ \t]{0,32}|\s{0,4})(?!(?i:bearer|basic)\s)"
         r"(?P<generic_q>[\"'`]?)(?P<generic_v>[^\s\"'`,;\-][^\s\"'`,;]{5,199})"
     ),
 }
@@ -194,6 +200,7 @@ _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
         "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "truenas",
+        "prose",
     }
 )  # fmt: skip
 _SPECIFIC = re.compile(
@@ -237,6 +244,10 @@ _ANCHORS = AnchorScanner(
         Anchor("SSWS", 0, 8),
         Anchor("proceed to installation", 30, 16, caseless=True),
         Anchor("unseal", 0, 8, caseless=True),
+        Anchor("django-insecure-", 0, 8),
+        # "the password for user 'admin' is 'hunter22'": the value comes a sentence later.
+        *(Anchor(word, 0, 100, caseless=True) for word in ("password", "passwd", "passphrase",
+                                                          "passcode")),
         Anchor("[=:]", 16, 8, weak=True),
     ]
 )  # fmt: skip
@@ -264,6 +275,7 @@ _TYPE = {
     "npm": "SECRET.npm",
     "pypi": "SECRET.pypi",
     **{f.kind: f"SECRET.{f.provider}" for f in TOKEN_FORMATS},
+    "django": "SECRET.django",
     "jwt": "SECRET.jwt",
     "url_password": "SECRET.url_password",
     "basic_auth": "SECRET.basic_auth",
@@ -281,6 +293,7 @@ _TYPE = {
     "okta": "SECRET.okta",
     "jenkins": "SECRET.jenkins",
     "vault_unseal": "SECRET.hashicorp",
+    "prose": "SECRET.password",
     "generic": "SECRET.generic",
 }
 
@@ -298,15 +311,21 @@ _BOUNDED = frozenset(_BRANCHES) - {
     "cli_flag",
     "user_pass",
     "curl_user",
+    "prose",
 }
-# Aligned assignments pad the name with spaces; a comparison (`password == "..."`) checks
-# against a hard-coded value as surely as an assignment sets one.
-_KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}[\"'`\]]?\s{0,16}={0,2}\Z")
-# A value a `.env` line (`UPPER_NAME=value`) or a connection string (`;Pwd=value;`) sets is
+# Aligned assignments pad the name with spaces; a comparison (`password == "..."`, or
+# `!=`) checks against a hard-coded value as surely as an assignment sets one.
+_KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}[\"'`\]]?\s{0,16}!?={0,2}\Z")
+# A value a `.env` line (`UPPER_NAME=value`, also commented out), an INI line
+# (`Password=value`, no blanks around `=`) or a connection string (`;Pwd=value;`) sets is
 # a literal even unquoted: there is no code there for a bare word to refer to.
 _LITERAL_BEFORE = re.compile(
-    r"(?:\n[ \t]*(?:export[ \t]+)?[A-Z][A-Z0-9_]*|;[ \t]*[A-Za-z][\w ]*)\Z"
+    r"(?:\n[ \t]*(?:#[ \t]*)?(?:export[ \t]+)?[A-Z][A-Z0-9_]*|;[ \t]*[A-Za-z][\w ]*)\Z"
 )
+# An INI line holds the value to its end; a keyword argument on a line of its own
+# (`password=default_pw,`) goes on with a comma or a bracket.
+_INI_BEFORE = re.compile(r"\n[ \t]*[A-Za-z][\w.\-]*\Z")
+_IN_PAIRS_BEFORE = re.compile(r";[ \t]*[A-Za-z][\w ]*\Z")
 _PAIR_BEFORE = re.compile(r"(?:\n|[\"'])[ \t]*[A-Za-z][\w ]*\Z")
 _CONTEXT_FORMATS = tuple(
     (re.compile(f.key, re.IGNORECASE), re.compile(f.value), f"SECRET.{f.provider}", f.score)
@@ -322,6 +341,11 @@ _PLACEHOLDER = re.compile(
     r"|env|(?:my|the|new|old|some|user|admin|db|a)?[_\-]?(?:secret|password|passwd|pass|pwd"
     r"|token|api[_\-]?key|key|value)(?:[_\-]?(?:here|goes[_\-]?here))?)$"
 )
+_TEMPLATE = re.compile(
+    r"x{4,}|X{4,}|\*{3,}|\.{3}|\u2026|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(\w+\)[sdifr]|%[A-Z_]{2,}%"
+    r"|@[A-Za-z_]+@|^\{[A-Za-z_][A-Za-z0-9_.]*\}$"
+)
+_SLOT_NAME = re.compile(r"(?i)(?:your|my|the|db|user)?[_\-]?(?:password|passwd|pass|pwd|pw)")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.\[(][A-Za-z0-9_.\[\]()'\"]*)?")
 _CODE_REFERENCE = re.compile(
     r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+(?:\(.*\)|\[.*\])?\)?"
@@ -514,10 +538,21 @@ def _jwt(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
 
 
 def _url_password(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
-    if _PLACEHOLDER.search(value) or len(set(value)) < 2 or value.startswith("$"):
+    if _slot_password(value, start) is None:
         return None
     # Above an e-mail address's 0.95: `user:pw@host.example` is a URL, not a mailbox.
     return SecretMatch("SECRET.url_password", start, start + len(value), 0.97)
+
+
+def _slot_password(value: str, start: int) -> SecretMatch | None:
+    """A value in a password slot (a URL's `user:pw@`, a connection string's `Pwd=`) is a
+    password whatever its word; template markers, or the slot's own name (`:password@`),
+    say the slot is not filled in."""
+    if _TEMPLATE.search(value) or _SLOT_NAME.fullmatch(value) or len(set(value)) < 2:
+        return None
+    if value.startswith("$"):
+        return None
+    return SecretMatch("SECRET.password", start, start + len(value), 0.85)
 
 
 def _putty(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
@@ -586,16 +621,35 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
     line = ("\n" if line_start >= operator - 48 else "") + text[
         max(line_start, operator - 48) : operator
     ]
-    literal = (
+    # `Server=db;User Id=app;Password=...;`: a connection string's password slot.
+    slot = (
+        not quoted
+        and text[operator] == "="
+        and match.start("generic_v") == operator + 1
+        and (
+            (text.startswith(";", start + len(value)) and _PAIR_BEFORE.search(line) is not None)
+            or (
+                text[start + len(value) : start + len(value) + 1] in (";", '"', "'", "")
+                and _IN_PAIRS_BEFORE.search(line) is not None
+            )
+        )
+    )
+    literal = slot or (
         not quoted
         and text[operator] == "="
         and match.start("generic_v") == operator + 1
         and (
             _LITERAL_BEFORE.search(line) is not None
-            or (text.startswith(";", start + len(value)) and _PAIR_BEFORE.search(line) is not None)
+            or (
+                text[start + len(value) : start + len(value) + 1] in ("\n", "\r", "")
+                and _INI_BEFORE.search(line) is not None
+            )
         )
     )
-    return _judge(named.group(), before.lower(), value, quoted or literal, start, literal=literal)
+    key = named.group()
+    if slot and ("pass" in key.lower() or "pwd" in key.lower()):
+        return _slot_password(value, start)
+    return _judge(key, before.lower(), value, quoted or literal, start, literal=literal)
 
 
 def _provider_context(before: str, value: str, start: int) -> SecretMatch | None:
@@ -604,6 +658,27 @@ def _provider_context(before: str, value: str, start: int) -> SecretMatch | None
         if shape.fullmatch(value) and key.search(before) and not _repetitive(value):
             return SecretMatch(kind, start, start + len(value), score)
     return None
+
+
+def _django(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    # Django's generated keys draw from punctuation too: `@cu@` is not an `@VAR@` template.
+    if _repetitive(value[16:]) or re.search(r"(?i)x{4,}|your|example|change", value[16:]):
+        return None
+    return SecretMatch("SECRET.django", start, start + len(value), 0.9)
+
+
+def _prose(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    """`the password is 'hunter22'`: quoted, a word of eight letters will do; unquoted (`my
+    password is hunter2`), only a value that mixes letters with digits or symbols, since
+    prose goes on in plain words (`the password is case-sensitive`)."""
+    quoted = match.group("prose_q") is not None
+    if not quoted and (
+        _classes(value) < 3 and not (re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value))
+    ):
+        return None
+    if quoted and _classes(value) < 2 and len(value) < 8:
+        return None
+    return _judge("password", "", value, quoted, start, "SECRET.password", literal=True)
 
 
 def _unseal(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
@@ -648,6 +723,8 @@ def _judge_value(
         return None
     if not quoted and (_CODE_REFERENCE.fullmatch(value) or _CODE_PUNCTUATION.search(value)):
         return None
+    if _URL_PATH.fullmatch(value) or (_SELF_NAMED.search(value) and _LABEL_MARK.search(value)):
+        return None
     is_password = "pass" in key or "pwd" in key
     entropy, classes, length = _entropy(value), _classes(value), len(value)
     if value.isdigit() and (not is_password or length < 6):
@@ -670,6 +747,12 @@ def _judge_value(
 
 
 _HEXISH = re.compile(r"[0-9a-fA-F]+")
+# What user interfaces and routers assign to password-ish names: a route (`/en/auth/login`),
+# a selector or label naming the field itself (`#add-password`, `Password:`,
+# `users/passwords#edit`). A credential rarely spells its own kind next to `#/: `.
+_URL_PATH = re.compile(r"/(?:[a-z0-9][a-z0-9._@\-]*/?){2,}")
+_SELF_NAMED = re.compile(r"(?i)passw(?:or)?d|secret|token")
+_LABEL_MARK = re.compile(r"[#/:\s]")
 # An unquoted value holding an operator or a bracket is an expression, not a literal.
 _CODE_PUNCTUATION = re.compile(r"\|\||&&|[{}()\[\]]")
 
@@ -744,5 +827,7 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
     "okta": _fixed(0.9),
     "jenkins": _fixed(0.9),
     "vault_unseal": _unseal,
+    "django": _django,
+    "prose": _prose,
     "generic": _generic,
 }

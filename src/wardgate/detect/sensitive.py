@@ -40,8 +40,17 @@ class SensitiveMatch:
 
 def find_sensitive(text: str) -> list[SensitiveMatch]:
     """Every PII and secret finding in `text`, in order, none overlapping."""
-    found = [SensitiveMatch(m.type, m.start, m.end, m.score) for m in find_secrets(text)]
-    found += [SensitiveMatch(m.type, m.start, m.end, m.score) for m in find_pii(text)]
+    secrets = [SensitiveMatch(m.type, m.start, m.end, m.score) for m in find_secrets(text)]
+    # A secret that holds a PII value whole (`$krb5asrep$23$user@corp.example:...`, a
+    # password that is an e-mail address) is the finding: masking it masks both.
+    found = secrets + [
+        SensitiveMatch(m.type, m.start, m.end, m.score)
+        for m in find_pii(text)
+        if not any(
+            s.start <= m.start and m.end <= s.end and s.end - s.start > m.end - m.start
+            for s in secrets
+        )
+    ]
     found.sort(key=lambda m: (-m.score, -(m.end - m.start), m.start))
     kept: list[SensitiveMatch] = []
     for match in found:
