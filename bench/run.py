@@ -148,7 +148,10 @@ def write_report(path: Path, ctx: Ctx, results: dict[str, SectionResult], argv: 
         "",
         f"- **Machine**: {f['cores']} cores ({f['cpu']}), {f['memory']} RAM, Linux "
         f"{f['kernel']}. Load average at the start: {f['loadavg']}. The machine also runs "
-        "idle database/broker services of the development image.",
+        "idle database/broker services of the development image. Its speed at the start: "
+        f"{f.get('python_speed', '?')} ms for a fixed loop of 2,000,000 Python additions "
+        "(best of 5 on CPU 0; it is a shared host whose speed changes from day to day, so "
+        "compare absolute timings of two reports only together with this figure).",
         "- **CPU pinning** (`taskset`): the system under test on CPU 0; the fast upstream, wrk "
         "and the streaming client on CPU 1. **The load generator shares the machine's 2 cores** "
         "with the upstream (and, for `--workers 2`, with the gateway), so absolute numbers are "

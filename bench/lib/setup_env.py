@@ -131,4 +131,16 @@ def facts(litellm_ok: bool) -> dict[str, str]:
         "nginx": _first_line(["nginx", "-v"]),
         "commit": code_version(),
         "loadavg": " / ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "python_speed": python_speed(),
     }
+
+
+def python_speed() -> str:
+    """Milliseconds a fixed pure-Python loop takes on CPU 0, best of 5: this machine's speed
+    moves between days (shared hosts), and absolute timings are only comparable with it."""
+    code = (
+        "import time\nbest = 1e9\nfor _ in range(5):\n    t = time.perf_counter()\n"
+        "    s = 0\n    for i in range(2_000_000): s += i\n"
+        "    best = min(best, time.perf_counter() - t)\nprint(f'{best * 1000:.0f}')"
+    )
+    return _first_line(["taskset", "-c", "0", str(PYTHON), "-c", code])
