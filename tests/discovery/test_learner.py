@@ -27,13 +27,18 @@ def _policy(upstream: Upstream, tmp_path: Path, discovery: str) -> str:
     return policy_text(f'["{upstream.base}"]', ROUTES, events_db=tmp_path / "e", extra=discovery)
 
 
+def _learning(upstream: Upstream, tmp_path: Path, store: Path, settings: str = "") -> str:
+    """The policy with discovery learning into `store` (and any further `settings`)."""
+    return _policy(
+        upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"{settings}}}\n'
+    )
+
+
 async def test_live_traffic_becomes_templated_endpoints_in_the_store(
     upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     store = tmp_path / "inventory.db"
-    gw = await make_gateway(
-        _policy(upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"}}\n')
-    )
+    gw = await make_gateway(_learning(upstream, tmp_path, store))
     async with aiohttp.ClientSession() as http:
         for number in (17, 23, 4711, 90210):
             async with http.get(f"{gw.base}/echo/orders/{number}?expand=items") as reply:
@@ -57,11 +62,7 @@ async def test_sampling_and_the_bounded_queue_skip_rather_than_wait(
 ) -> None:
     store = tmp_path / "inventory.db"
     gw = await make_gateway(
-        _policy(
-            upstream,
-            tmp_path,
-            f'discovery: {{enabled: true, store: "{store}", queue_size: 1, cpu_budget: 0.001}}\n',
-        )
+        _learning(upstream, tmp_path, store, ", queue_size: 1, cpu_budget: 0.001")
     )
     learner = gw.process.learner
     assert learner is not None
@@ -182,9 +183,7 @@ async def test_the_store_is_opened_when_learning_starts(
     upstream: Upstream, make_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     store = tmp_path / "inventory.db"
-    gw = await make_gateway(
-        _policy(upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"}}\n')
-    )
+    gw = await make_gateway(_learning(upstream, tmp_path, store))
     for _ in range(200):  # opened in a worker thread as the learner starts, not at a flush
         if store.exists():
             break
@@ -203,9 +202,7 @@ async def test_a_store_that_cannot_be_opened_does_not_stop_traffic(
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     store = blocker / "inventory.db"
-    gw = await make_gateway(
-        _policy(upstream, tmp_path, f'discovery: {{enabled: true, store: "{store}"}}\n')
-    )
+    gw = await make_gateway(_learning(upstream, tmp_path, store))
     async with aiohttp.ClientSession() as http, http.get(f"{gw.base}/echo/a/1") as reply:
         assert reply.status == 200
     learner = gw.process.learner

@@ -176,7 +176,7 @@ _CHILD = textwrap.dedent(
     import sys
     import orjson
     from tests.discovery.test_validate import NODE, TREE, _body, _nested, _spec
-    from wardgate.discovery.validate import _run
+    from wardgate.discovery.json_schema import first_violation as _run
 
     spec = _spec({"$ref": "#/components/schemas/Node"}, Node=NODE)
     print(_body(spec, _nested(1000, "next")))
