@@ -171,6 +171,11 @@ POSITIVES = [
     ("The default password for the admin user is '", "marigold", "'.", "SECRET.password"),
     ("ok so my password is ", "tulip42x", ", can you check", "SECRET.password"),
     ("Das Passwort? The passphrase was: `", "Correct-Horse-9", "`", "SECRET.password"),
+    ('Mein Passwort ist "', "Sonnenblume7", '", bitte nicht teilen.', "SECRET.password"),
+    ("mi contraseña es '", "girasol2024", "'", "SECRET.password"),
+    ('Le mot de passe est "', "tournesol9", '".', "SECRET.password"),
+    ("minha senha é ", "girassol42", " ok", "SECRET.password"),
+    ('kennwort = "', "Zx9kq2mWp", '"', "SECRET.generic"),
     ('    apiKey:               "', "Qm7Zr8Tq1Wv5Bn7Cj0Hf6Gp2", '",', "SECRET.generic"),  # aligned
     ("\n# DB_PASSWORD=", "sunflower", "\n", "SECRET.generic"),  # commented-out .env line
     ("[smtp]\nhost=mail\nPassword=", "seashells9", "\n", "SECRET.generic"),  # INI line
@@ -243,6 +248,7 @@ NEGATIVES = [
     "lock: sha1-3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f sha256-3c9a1e0b7d4e5f6a8b9c0d1e2f3a4b5c",
     "Note: the password is case-sensitive and the passcode was incorrect.",  # prose, no value
     "the password field is 'hidden' until you click",  # a short plain word
+    "Das Passwort ist zu kurz. La contraseña es incorrecta.",  # prose in other languages
     "conn = connect(\n    password=default_password,\n)",  # keyword argument, not INI
     'this.addPassword = "#add-password";\nlabel = {passwordLabel:"Password:"}',  # UI labels
     '"/en/creating-a-strong-password":"/en/enterprise-server@3.0/auth"',  # a route

@@ -51,9 +51,17 @@ _URLSAFE = r"A-Za-z0-9_\-"
 _END = r"(?![A-Za-z0-9_\-])"
 _WORDISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
+# "Password" in the languages prompts arrive in (an assignment's name, a sentence's subject).
+_PASSWORD_WORDS = (
+    r"passw(?:or)?d|passwort|kennwort|wachtwoord|contrase[nñ]a|senha|mot[_\-. ]de[_\-. ]passe"
+    r"|has[lł]o|пароль"
+)
+_NAMES_PASSWORD = re.compile(r"(?i:pass|pwd|" + _PASSWORD_WORDS + ")")
 # Secret-looking names for context-only values. `key`/`pass` alone are too common in code.
 _KEYNAME = (
-    r"(?i:api[_\-.]?key|apikey|secret|token|passw(?:or)?d|pwd|credentials?|[_\-.]pass(?![a-z])"
+    r"(?i:api[_\-.]?key|apikey|secret|token|"
+    + _PASSWORD_WORDS
+    + r"|pwd|credentials?|[_\-.]pass(?![a-z])"
     r"|(?:private|auth|access|client|preshared|encryption|signing|master|license|account|app"
     r"|provision[_\-.]?device|unseal)[_\-. ]?key(?: [0-9]{1,2})?|reporter[_\-.]?id|crumb"
     r"|sonar[_\-.]?login)"
@@ -172,7 +180,10 @@ _BRANCHES: dict[str, str] = {
         r"\b(?i:unseal)[ \t]+(?P<vault_unseal_v>[A-Za-z0-9+/]{43,44}={0,2})(?![A-Za-z0-9+/=])"
     ),
     "prose": (
-        r"\b(?i:pass(?:word|phrase|code)|passwd)\b[^\n.;!?]{0,60}?[ \t](?i:is|was)[ \t:]+"
+        r"\b(?i:pass(?:phrase|code)|"
+        + _PASSWORD_WORDS
+        + r")\b[^\n.;!?]{0,60}?[ \t](?i:is|was|est|était|ist|war|lautet|es|era|é|è|jest|är|er"
+        r"|это)[ \t:]+"
         r"(?:(?P<prose_q>[\"'`])|)(?P<prose_v>(?(prose_q)[^\"'`\n]{3,64}|[^\s\"'`]{6,64}?))"
         r"(?(prose_q)(?P=prose_q)|(?=[.,;:)]?(?:\s|\Z)))"
     ),
@@ -247,7 +258,9 @@ _ANCHORS = AnchorScanner(
         Anchor("django-insecure-", 0, 8),
         # "the password for user 'admin' is 'hunter22'": the value comes a sentence later.
         *(Anchor(word, 0, 100, caseless=True) for word in ("password", "passwd", "passphrase",
-                                                          "passcode")),
+                                                          "passcode", "passwort", "kennwort",
+                                                          "wachtwoord", "contrase", "senha",
+                                                          "mot de passe", "haslo")),
         Anchor("[=:]", 16, 8, weak=True),
     ]
 )  # fmt: skip
@@ -647,7 +660,7 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
         )
     )
     key = named.group()
-    if slot and ("pass" in key.lower() or "pwd" in key.lower()):
+    if slot and _NAMES_PASSWORD.search(key):
         return _slot_password(value, start)
     return _judge(key, before.lower(), value, quoted or literal, start, literal=literal)
 
@@ -725,7 +738,7 @@ def _judge_value(
         return None
     if _URL_PATH.fullmatch(value) or (_SELF_NAMED.search(value) and _LABEL_MARK.search(value)):
         return None
-    is_password = "pass" in key or "pwd" in key
+    is_password = _NAMES_PASSWORD.search(key) is not None
     entropy, classes, length = _entropy(value), _classes(value), len(value)
     if value.isdigit() and (not is_password or length < 6):
         return None
