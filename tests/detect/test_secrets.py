@@ -176,6 +176,7 @@ POSITIVES = [
     ('Le mot de passe est "', "tournesol9", '".', "SECRET.password"),
     ("minha senha é ", "girassol42", " ok", "SECRET.password"),
     ('kennwort = "', "Zx9kq2mWp", '"', "SECRET.generic"),
+    ('{"arguments": "{\\"password\\": \\"', "Hunter22xQ", '\\"}"}', "SECRET.generic"),  # escaped
     ('    apiKey:               "', "Qm7Zr8Tq1Wv5Bn7Cj0Hf6Gp2", '",', "SECRET.generic"),  # aligned
     ("\n# DB_PASSWORD=", "sunflower", "\n", "SECRET.generic"),  # commented-out .env line
     ("[smtp]\nhost=mail\nPassword=", "seashells9", "\n", "SECRET.generic"),  # INI line

@@ -189,7 +189,7 @@ _BRANCHES: dict[str, str] = {
     ),
     "generic": (
         r"(?::=|=>|=|:)(?:[ \t]{0,32}|\s{0,4})(?!(?i:bearer|basic)\s)"
-        r"(?P<generic_q>[\"'`]?)(?P<generic_v>[^\s\"'`,;\-][^\s\"'`,;]{5,199})"
+        r"(?P<generic_q>\\?[\"'`]|)(?P<generic_v>[^\s\"'`,;\-\\][^\s\"'`,;\\]{5,199})"
     ),
 }
 
@@ -327,8 +327,9 @@ _BOUNDED = frozenset(_BRANCHES) - {
     "prose",
 }
 # Aligned assignments pad the name with spaces; a comparison (`password == "..."`, or
-# `!=`) checks against a hard-coded value as surely as an assignment sets one.
-_KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}[\"'`\]]?\s{0,16}!?={0,2}\Z")
+# `!=`) checks against a hard-coded value as surely as an assignment sets one. JSON inside
+# a JSON string (a tool's arguments, a log line) escapes its quotes: `\"password\": \"...\"`.
+_KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}\\?[\"'`\]]?\s{0,16}!?={0,2}\Z")
 # A value a `.env` line (`UPPER_NAME=value`, also commented out), an INI line
 # (`Password=value`, no blanks around `=`) or a connection string (`;Pwd=value;`) sets is
 # a literal even unquoted: there is no code there for a bare word to refer to.
