@@ -174,18 +174,16 @@ class BuiltinEngine:
             findings.extend(self._scan_markup(sample.body[: self.body_limit]))
         parts = extraction.parts
         candidates = self._gate.candidates([part.value for part in parts])
+        if candidates is None:
+            looked_at: Iterable[int] = range(len(parts))
+        else:
+            candidates.update(i for i, part in enumerate(parts) if part.kind in _ALWAYS_SCANNED)
+            looked_at = sorted(candidates)
         # A value repeated a thousand times is looked at once; past MAX_LOOKS distinct
         # suspicious values the request is refused rather than inspected for seconds.
         seen: dict[tuple[str, str, str], list[Finding]] = {}
-        for index, part in enumerate(parts):
-            if not (
-                candidates is None
-                or index in candidates
-                or part.kind in _ALWAYS_SCANNED
-                # The gate joins values with newlines: one inside a value is a join to it.
-                or "\n" in part.value
-            ):
-                continue
+        for index in looked_at:
+            part = parts[index]
             family = part.slot if part.kind in _SLOT_BOUND else part.slot.partition(":")[0]
             key = (part.kind, family, part.value)
             known = seen.get(key)

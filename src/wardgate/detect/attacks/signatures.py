@@ -29,6 +29,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata, resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -137,19 +138,24 @@ class PartGate:
         self._local = threading.local()
 
     def candidates(self, values: list[str]) -> set[int] | None:
-        """Indexes of the values worth a full look; None means all of them."""
+        """Indexes of the values worth a full look (those a pattern or trigger matches, and
+        those holding a newline); None means all of them."""
         if not values:
             return set()
-        starts: list[int] = []
-        chunks: list[bytes] = []
-        offset = 0
-        for value in values:
-            data = value.encode("utf-8", "surrogatepass")
-            starts.append(offset)
-            chunks.append(data)
-            offset += len(data) + 1
-        starts.append(offset)
+        joined = "\n".join(values)
+        data = joined.encode("utf-8", "surrogatepass")
+        # Byte offsets of the values: their lengths when the text is ASCII (one encode for
+        # the lot, the common case), their encoded lengths otherwise.
+        lengths = (
+            map(len, values)
+            if len(data) == len(joined)
+            else (len(v.encode("utf-8", "surrogatepass")) for v in values)
+        )
+        starts = list(accumulate((n + 1 for n in lengths), initial=0))
         found: set[int] = set()
+        if joined.count("\n") >= len(values):
+            # A newline inside a value reads as a join: the patterns cannot be trusted on it.
+            found.update(i for i, value in enumerate(values) if "\n" in value)
         matches = 0
         # The value the previous match ended in: runs of matches in one value are common
         # (every end offset of a long token is a match) and need no search.
@@ -169,7 +175,7 @@ class PartGate:
         if scratch is None:
             scratch = self._local.scratch = hyperscan.Scratch(self._database)
         try:
-            self._database.scan(b"\n".join(chunks), match_event_handler=on_match, scratch=scratch)
+            self._database.scan(data, match_event_handler=on_match, scratch=scratch)
         except hyperscan.ScanTerminated:
             return None
         return found
