@@ -347,17 +347,19 @@ _CONTEXT_FORMATS = tuple(
 )
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 
+# What says a value is not filled in: masks, ellipses, template syntax of the usual
+# languages (`${X}`, `{{x}}`, `#{x}`, `<x>`, `%(x)s`, `%X%`, `@X@`, `{x}`).
+_TEMPLATE_MARKS = (
+    r"[xX]{4,}|\*{3,}|\.{3}|\u2026|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(\w+\)[sdifr]|%[A-Z_]{2,}%"
+    r"|@[A-Za-z_]+@|^\{[A-Za-z_][A-Za-z0-9_.]*\}$"
+)
+_TEMPLATE = re.compile(_TEMPLATE_MARKS)
 _PLACEHOLDER = re.compile(
-    r"(?i)x{4,}|\*{3,}|\.{3}|\u2026|example|sample|dummy|placeholder|changeme|change_me|your"
-    r"|redacted|insert|replace|fake|test_?key|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(\w+\)[sdifr]|%[A-Z_]{2,}%"
-    r"|@[A-Za-z_]+@|^[{(\[]?\$[A-Za-z_]|\$_[A-Z]{3,}|^\{[A-Za-z_][A-Za-z0-9_.]*\}$|^arn:"
+    r"(?i)" + _TEMPLATE_MARKS + r"|example|sample|dummy|placeholder|changeme|change_me|your"
+    r"|redacted|insert|replace|fake|test_?key|^[{(\[]?\$[A-Za-z_]|\$_[A-Z]{3,}|^arn:"
     r"|^(?:null|none|nil|true|false|undefined|empty|required|optional|todo|tbd|string|str|bytes"
     r"|env|(?:my|the|new|old|some|user|admin|db|a)?[_\-]?(?:secret|password|passwd|pass|pwd"
     r"|token|api[_\-]?key|key|value)(?:[_\-]?(?:here|goes[_\-]?here))?)$"
-)
-_TEMPLATE = re.compile(
-    r"x{4,}|X{4,}|\*{3,}|\.{3}|\u2026|\$\{|\$\(|\{\{|#\{|<[^>]*>|%\(\w+\)[sdifr]|%[A-Z_]{2,}%"
-    r"|@[A-Za-z_]+@|^\{[A-Za-z_][A-Za-z0-9_.]*\}$"
 )
 _SLOT_NAME = re.compile(r"(?i)(?:your|my|the|db|user)?[_\-]?(?:password|passwd|pass|pwd|pw)")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.\[(][A-Za-z0-9_.\[\]()'\"]*)?")
