@@ -8,16 +8,16 @@ declared parameters and request body, each with a jsonschema_rs validator compil
 `Operation.check_body` return the first `Violation` or None. A violation names where (a JSON
 path such as `$.items[3].qty`, or `query.limit`) and what, never the offending value.
 
-Schemas are translated to JSON Schema draft 7 and checked by jsonschema_rs, `format`
-included: local `$ref`s are inlined, only recursive ones become shared definitions (recursion
-is fine; nesting past 1024 levels is refused, by the JSON parser for bodies and as a `depth`
-violation otherwise), `nullable` becomes a type union, 3.0 boolean `exclusiveMinimum` the
-numeric form, 3.1 `prefixItems` the tuple form of `items`. Keywords draft 7 cannot express
-(`unevaluatedProperties`, `$dynamicRef` ...) are dropped and listed in `notes`.
-With `close_objects`, every object schema that lists properties and says nothing about
-`additionalProperties` rejects other fields (mass assignment); a schema composed with
-allOf/oneOf/anyOf is closed over the union of its parts' properties. `readOnly` properties
-may not be sent. Pure: no I/O, no HTTP objects.
+Schemas are translated to JSON Schema draft 7 (`translate.py`) and checked by jsonschema_rs
+(`json_schema.py`), `format` included: local `$ref`s are inlined, only recursive ones
+become shared definitions (nesting past 1024 levels is refused, by the JSON parser for
+bodies and as a `depth` violation otherwise), `nullable` becomes a type union, 3.0 boolean
+`exclusiveMinimum` the numeric form, 3.1 `prefixItems` the tuple form of `items`. Keywords
+draft 7 cannot express (`unevaluatedProperties`, `$dynamicRef` ...) are dropped and listed
+in `notes`. With `close_objects`, every object schema that lists properties and says
+nothing about `additionalProperties` rejects other fields (mass assignment); a schema
+composed with allOf/oneOf/anyOf is closed over the union of its parts' properties.
+`readOnly` properties may not be sent. Pure: no I/O, no HTTP objects.
 
     >>> spec = compile_spec({"openapi": "3.0.3", "paths": {"/u/{id}": {"get": {}}}})
     >>> spec.match("GET", "/u/7").template
@@ -36,13 +36,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import orjson
 
 from wardgate.discovery.json_schema import (
-    READ_ONLY,
-    SUBSCHEMA_LISTS,
     SpecError,
     Validator,
     Violation,
     compile_validator,
     first_violation,
+)
+from wardgate.discovery.translate import (
+    SchemaTranslator,
+    SpecOptions,
+    escape_pointer,
+    param_kind,
+    swagger_param_schema,
 )
 
 __all__ = [
@@ -56,27 +61,7 @@ __all__ = [
 ]
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_KEEP = frozenset({
-    "type", "enum", "const", "multipleOf", "maximum", "minimum", "exclusiveMaximum",
-    "exclusiveMinimum", "maxLength", "minLength", "pattern", "maxItems", "minItems",
-    "uniqueItems", "maxProperties", "minProperties", "required", "format", "additionalItems",
-    "contains", "propertyNames", "additionalProperties",
-})  # fmt: skip
-_UNSUPPORTED = frozenset({
-    "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
-    "dependentSchemas", "contentSchema",
-})  # fmt: skip
-_MAX_MERGE_DEPTH = 32
 _INTEGER = re.compile(r"^-?[0-9]{1,30}$")
-
-
-@dataclass(frozen=True, slots=True)
-class SpecOptions:
-    """How strictly to read the spec: closed objects, default string and array limits."""
-
-    close_objects: bool = True
-    max_string: int | None = 65536
-    max_items: int | None = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +215,9 @@ def compile_spec(document: Mapping[str, Any], options: SpecOptions | None = None
     swagger = str(document.get("swagger", "")).startswith("2")
     if not swagger and not str(document.get("openapi", "")).startswith("3"):
         raise SpecError("neither `openapi: 3.x` nor `swagger: 2.0`")
-    translator = _Translator(document, options, str(document.get("openapi", "")).startswith("3.1"))
+    translator = SchemaTranslator(
+        document, options, str(document.get("openapi", "")).startswith("3.1")
+    )
     paths = document.get("paths") or {}
     if not isinstance(paths, Mapping):
         raise SpecError("#/paths is not a mapping")
@@ -238,7 +225,7 @@ def compile_spec(document: Mapping[str, Any], options: SpecOptions | None = None
     for template, item in paths.items():
         if not isinstance(item, Mapping) or not str(template).startswith("/"):
             raise SpecError(f"#/paths/{template}: not a path item")
-        base = f"#/paths/{_escape(template)}"
+        base = f"#/paths/{escape_pointer(template)}"
         item = translator.deref(item, base)
         shared = item.get("parameters") or []
         for method in METHODS:
@@ -273,7 +260,7 @@ def compile_spec(document: Mapping[str, Any], options: SpecOptions | None = None
 
 
 def _operation(
-    translator: _Translator,
+    translator: SchemaTranslator,
     template: str,
     method: str,
     op: Any,
@@ -302,9 +289,9 @@ def _operation(
         elif location in ("path", "query", "header"):
             if location == "header" and name.lower() in ("accept", "content-type", "authorization"):
                 continue  # OpenAPI: these are described elsewhere and ignored as parameters
-            schema = param.get("schema", {}) if not swagger else _swagger_param_schema(param)
+            schema = param.get("schema", {}) if not swagger else swagger_param_schema(param)
             translated = translator.root(schema, f"{where}/parameters/{name}")
-            kind = _kind(translator.resolve_type(schema))
+            kind = param_kind(translator.resolve_type(schema))
             explode = param.get("explode", param.get("style", "form") == "form")
             params.append(
                 (
@@ -324,7 +311,7 @@ def _operation(
         for media_type, entry in content.items():
             if _is_json(str(media_type).lower()) and isinstance(entry, Mapping):
                 body_schema = translator.root(
-                    entry.get("schema") or {}, f"{where}/requestBody/{_escape(media_type)}"
+                    entry.get("schema") or {}, f"{where}/requestBody/{escape_pointer(media_type)}"
                 )
                 break
     segments = template.strip("/").split("/") if template.strip("/") else []
@@ -366,207 +353,6 @@ def _base_path(document: Mapping[str, Any], swagger: bool) -> str:
     return "/" + base.strip("/") if base.strip("/") else ""
 
 
-class _Translator:
-    """OpenAPI schema objects -> draft 7, sharing one `definitions` table across operations."""
-
-    def __init__(self, document: Mapping[str, Any], options: SpecOptions, v31: bool) -> None:
-        self.document = document
-        self.options = options
-        self.v31 = v31
-        self.definitions: dict[str, Any] = {}
-        self.notes: list[str] = []
-        self._refs: dict[tuple[str, bool], str] = {}
-        self._inlined: dict[tuple[str, bool], Any] = {}
-        self._open: set[tuple[str, bool]] = set()
-        self._recursive: set[tuple[str, bool]] = set()
-
-    def pointer(self, ref: str) -> Any:
-        if not ref.startswith("#"):
-            raise SpecError(f"remote $ref {ref[:200]!r} is not supported: bundle the spec first")
-        node: Any = self.document
-        for raw in ref[1:].split("/")[1:]:
-            key = unquote(raw).replace("~1", "/").replace("~0", "~")
-            if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            elif isinstance(node, Mapping) and key in node:
-                node = node[key]
-            else:
-                raise SpecError(f"$ref {ref[:200]!r} points nowhere")
-        return node
-
-    def deref(self, node: Any, where: str, depth: int = 0) -> Mapping[str, Any]:
-        while isinstance(node, Mapping) and "$ref" in node:
-            if depth > _MAX_MERGE_DEPTH:
-                raise SpecError(f"{where}: $ref chain too long")
-            node, depth = self.pointer(str(node["$ref"])), depth + 1
-        if not isinstance(node, Mapping):
-            raise SpecError(f"{where}: expected an object")
-        return node
-
-    def root(self, schema: Any, where: str) -> dict[str, Any]:
-        translated = self.schema(schema, where, closed=self.options.close_objects)
-        return translated if isinstance(translated, dict) else {"not": {}} if not translated else {}
-
-    def resolve_type(self, schema: Any) -> Any:
-        try:
-            node = self.deref(schema, "parameter")
-        except SpecError:
-            return None
-        return node.get("type")
-
-    def schema(self, node: Any, where: str, *, closed: bool, depth: int = 0) -> Any:
-        if isinstance(node, bool):
-            return node
-        if not isinstance(node, Mapping):
-            raise SpecError(f"{where}: a schema must be an object")
-        if depth > 64:
-            raise SpecError(f"{where}: schema nested too deeply")
-        if "$ref" in node:
-            target = self._ref(str(node["$ref"]), closed)
-            rest = {k: v for k, v in node.items() if k not in ("$ref", "nullable")}
-            out: dict[str, Any] = target
-            if self.v31 and any(k in _KEEP or k in SUBSCHEMA_LISTS for k in rest):
-                out = {"allOf": [target, self.schema(rest, where, closed=False, depth=depth + 1)]}
-            return {"anyOf": [out, {"type": "null"}]} if node.get("nullable") else out
-        out = {}
-        for key, value in node.items():
-            if key in _KEEP and key not in ("additionalProperties", "additionalItems"):
-                out[key] = value
-            elif key in _UNSUPPORTED:
-                self.notes.append(f"{where}: `{key}` is not enforced")
-        _numeric_bounds(out, node)
-        if out.get("type") == "file":
-            del out["type"]
-        if node.get("nullable") or node.get("x-nullable"):
-            types = out.get("type")
-            if isinstance(types, str):
-                out["type"] = [types, "null"]
-            if "enum" in out and None not in out["enum"]:
-                out["enum"] = [*out["enum"], None]
-        sub = depth + 1
-        for key in ("additionalProperties", "additionalItems", "contains", "propertyNames"):
-            if isinstance(node.get(key), bool | Mapping):
-                out[key] = self.schema(node[key], f"{where}/{key}", closed=closed, depth=sub)
-        for key in ("not", "if", "then", "else"):
-            if key in node:
-                out[key] = self.schema(node[key], f"{where}/{key}", closed=False, depth=sub)
-        if "prefixItems" in node:
-            out["items"] = [
-                self.schema(s, f"{where}/prefixItems", closed=closed, depth=sub)
-                for s in node["prefixItems"]
-            ]
-            if "items" in node:
-                out["additionalItems"] = self.schema(
-                    node["items"], f"{where}/items", closed=closed, depth=sub
-                )
-        elif "items" in node:
-            items = node["items"]
-            out["items"] = (
-                [self.schema(s, f"{where}/items", closed=closed, depth=sub) for s in items]
-                if isinstance(items, list)
-                else self.schema(items, f"{where}/items", closed=closed, depth=sub)
-            )
-        if "dependentRequired" in node:
-            out["dependencies"] = dict(node["dependentRequired"])
-        composed = [k for k in SUBSCHEMA_LISTS if k in node]
-        for key in composed:
-            # The parts stay open: the closing is done once, here, over all their properties.
-            out[key] = [
-                self.schema(s, f"{where}/{key}/{i}", closed=False, depth=sub)
-                for i, s in enumerate(node[key])
-            ]
-        properties = node.get("properties")
-        read_only: set[str] = set()
-        if isinstance(properties, Mapping):
-            out["properties"] = {}
-            for name, prop in properties.items():
-                if isinstance(prop, Mapping) and prop.get("readOnly"):
-                    read_only.add(name)
-                    out["properties"][name] = {"not": {}, READ_ONLY: True}
-                    continue
-                out["properties"][name] = self.schema(
-                    prop, f"{where}/properties/{_escape(name)}", closed=closed, depth=sub
-                )
-        if read_only and isinstance(out.get("required"), list):
-            out["required"] = [r for r in out["required"] if r not in read_only]
-        if "patternProperties" in node:
-            out["patternProperties"] = {
-                pattern: self.schema(s, f"{where}/patternProperties", closed=closed, depth=sub)
-                for pattern, s in node["patternProperties"].items()
-            }
-        if closed and "additionalProperties" not in node:
-            names = self._property_names(node, 0)
-            if names:
-                known = out.setdefault("properties", {})
-                for name in names:
-                    known.setdefault(name, {})
-                out["additionalProperties"] = False
-        self._limits(out)
-        return out
-
-    def _limits(self, out: dict[str, Any]) -> None:
-        types = out.get("type")
-        types = [types] if isinstance(types, str) else types or []
-        limit = self.options.max_string
-        if "string" in types and "maxLength" not in out and "enum" not in out and limit:
-            out["maxLength"] = limit
-        if "array" in types and "maxItems" not in out and self.options.max_items is not None:
-            out["maxItems"] = self.options.max_items
-
-    def _property_names(self, node: Any, depth: int) -> set[str]:
-        """Every property an object schema allows, through $refs and allOf/oneOf/anyOf."""
-        if depth > _MAX_MERGE_DEPTH or not isinstance(node, Mapping):
-            return set()
-        node = self.deref(node, "schema")
-        names = set(node.get("properties") or {})
-        for key in SUBSCHEMA_LISTS:
-            for part in node.get(key) or []:
-                names |= self._property_names(part, depth + 1)
-        return names
-
-    def _ref(self, ref: str, closed: bool) -> Any:
-        """Inline the target; only a reference back into a schema being translated becomes a
-        shared definition. So a `$ref` left in a translated schema means recursion: `_run`
-        bounds the depth of values checked against those, and error paths stay plain."""
-        ident = (ref, closed)
-        key = self._refs.setdefault(ident, f"s{len(self._refs)}")
-        if ident in self._open:
-            self._recursive.add(ident)
-            return {"$ref": f"#/definitions/{key}"}
-        if ident not in self._inlined:
-            self._open.add(ident)
-            try:
-                translated = self.schema(self.pointer(ref), ref, closed=closed)
-            finally:
-                self._open.discard(ident)
-            self._inlined[ident] = translated
-            if ident in self._recursive:
-                self.definitions[key] = translated
-        return self._inlined[ident]
-
-
-def _numeric_bounds(out: dict[str, Any], node: Mapping[str, Any]) -> None:
-    """OpenAPI 3.0 (draft 4) boolean exclusive bounds -> the numeric draft 6+ form."""
-    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        flag = node.get(exclusive)
-        if isinstance(flag, bool):
-            del out[exclusive]
-            if flag and bound in node:
-                out[exclusive] = out.pop(bound)
-
-
-def _swagger_param_schema(param: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in param.items() if k in _KEEP or k == "items"}
-
-
-def _kind(types: Any) -> str | None:
-    types = [types] if isinstance(types, str) else types or []
-    for kind in ("array", "integer", "number", "boolean"):
-        if kind in types:
-            return kind
-    return None
-
-
 def _check_param(param: Parameter, raw: list[str], where: str) -> Violation | None:
     if param.kind == "array":
         items = raw if param.explode or len(raw) > 1 else raw[0].split(",")
@@ -597,10 +383,6 @@ def _coerce(text: str, kind: str | None) -> Any:
     if kind == "boolean":
         return {"true": True, "false": False}.get(text, _NOT_COERCED)
     return text
-
-
-def _escape(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def _declared(media: str, declared: tuple[str, ...]) -> str | None:
