@@ -21,7 +21,7 @@ from lib import sections as core
 from lib.procs import cpu_seconds, log, settle_cpu
 from lib.report import SectionResult, Target, num, percentile, table
 from lib.systems import LOAD_CPU, SYSTEMS, Ctx
-from lib.wrk import WrkResult, parse, write_lua
+from lib.wrk import WrkResult, run_wrk, write_lua
 
 DROP_LIMIT = 0.03
 RSS_LIMIT_MB = 500.0
@@ -201,10 +201,8 @@ def _side_by_side(ctx: Ctx, lua: Path, seconds: float) -> Pair | None:
         ports = {key: r.port for key, r in running.items() if r is not None}
 
         def load(key: str, duration: float) -> WrkResult:
-            argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(duration)}s", "--latency",
-                    "-s", str(lua), f"http://127.0.0.1:{ports[key]}/"]  # fmt: skip
-            _, out = ctx.procs.run(f"wrk-{key}", argv, cpus=LOAD_CPU, timeout=duration + 60)
-            return parse(out)
+            return run_wrk(ctx.procs, ports[key], lua, CONNECTIONS, duration, cpus=LOAD_CPU,
+                           name=f"wrk-{key}")  # fmt: skip
 
         ctx.wait_quiet("discovery side by side")
         with ThreadPoolExecutor(len(keys)) as pool:
@@ -317,16 +315,20 @@ def discovery(ctx: Ctx) -> SectionResult:
         for n, pair in enumerate(pairs)
     ]
     round_drops = ", ".join(f"{d * 100:.1f} %" for d in drops)
+    per_request = [
+        x.cpu_s / x.requests * 1e6 for x in samples["wg-checks"] if x.cpu_s and x.requests
+    ]
+    spread = f"{min(per_request):.0f} to {max(per_request):.0f}" if per_request else "n/a"
     md = f"""Requests/s through Wardgate with the demo checks, without (A, `wg-checks`) and with
 (B, `wg-discovery`) discovery learning from every request (`discovery: {{enabled: true}}`:
 0.5 % CPU budget, bounded queue), {CONNECTIONS} connections per gateway.
 
-This machine's speed drifts: the same gateway, alone on its core, costs from 370 to 600
-µs of CPU per request from one 10-second run to the next, far more than the 3 % to be
-measured. The target therefore reads side-by-side rounds: both gateways, freshly started,
-pinned to the same core at the same time, each driven by its own wrk; both are CPU-bound,
-the core is shared evenly, so the ratio of their requests/s is the ratio of their costs
-per request, whatever the machine does meanwhile. Median of {rounds} rounds:
+This machine's speed drifts: in this run the same gateway, alone on its core, cost from
+{spread} µs of CPU per request from one 10-second run to the next (the runs below), far
+more than the 3 % to be measured. The target therefore reads side-by-side rounds: both
+gateways, freshly started, pinned to the same core at the same time, each driven by its own
+wrk; both are CPU-bound, the core is shared evenly, so the ratio of their requests/s is the
+ratio of their costs per request, whatever the machine does meanwhile. Median of {rounds} rounds:
 
 {table(["round", "A req/s", "B req/s", "A CPU µs/req", "B CPU µs/req", "drop"], pair_rows)}
 

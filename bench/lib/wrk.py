@@ -61,7 +61,9 @@ def run_wrk(
     *,
     cpus: str = "1",
     timeout_s: int = 10,
+    name: str = "wrk",
 ) -> WrkResult:
+    """One wrk run; `name` registers the process (concurrent runs need distinct names)."""
     argv = [
         "wrk",
         "-t1",
@@ -73,7 +75,7 @@ def run_wrk(
         str(lua),
         f"http://127.0.0.1:{port}/",
     ]
-    rc, out = procs.run("wrk", argv, cpus=cpus, timeout=seconds + 60)
+    rc, out = procs.run(name, argv, cpus=cpus, timeout=seconds + 60)
     result = parse(out)
     result.rc = rc
     return result

@@ -554,21 +554,22 @@ def _jwt(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
 
 
 def _url_password(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
-    if _slot_password(value, start) is None:
+    if _slot_empty(value):
         return None
     # Above an e-mail address's 0.95: `user:pw@host.example` is a URL, not a mailbox.
     return SecretMatch("SECRET.url_password", start, start + len(value), 0.97)
 
 
-def _slot_password(value: str, start: int) -> SecretMatch | None:
-    """A value in a password slot (a URL's `user:pw@`, a connection string's `Pwd=`) is a
-    password whatever its word; template markers, or the slot's own name (`:password@`),
-    say the slot is not filled in."""
-    if _TEMPLATE.search(value) or _SLOT_NAME.fullmatch(value) or len(set(value)) < 2:
-        return None
-    if value.startswith("$"):
-        return None
-    return SecretMatch("SECRET.password", start, start + len(value), 0.85)
+def _slot_empty(value: str) -> bool:
+    """Whether a password slot (a URL's `user:pw@`, a connection string's `Pwd=`) is not
+    filled in: any word fills one; template markers, a variable, or the slot's own name
+    (`:password@`) do not."""
+    return bool(
+        _TEMPLATE.search(value)
+        or _SLOT_NAME.fullmatch(value)
+        or len(set(value)) < 2
+        or value.startswith("$")
+    )
 
 
 def _putty(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
@@ -637,34 +638,26 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
     line = ("\n" if line_start >= operator - 48 else "") + text[
         max(line_start, operator - 48) : operator
     ]
+    after = text[start + len(value) : start + len(value) + 1]  # "" at the end of the text
+    bare = not quoted and text[operator] == "=" and match.start("generic_v") == operator + 1
     # `Server=db;User Id=app;Password=...;`: a connection string's password slot.
-    slot = (
-        not quoted
-        and text[operator] == "="
-        and match.start("generic_v") == operator + 1
-        and (
-            (text.startswith(";", start + len(value)) and _PAIR_BEFORE.search(line) is not None)
-            or (
-                text[start + len(value) : start + len(value) + 1] in (";", '"', "'", "")
-                and _IN_PAIRS_BEFORE.search(line) is not None
-            )
-        )
+    slot = bare and bool(
+        (after == ";" and _PAIR_BEFORE.search(line))
+        or (after in (";", '"', "'", "") and _IN_PAIRS_BEFORE.search(line))
     )
     literal = slot or (
-        not quoted
-        and text[operator] == "="
-        and match.start("generic_v") == operator + 1
-        and (
-            _LITERAL_BEFORE.search(line) is not None
-            or (
-                text[start + len(value) : start + len(value) + 1] in ("\n", "\r", "")
-                and _INI_BEFORE.search(line) is not None
-            )
+        bare
+        and bool(
+            _LITERAL_BEFORE.search(line) or (after in ("\n", "\r", "") and _INI_BEFORE.search(line))
         )
     )
     key = named.group()
     if slot and _NAMES_PASSWORD.search(key):
-        return _slot_password(value, start)
+        return (
+            None
+            if _slot_empty(value)
+            else SecretMatch("SECRET.password", start, start + len(value), 0.85)
+        )
     return _judge(key, before.lower(), value, quoted or literal, start, literal=literal)
 
 
@@ -676,9 +669,13 @@ def _provider_context(before: str, value: str, start: int) -> SecretMatch | None
     return None
 
 
+_DJANGO_PLACEHOLDER = re.compile(r"(?i)x{4,}|your|example|change")
+_LETTERS_AND_DIGITS = re.compile(r"[A-Za-z].*[0-9]|[0-9].*[A-Za-z]")
+
+
 def _django(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     # Django's generated keys draw from punctuation too: `@cu@` is not an `@VAR@` template.
-    if _repetitive(value[16:]) or re.search(r"(?i)x{4,}|your|example|change", value[16:]):
+    if _repetitive(value[16:]) or _DJANGO_PLACEHOLDER.search(value, 16):
         return None
     return SecretMatch("SECRET.django", start, start + len(value), 0.9)
 
@@ -688,9 +685,7 @@ def _prose(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     password is hunter2`), only a value that mixes letters with digits or symbols, since
     prose goes on in plain words (`the password is case-sensitive`)."""
     quoted = match.group("prose_q") is not None
-    if not quoted and (
-        _classes(value) < 3 and not (re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value))
-    ):
+    if not quoted and _classes(value) < 3 and not _LETTERS_AND_DIGITS.search(value):
         return None
     if quoted and _classes(value) < 2 and len(value) < 8:
         return None
