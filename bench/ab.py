@@ -2,7 +2,7 @@
 """Paired A/B timing of this checkout's detectors against another git revision's.
 
     .venv/bin/python bench/ab.py --rev HEAD~3                 # every workload
-    .venv/bin/python bench/ab.py --rev main --only attacks    # one of: attacks, sensitive
+    .venv/bin/python bench/ab.py --rev main --only attacks    # attacks, sensitive, injection
 
 The shared hosts these benchmarks run on change speed by tens of percent from one minute
 to the next, so two runs of `make bench` cannot resolve a 10 % change. This script imports
@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from lib import attacks as attack_bodies  # noqa: E402
+from lib.guardrails import _prompt as injection_prompt  # noqa: E402
 from lib.sensitive import _prompts  # noqa: E402
 
 OLD_NAME = "wardgate_ab"
@@ -97,7 +98,27 @@ def sensitive(new: ModuleType, old: ModuleType) -> Workload:
     return workload
 
 
-WORKLOADS = {"attacks": attacks, "sensitive": sensitive}
+def injection(new: ModuleType, old: ModuleType) -> Workload:
+    from wardgate.detect.injection import InjectionDetector
+
+    old_injection = __import__(f"{OLD_NAME}.detect.injection", fromlist=["InjectionDetector"])
+    new_detector = InjectionDetector.default()
+    # Its own model file: `default_model_path` names the package `wardgate` in a string.
+    old_model = Path(old_injection.__file__).parents[1] / "data" / "models" / "injection.json.gz"
+    old_detector = old_injection.InjectionDetector.from_file(old_model)
+    rng = random.Random(11)
+    workload: Workload = {}
+    for label, size in (("1 KB", 1024), ("16 KB", 16384)):
+        text = injection_prompt(size, rng)
+        for origin in ("user", "document"):
+            workload[f"injection, {label} {origin}"] = (
+                lambda t=text, o=origin: new_detector.score(t, o),
+                lambda t=text, o=origin: old_detector.score(t, o),
+            )
+    return workload
+
+
+WORKLOADS = {"attacks": attacks, "sensitive": sensitive, "injection": injection}
 
 
 def paired(new: Callable[[], object], old: Callable[[], object], pairs: int) -> dict[str, float]:

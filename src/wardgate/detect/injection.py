@@ -141,17 +141,26 @@ class _Pattern:
     """One alternative of a rule, cheap to rule out.
 
     With ``prefixes``, the regex is tried only at the start of words beginning with one of
-    them (it must match from there); with ``anchors``, it searches the text only when one
-    of those substrings occurs in it (for scripts without spaces and for markup).
+    them (it must match from there), and with ``near`` too, only where one of those
+    substrings follows within ``reach`` characters (a word it cannot match without); with
+    ``anchors``, it searches the text only when one of those substrings occurs in it (for
+    scripts without spaces and for markup).
     """
 
     regex: re.Pattern[str]
     prefixes: tuple[str, ...] = ()
     anchors: tuple[str, ...] = ()
+    near: re.Pattern[str] | None = None
+    reach: int = 0
 
 
-def _w(prefixes: str, *parts: str) -> _Pattern:
-    return _Pattern(re.compile("".join(parts)), prefixes=tuple(prefixes.split("|")))
+def _w(prefixes: str, *parts: str, near: str = "", reach: int = 0) -> _Pattern:
+    return _Pattern(
+        re.compile("".join(parts)),
+        prefixes=tuple(prefixes.split("|")),
+        near=re.compile("|".join(map(re.escape, near.split("|")))) if near else None,
+        reach=reach,
+    )
 
 
 def _s(anchors: str, *parts: str) -> _Pattern:
@@ -190,13 +199,14 @@ _OVERRIDE_OBJECTS = (
 _ACTION_VERBS = (
     r"(?:transfer\w*|wire|deposit\w*|withdraw\w*|sell|buy|purchase|pay|grant|revoke|unlock"
     r"|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post|leak|retriev\w*"
-    r"|fetch|download|list|reset|change|move|cancel|invite|give|provide|access|open)\b"
+    r"|fetch|download|list|reset|change|move|cancel|invite)\b"
 )
 _ACTION_PREFIXES = (
     "transfer|wire|deposit|withdraw|sell|buy|purchase|pay|grant|revoke|unlock|disable|delete"
     "|erase|wipe|send|forward|share|upload|export|email|e-|post|leak|retriev|fetch|download"
-    "|list|reset|change|move|cancel|invite|give|provide|access|open"
+    "|list|reset|change|move|cancel|invite"
 )
+_OWNERS = "my|our|user's|owner's|their"
 _ASSETS = (
     r"(?:accounts?|funds|money|balance|savings|shares|stocks?|holdings|bitcoin|crypto\w*"
     r"|wallet|cards?|passwords?|credentials|keys?|tokens?|access|locks?|doors?|alarm|cameras?"
@@ -208,6 +218,32 @@ _DATA = (
     r"(?:data|information|info|details|history|records|list|results|files|documents|contents"
     r"|passwords?|credentials|codes?|keys?|tokens?|messages|e-?mails|contacts|statements?"
     r"|location|address|logs)\b"
+)
+_SAY_VERBS = (
+    r"(?:repeat|say|output|print|echo|emit|repit\w*|repet\w*|di|diga\w*|dice|decir|emit\w*"
+    r"|imprim\w*|répét\w*|dis|dites|affich\w*|ripet\w*|dica|wiederhol\w*|sag\w*|gib|geben)"
+    r"(?: (?:sie|du|vous|usted|ustedes))?"
+)
+# "Answer:" and "Antwort:" label many an ordinary prompt; these verbs need an adverb.
+_REPLY_VERBS = (
+    r"(?:answer|reply|respond|write|type|escrib\w*|respond\w*|répond\w*|écri\w*|scriv\w*"
+    r"|rispond\w*|escrev\w*|schreib\w*|antwort\w*)(?: (?:sie|du|vous|usted|ustedes))?"
+)
+_SAY_PREFIXES = (
+    "repeat|say|output|print|echo|emit|repit|repet|di|dic|dec|imprim|répét|dis|dit|affich"
+    "|ripet|wiederhol|sag|gib|geb"
+)
+_REPLY_PREFIXES = (
+    "answer|reply|respond|write|type|escrib|répond|écri|scriv|rispond|escrev|schreib|antwort"
+)
+_FOLLOWING = (
+    r"(?: (?:the following|lo siguiente|(?:à )?ce qui suit|folgendes|quanto segue|o seguinte))?"
+)
+_SAY_ADVERBS = (
+    r"only|just|exactly|verbatim|directly|simply|back|after me|solo|solamente|simplemente"
+    r"|directamente|exactamente|seulement|simplement|directement|uniquement|exactement|nur"
+    r"|einfach|direkt|genau|wörtlich|soltanto|semplicemente|direttamente|apenas|diretamente"
+    r"|completely|word for word|completamente|directa|textualmente|mot pour mot|textuellement"
 )
 # Applied to `fold`ed text: lowercase, every whitespace a space, digits are 0. Each name is
 # an intent; its alternatives cover the languages we know attacks in.
@@ -244,6 +280,14 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("répète|écri|affiche|répond",
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),
         _s("直接|只", r"(?:直接|只)(?:输出|回答|说|回复)"),
+        # A verb of saying, in any person or register, straight before a colon: the
+        # dictation of a goal hijack ("repita:", "veuillez répéter :", "sagen Sie nur:").
+        _w(_SAY_PREFIXES, _SAY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))*", _FOLLOWING, r"\s*:"),
+        _w(_REPLY_PREFIXES, _REPLY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))+", _FOLLOWING, r"\s*:"),
+        _w("sin|sans|senza|sem|ohne|no|n'|keine",
+           r"(?:sin (?:otras|más|ninguna otra)|sans (?:autres?|d'autres)|senza (?:altre|ulteriori)"
+           r"|sem (?:outras|mais)|ohne (?:weitere|andere|zusätzliche)|keine (?:weiteren|anderen)"
+           r"|no (?:agregue|añada|agregues|añadas)\w*|n'ajout\w* (?:pas|rien)) \w*"),
     ),
     "jailbreak": (
         _w("do|dan|dev|jailbr",
@@ -296,7 +340,7 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"(?:prompt|message système|instructions|consignes)"),
     ),
     "markup": (
-        _s("<|", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id"
+        _s("<", r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id"
            r"|start_header_id)\|?>"),
         _s("inst]|sys>>|system>|user>|assistant>",
            r"\[/?inst\]|<</?sys>>|</?(?:system|user|assistant)>"),
@@ -339,12 +383,12 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
     # indirect injection that needs no "ignore" to hijack a tool-using agent.
     "agent_action": (
         _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,6}?\W+(?:my|our|the user's|user's"
-           r"|the owner's|their) (?:\w+ ){0,2}?", _ASSETS),
+           r"|the owner's|their) (?:\w+ ){0,2}?", _ASSETS, near=_OWNERS, reach=160),
         _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,4}?\W+(?:all|every|the|my|this)"
            r" (?:\w+ ){0,2}?", _DATA, r"(?:\W+\w+){0,8}?\W+to (?:my |the |this |their )?"
-           r"(?:(?:e-?mail|address|account)\W+){0,2}\S*@"),
+           r"(?:(?:e-?mail|address|account)\W+){0,2}\S*@", near="@", reach=300),
         _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,3}?\W+", _ASSETS,
-           r"(?:\W+\w+){0,4}?\W+(?:to|with|for) (?:my|our)\b"),
+           r"(?:\W+\w+){0,4}?\W+(?:to|with|for) (?:my|our)\b", near=_OWNERS, reach=200),
     ),
     "encoded": (
         _w("decod|deciph|decryp|convert|translat|revers|unscrambl",
@@ -355,12 +399,18 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"(?:decoded|hidden|resulting) (?:text|instructions?|message|command))\b"),
     ),
 }  # fmt: skip
-# The word-anchored alternatives by the first two letters of their prefixes.
-_BY_PREFIX: dict[str, list[tuple[str, str, re.Pattern[str]]]] = {}
+# The word-anchored alternatives by the first two letters of their prefixes, each group
+# behind one regex of its prefixes, so that most words are ruled out in one C call.
+_Candidate = tuple[str, str, _Pattern]
+_BY_PREFIX: dict[str, tuple[re.Pattern[str], list[_Candidate]]] = {}
+_grouped: dict[str, list[_Candidate]] = {}
 for _name, _patterns in RULES.items():
     for _pattern in _patterns:
         for _prefix in _pattern.prefixes:
-            _BY_PREFIX.setdefault(_prefix[:2], []).append((_name, _prefix, _pattern.regex))
+            _grouped.setdefault(_prefix[:2], []).append((_name, _prefix, _pattern))
+for _key, _candidates in _grouped.items():
+    _gate = re.compile("|".join(sorted({re.escape(p) for _, p, _ in _candidates}, key=len)))
+    _BY_PREFIX[_key] = (_gate, _candidates)
 _SEARCHED = [(name, p) for name, patterns in RULES.items() for p in patterns if p.anchors]
 
 
@@ -371,12 +421,17 @@ def rule_hits(folded: str, words: Sequence[re.Match[str]] | None = None) -> dict
     """
     found: dict[str, set[int]] = {}
     for word in _WORD.finditer(folded) if words is None else words:
-        candidates = _BY_PREFIX.get(word.group()[:2])
-        if candidates is None:
+        token = word.group()
+        group = _BY_PREFIX.get(token[:2])
+        if group is None or group[0].match(token) is None:
             continue
-        token, start = word.group(), word.start()
-        for name, prefix, regex in candidates:
-            if token.startswith(prefix) and regex.match(folded, start):
+        start = word.start()
+        for name, prefix, pattern in group[1]:
+            if not token.startswith(prefix):
+                continue
+            if pattern.near and not pattern.near.search(folded, start, start + pattern.reach):
+                continue
+            if pattern.regex.match(folded, start):
                 found.setdefault(name, set()).add(start)
     for name, pattern in _SEARCHED:
         if any(anchor in folded for anchor in pattern.anchors):
@@ -391,7 +446,7 @@ def rule_hits(folded: str, words: Sequence[re.Match[str]] | None = None) -> dict
 # a tool's result carries its planted sentence in one field among many.
 _BREAK = re.compile(
     "[.!?]+[\"'\u201d\u2019)\\]]*(?=\\s|$)|[\u3002\uff01\uff1f]+|\n"
-    "|(?<=[\\w.!?)])[\"']\\s*[,:}\\]]\\s*|[{\\[]\\s*(?=[\"'])"
+    "|[\"'](?<=[\\w.!?)][\"'])\\s*[,:}\\]]\\s*|[{\\[]\\s*(?=[\"'])"
 )
 
 
