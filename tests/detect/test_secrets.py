@@ -183,6 +183,11 @@ POSITIVES = [
     ('if creds.password != "', "Zx9!kq2m", '" {', "SECRET.generic"),  # comparison, `!=`
     ("postgresql://app:", "secret", "@db.internal:5432/app", "SECRET.url_password"),  # a slot
     ("Server=db;User Id=app;Pwd=", "hunter", ";", "SECRET.password"),  # a slot, any word
+    # A quoted name, a comma, a quoted value: `setenv`, `config.set`, Gradle properties.
+    ('os.environ.setdefault("SECRET_KEY", "', "k3j4h5g6f7d8s9a0q1w2e3r4", '")', "SECRET.generic"),
+    ("sonar.login', '", "826de5590c75919a8317fdface58206eebe7ebbc", "'", "SECRET.sonarqube"),
+    ('$password = \\"', "goodspec", '\\";', "SECRET.generic"),  # quoted: one class will do
+    ("Authorization: Bearer ", "mF_9.B5f-4.1JqM", "\n", "SECRET.bearer_token"),  # RFC 6750
     (
         "SECRET_KEY = '",
         "django-insecure-_du9e^cmago!%(^+=gr@cu@v9-v7ulhbk2s3!w&39w4+n3*k*$",
@@ -254,6 +259,10 @@ NEGATIVES = [
     'this.addPassword = "#add-password";\nlabel = {passwordLabel:"Password:"}',  # UI labels
     '"/en/creating-a-strong-password":"/en/enterprise-server@3.0/auth"',  # a route
     "Server=db;User Id=app;Password=${DB_PASSWORD};",  # a template in the slot
+    'token = os.getenv("API_TOKEN", "")',  # a call pair without a value
+    "config.set('password', 'changeme')",  # a call pair with a placeholder
+    "password = session_password",  # a bare word in code may be a variable
+    "Bearer authentication",  # a word after bearer
 ]
 
 

@@ -132,7 +132,7 @@ _BRANCHES: dict[str, str] = {
     + _B64
     + r"=])",
     "bearer": (
-        r"\b(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9_\-.~+/]{16,1000}=*)(?![A-Za-z0-9_\-.~+/=])"
+        r"\b(?i:bearer)[ \t]+(?P<bearer_v>[A-Za-z0-9_\-.~+/]{12,1000}=*)(?![A-Za-z0-9_\-.~+/=])"
     ),
     "netrc": r"\blogin[ \t\r\n]+\S{1,64}[ \t\r\n]+password[ \t\r\n]+(?P<netrc_v>[^\s\"']{1,128})",
     "cli_flag": (
@@ -165,6 +165,13 @@ _BRANCHES: dict[str, str] = {
     "spaced": (
         r"\b(?P<spaced_k>[A-Za-z0-9_.\-]{0,30}(?i:password|passwd|secret|token|api_?key)"
         r"[A-Za-z0-9_]{0,24})[ \t]+(?P<spaced_q>[\"'])(?P<spaced_v>[^\"'\s]{3,199})(?P=spaced_q)"
+    ),
+    # `config.set("api_token", "...")`, `setenv('DB_PASSWORD', '...')`, Gradle's
+    # `property 'sonar.login', '...'`: a quoted secret name, a comma, a quoted value.
+    "call_pair": (
+        r"(?<![A-Za-z0-9_.\-])[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}(?i:password|passwd|pwd|secret|token|api[_\-.]?key"
+        r"|apikey|credential|sonar[_\-.]login)[A-Za-z0-9_.\-]{0,24})[\"'][ \t]{0,8},[ \t]{0,8}"
+        r"(?P<call_pair_q>[\"'])(?:\\?[\"'])?(?P<call_pair_v>[^\"'\s\\,]{3,199})(?=[\\\"']|\Z)"
     ),
     "thingsboard": (
         r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b"
@@ -210,7 +217,8 @@ _ASSIGNMENT_PATTERN = re.compile(
 _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
-        "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "truenas",
+        "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "call_pair",
+        "truenas",
         "prose",
     }
 )  # fmt: skip
@@ -252,6 +260,7 @@ _ANCHORS = AnchorScanner(
         Anchor("DirectoryEntry(", 0, 320),
         Anchor("/api/v1/", 0, 8),
         Anchor("login_with_api_key", 0, 120),
+        Anchor("sonar", 2, 120, caseless=True),
         Anchor("SSWS", 0, 8),
         Anchor("proceed to installation", 30, 16, caseless=True),
         Anchor("unseal", 0, 8, caseless=True),
@@ -301,6 +310,7 @@ _TYPE = {
     "xml_kv": "SECRET.generic",
     "xml_elem": "SECRET.generic",
     "spaced": "SECRET.generic",
+    "call_pair": "SECRET.generic",
     "thingsboard": "SECRET.thingsboard",
     "truenas": "SECRET.truenas",
     "okta": "SECRET.okta",
@@ -320,6 +330,7 @@ _BOUNDED = frozenset(_BRANCHES) - {
     "password_hash",
     "thingsboard",
     "xml_elem",
+    "call_pair",
     "msteams",
     "cli_flag",
     "user_pass",
@@ -747,7 +758,9 @@ def _judge_value(
     ):
         return None
     if is_password:
-        if (classes < 2 and length < (8 if literal else 10)) or length < 4:
+        # One class of characters (`goodspec`, `logmein`) is a weak password but a password
+        # where the value is surely a literal; bare words in code may be anything.
+        if (classes < 2 and length < (6 if quoted or literal else 10)) or length < 4:
             return None
         score = min(1.0, 0.55 + 0.05 * classes + 0.02 * min(length, 10))
     else:
@@ -831,6 +844,7 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
             "xml_kv",
             "xml_elem",
             "spaced",
+            "call_pair",
             "truenas",
         )
     },
