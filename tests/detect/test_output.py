@@ -813,3 +813,14 @@ def test_stream_cost_report(capsys: pytest.CaptureFixture[str]) -> None:
             p50, p99 = costs[len(costs) // 2] * 1e6, costs[len(costs) * 99 // 100] * 1e6
             with capsys.disabled():
                 print(f"\nfeed, {label}, hold-back {hold_back}: p50 {p50:.1f} µs, p99 {p99:.1f} µs")
+
+
+def test_a_tag_never_closed_hides_no_url_after_it() -> None:
+    # Found by the stream-vs-batch property: the batch read `<abc ...` to the end of the
+    # text as one tag and let the bare URL inside it go, while the stream judged the URL.
+    text = f"<aGVsbG8gd29ybGQ\n{EVIL}/p?d=3\n"
+    batch = find_exfiltration(text, ALLOWED)
+    assert [f.rule for f in batch] == ["bare_url"]
+    scanner = StreamScanner(allowed_hosts=ALLOWED, hold_back=1, neutralize=True)
+    released, _ = _feed(scanner, [text])
+    assert released == neutralize(text, batch)

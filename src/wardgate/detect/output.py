@@ -520,7 +520,10 @@ def _tags(
         if not tag.group(3) and not final and (end == len(text) or text[end] in "\"'"):
             opens.append(start)
             continue
-        spans.append((start, end))
+        if tag.group(3):
+            # A tag never closed is text to a Markdown or HTML renderer (raw HTML needs its
+            # `>`), so it hides no URL that follows it; it is still judged as a tag below.
+            spans.append((start, end))
         name = tag.group(1).lower()
         attrs = {
             a.group(1).lower(): html.unescape(a.group(2) or a.group(3) or a.group(4) or "")
