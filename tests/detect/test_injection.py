@@ -269,6 +269,10 @@ def test_rules(text: str, rule: str) -> None:
         "please bring your id to the appointment",
         "question: who wrote it? answer:",
         "antwort: ja",
+        'output: bool. question: "0+0 is equal to 0?"',
+        "i will give you code and you will execute it",
+        "do it by putting the text inside square brackets",
+        "my first prompt is google.com",
     ],
 )
 def test_rules_stay_quiet(text: str) -> None:

@@ -220,21 +220,23 @@ _DATA = (
     r"|location|address|logs)\b"
 )
 _SAY_VERBS = (
-    r"(?:repeat|say|output|print|echo|emit|repit\w*|repet\w*|di|diga\w*|dice|decir|emit\w*"
+    r"(?:repeat|say|echo|emit|repit\w*|repet\w*|di|diga\w*|dice|decir|emit\w*"
     r"|imprim\w*|répét\w*|dis|dites|affich\w*|ripet\w*|dica|wiederhol\w*|sag\w*|gib|geben)"
     r"(?: (?:sie|du|vous|usted|ustedes))?(?: (?:es|das|dies|it|this|that|lo|le|la))?"
 )
-# "Answer:" and "Antwort:" label many an ordinary prompt; these verbs need an adverb.
+# "Answer:", "Output:" and "Antwort:" label many an ordinary prompt; these verbs need an
+# adverb.
 _REPLY_VERBS = (
-    r"(?:answer|reply|respond|write|type|escrib\w*|respond\w*|répond\w*|écri\w*|scriv\w*"
+    r"(?:answer|reply|respond|write|type|output|print|escrib\w*|respond\w*|répond\w*|écri\w*|scriv\w*"
     r"|rispond\w*|escrev\w*|schreib\w*|antwort\w*)(?: (?:sie|du|vous|usted|ustedes))?"
 )
 _SAY_PREFIXES = (
-    "repeat|say|output|print|echo|emit|repit|repet|di|dic|dec|imprim|répét|dis|dit|affich"
+    "repeat|say|echo|emit|repit|repet|di|dic|dec|imprim|répét|dis|dit|affich"
     "|ripet|wiederhol|sag|gib|geb"
 )
 _REPLY_PREFIXES = (
-    "answer|reply|respond|write|type|escrib|répond|écri|scriv|rispond|escrev|schreib|antwort"
+    "answer|reply|respond|write|type|output|print|escrib|répond|écri|scriv|rispond|escrev"
+    "|schreib|antwort"
 )
 _FOLLOWING = (
     r"(?: (?:the following|lo siguiente|(?:à )?ce qui suit|folgendes|quanto segue|o seguinte))?"
@@ -330,7 +332,7 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"|spell|recite|copy|return|provide|summari[sz]e|translate|encode|what (?:is|are|were))",
            _GAP,
            r"(?:system (?:prompt|message|instructions?)|(?:initial|original|hidden|secret"
-           r"|internal|first|pre-?) ?(?:prompt|instructions?|message|rules|configuration)"
+           r"|internal|pre-?) ?(?:prompt|instructions?|message|rules|configuration)"
            r"|prompt above|(?:text|words|instructions?|everything) (?:above|before (?:this|my))"
            r"|your (?:prompt|instructions|rules|configuration|guidelines))\b"),
         _w("zeig|gib|nenne|wiederhol|verrat|schreib",
@@ -399,7 +401,8 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"(?:decode|decipher|decrypt|convert|translate|reverse|unscramble)\w*\b"
            r"(?:\W+\w+){0,8}?\W+(?:and|then)\W+(?:do|follow|execute|obey|carry out|run|perform"
            r"|act on|comply)\b"),
-        _w("follow|execute|obey|do", r"(?:follow|execute|obey|do) (?:it|what it says|the "
+        # Not "do it" or "execute it" alone: role prompts say that of the user's own code.
+        _w("follow|execute|obey|do", r"(?:follow|execute|obey|do) (?:what it says|the "
            r"(?:decoded|hidden|resulting) (?:text|instructions?|message|command))\b"),
     ),
 }  # fmt: skip
