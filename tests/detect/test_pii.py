@@ -117,6 +117,10 @@ def test_match_is_frozen() -> None:
         ("Hello, my name is John Smith.", "PERSON", "John Smith"),
         ("Dear María López,", "PERSON", "María López"),
         ("ask Mr. O'Brien", "PERSON", "O'Brien"),
+        ("Hi Christin, I'm writing about", "PERSON", "Christin"),  # a greeting with a comma
+        ("Name: Kamila Červinková", "PERSON", "Kamila Červinková"),  # Latin Extended-A
+        ("says Clara R. Dickson today", "PERSON", "Clara R. Dickson"),  # a middle initial
+        ("from Faina D. Yefremova's tales", "PERSON", "Faina D. Yefremova"),
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
         ("wohne Hauptstraße 5", "LOCATION", "Hauptstraße 5"),
@@ -171,6 +175,10 @@ def test_found(text: str, kind: str, value: str) -> None:
         "user@localhost",  # no domain
         "@app.route('/x')",  # decorator
         "Dear Sir or Madam, Dear Team",  # salutations without a name
+        "Hi There, Hello World! Hey Team,",  # greetings without a name
+        "Hi Anna how are you",  # a greeting not closed by a comma
+        "See Section B. Results and Figure A. Overview",  # lettered items
+        "Steak N Shake and Spend A Buck",  # title case without an initial's period
         "the name is unknown",  # lower-case after the context word
         "meet at 10 Downing",  # no street word
         "In 1999 2000 2001 2002 we grew",  # years

@@ -77,8 +77,10 @@ class PiiMatch:
     score: float
 
 
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_LOWER = "a-zß-öø-ÿ"
+# Latin-1 letters by case, and Latin Extended-A (Č, Ł, Ő, ...) in both: its cases alternate
+# code point by code point, and a lower-case letter starting a name costs nothing here.
+_UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u017f"
+_LOWER = "a-zß-öø-ÿ\u0100-\u017f"
 _NAME = rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+)?|'[{_UPPER}][{_LOWER}]+)"
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
@@ -104,9 +106,12 @@ _BRANCHES = (
     ),
     (
         "person",
-        rf"""\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear
+        rf"""\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear|Hi|Hello|Hey
         |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+(?P<name>{_NAME}(?:[ -]{_NAME}){{0,2}})""",
     ),
+    # "Clara R. Dickson": a first name, a middle initial and a last name need no cue (without
+    # the initial's period, title case says "Steak N Shake" and "Spend A Buck" too).
+    ("initialed", rf"(?<![\w.]){_NAME}\ [A-Z]\.\ {_NAME}(?:-{_NAME})?(?!\w)"),
     (
         "street",
         rf"""\b\d{{1,5}}[A-Za-z]?,?\ (?:{_NAME}\ ){{1,3}}(?:{_STREET_EN})\b
@@ -197,7 +202,17 @@ _DEAR_NOT_NAMES = frozenset(
     {
         "All", "Applicant", "Client", "Colleague", "Colleagues", "Customer", "Friend",
         "Friends", "Hiring", "Madam", "Manager", "Member", "Members", "Parent", "Parents",
-        "Sir", "Sirs", "Support", "Team", "User", "Users", "Valued",
+        "Sir", "Sirs", "Support", "Team", "User", "Users", "Valued", "There", "Everyone",
+        "Everybody", "Folks", "Guys", "Again", "World",
+    }
+)  # fmt: skip
+# Words that put a lettered item before a name-like word ("Section B. Results").
+_NOT_FIRST_NAMES = frozenset(
+    {
+        "Appendix", "Article", "Block", "Building", "Chapter", "Class", "Exhibit", "Figure",
+        "Grade", "Group", "Item", "Level", "Note", "Option", "Part", "Phase", "Plan", "Room",
+        "Route", "Schedule", "Section", "Size", "Step", "Table", "Type", "Unit", "Vitamin",
+        "Zone",
     }
 )  # fmt: skip
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
@@ -253,6 +268,9 @@ _ANCHORS = AnchorScanner(
         Anchor("[a-fA-F]:[a-fA-F]", 40, 96),
         *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
         *(Anchor(cue, 0, 140) for cue in ("Dear", "Mr", "Ms", "Dr", "Prof", "Miss")),
+        # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
+        *(Anchor(cue, 0, 60) for cue in ("Hi [A-Z]", "Hello [A-Z]", "Hey [A-Z]")),
+        Anchor(" [A-Z]. ", 40, 60),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
     ]
 )
@@ -267,9 +285,19 @@ def _email(text: str, m: re.Match[str]) -> PiiMatch | None:
 
 def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
     name = m.group("name")
-    if m.group("person").startswith("Dear") and name.split(" ", 1)[0] in _DEAR_NOT_NAMES:
+    cue = m.group("person").split(" ", 1)[0]
+    if cue in ("Dear", "Hi", "Hello", "Hey") and name.split(" ", 1)[0] in _DEAR_NOT_NAMES:
+        return None
+    # A greeting names its addressee only when a comma or `!` closes it ("Hi Anna,").
+    if cue in ("Hi", "Hello", "Hey") and text[m.end("name") : m.end("name") + 1] not in (",", "!"):
         return None
     return PiiMatch("PERSON", m.start("name"), m.end("name"), 0.7)
+
+
+def _initialed(text: str, m: re.Match[str]) -> PiiMatch | None:
+    if m.group().split(" ", 1)[0] in _NOT_FIRST_NAMES:
+        return None
+    return PiiMatch("PERSON", m.start(), m.end(), 0.6)
 
 
 def _street(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -557,6 +585,7 @@ def _stdnum(name: str) -> ModuleType:
 _VALIDATORS = {
     "email": _email,
     "person": _person,
+    "initialed": _initialed,
     "street": _street,
     "date": _date,
     "weekday": _weekday,
