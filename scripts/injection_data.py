@@ -388,13 +388,14 @@ def _templates(
                   *_sample_n(sentences, 16, f"sentence:{template}")]  # fmt: skip
         for fill in benign:
             yield Sample(template.format(slot=fill), 0, "own_tool_outputs_clean", DOCUMENT, TRAIN)
+        slot = len(template[: template.index("{slot}")].format(slot=""))
         for number in range(16):
             attack = rng.choice(agent if number % 2 else attacks)
-            if rng.random() < 0.5:
-                attack = f"{rng.choice(benign)} {attack}"
-            text = template.format(slot=attack)
-            start = template.index("{slot}")
-            start = len(template[:start].format(slot=""))
+            # The benign sentence before an attack is not part of the attack's span: its
+            # windows must not teach that ordinary sentences are attacks.
+            lead = f"{rng.choice(benign)} " if rng.random() < 0.5 else ""
+            text = template.format(slot=lead + attack)
+            start = slot + len(lead)
             yield Sample(text, 1, "own_tool_outputs", DOCUMENT, TRAIN, (start, start + len(attack)))
 
 
