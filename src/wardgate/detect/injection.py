@@ -203,7 +203,7 @@ _ACTION_VERBS = (
 )
 _ACTION_PREFIXES = (
     "transfer|wire|deposit|withdraw|sell|buy|purchase|pay|grant|revoke|unlock|disable|delete"
-    "|erase|wipe|send|forward|share|upload|export|email|e-|post|leak|retriev|fetch|download"
+    "|erase|wipe|send|forward|share|upload|export|email|e|post|leak|retriev|fetch|download"
     "|list|reset|change|move|cancel|invite"
 )
 _OWNERS = "my|our|user's|owner's|their"
@@ -406,18 +406,24 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"(?:decoded|hidden|resulting) (?:text|instructions?|message|command))\b"),
     ),
 }  # fmt: skip
-# The word-anchored alternatives by the first two letters of their prefixes, each group
-# behind one regex of its prefixes, so that most words are ruled out in one C call.
 _Candidate = tuple[str, str, _Pattern]
-_BY_PREFIX: dict[str, tuple[re.Pattern[str], list[_Candidate]]] = {}
-_grouped: dict[str, list[_Candidate]] = {}
-for _name, _patterns in RULES.items():
-    for _pattern in _patterns:
-        for _prefix in _pattern.prefixes:
-            _grouped.setdefault(_prefix[:2], []).append((_name, _prefix, _pattern))
-for _key, _candidates in _grouped.items():
-    _gate = re.compile("|".join(sorted({re.escape(p) for _, p, _ in _candidates}, key=len)))
-    _BY_PREFIX[_key] = (_gate, _candidates)
+
+
+def _by_prefix() -> dict[str, tuple[re.Pattern[str], list[_Candidate]]]:
+    """The word-anchored alternatives by the first two letters of their prefixes, each group
+    behind one regex of its prefixes, so that most words are ruled out in one C call."""
+    grouped: dict[str, list[_Candidate]] = {}
+    for name, patterns in RULES.items():
+        for pattern in patterns:
+            for prefix in pattern.prefixes:
+                grouped.setdefault(prefix[:2], []).append((name, prefix, pattern))
+    return {
+        key: (re.compile("|".join(sorted({re.escape(p) for _, p, _ in group}))), group)
+        for key, group in grouped.items()
+    }
+
+
+_BY_PREFIX = _by_prefix()
 _SEARCHED = [(name, p) for name, patterns in RULES.items() for p in patterns if p.anchors]
 
 
