@@ -109,15 +109,30 @@ _FOLD = _build_fold_table()
 
 
 def fold(text: str) -> str:
-    """Lowercase, every whitespace a space, every digit 0; one character for one.
+    """Lowercase, every whitespace a space, every digit 0, the letters of an e-mail address
+    `x`; one character for one.
 
-    >>> fold("Ignore\\tRULE 42")
-    'ignore rule 00'
+    Which address a text names says nothing of its intent (attackers' and colleagues' look
+    alike), while its letters would be learned as if they did.
+
+    >>> fold("Ignore\\tRULE 42, mail Ann.Lee@corp.example")
+    'ignore rule 00, mail xxx.xxx@xxxx.xxxxxxx'
     """
     lowered = text.lower()
     if len(lowered) != len(text):
         lowered = "".join(char.lower()[0] for char in text)
-    return lowered.translate(_FOLD)
+    folded = lowered.translate(_FOLD)
+    if "@" in folded:
+        folded = _EMAIL.sub(_masked, folded)
+    return folded
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_LETTER = re.compile(r"[^.@]")
+
+
+def _masked(match: re.Match[str]) -> str:
+    return _LETTER.sub("x", match.group())
 
 
 _WORD = re.compile(r"\w+")
