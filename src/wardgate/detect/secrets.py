@@ -169,8 +169,9 @@ _BRANCHES: dict[str, str] = {
     # `config.set("api_token", "...")`, `setenv('DB_PASSWORD', '...')`, Gradle's
     # `property 'sonar.login', '...'`: a quoted secret name, a comma, a quoted value.
     "call_pair": (
-        r"(?<![A-Za-z0-9_.\-])[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}(?i:password|passwd|pwd|secret|token|api[_\-.]?key"
-        r"|apikey|credential|sonar[_\-.]login)[A-Za-z0-9_.\-]{0,24})[\"'][ \t]{0,8},[ \t]{0,8}"
+        r"(?<![A-Za-z0-9_.\-])[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}"
+        r"(?i:password|passwd|pwd|secret|token|api[_\-.]?key|apikey|credential|sonar[_\-.]login)"
+        r"[A-Za-z0-9_.\-]{0,24})[\"'][ \t]{0,8},[ \t]{0,8}"
         r"(?P<call_pair_q>[\"'])(?:\\?[\"'])?(?P<call_pair_v>[^\"'\s\\,]{3,199})(?=[\\\"']|\Z)"
     ),
     "thingsboard": (
@@ -218,8 +219,7 @@ _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
         "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "call_pair",
-        "truenas",
-        "prose",
+        "truenas", "prose",
     }
 )  # fmt: skip
 _SPECIFIC = re.compile(
