@@ -185,8 +185,13 @@ POSITIVES = [
     ("Server=db;User Id=app;Pwd=", "hunter", ";", "SECRET.password"),  # a slot, any word
     # A quoted name, a comma, a quoted value: `setenv`, `config.set`, Gradle properties.
     ('os.environ.setdefault("SECRET_KEY", "', "k3j4h5g6f7d8s9a0q1w2e3r4", '")', "SECRET.generic"),
-    ("sonar.login', '", "826de5590c75919a8317fdface58206eebe7ebbc", "'", "SECRET.sonarqube"),
-    ('$password = \\"', "goodspec", '\\";', "SECRET.generic"),  # quoted: one class will do
+    (
+        "property 'sonar.login', '",
+        "826de5590c75919a8317fdface58206eebe7ebbc",
+        "'",
+        "SECRET.sonarqube",
+    ),
+    ("psexec \\\\h -u admin -p ", "braksha", " cmd", "SECRET.password"),  # literal: one class
     ("Authorization: Bearer ", "mF_9.B5f-4.1JqM", "\n", "SECRET.bearer_token"),  # RFC 6750
     (
         "SECRET_KEY = '",
@@ -263,6 +268,11 @@ NEGATIVES = [
     "config.set('password', 'changeme')",  # a call pair with a placeholder
     "password = session_password",  # a bare word in code may be a variable
     "Bearer authentication",  # a word after bearer
+    "protected $hidden = ['password', 'remember_token'];",  # a list of field names
+    "fields = ('username', 'password', 'password2')",  # a tuple of field names
+    "t('password', 'Passwort')",  # a translation call: a label
+    "protected $casts = ['password' => 'hashed'];",  # a quoted setting word
+    '{"password": "hidden"}',  # a quoted setting word
 ]
 
 

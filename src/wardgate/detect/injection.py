@@ -127,7 +127,12 @@ def fold(text: str) -> str:
     return folded
 
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A match starts only where a run starts (linear time), and is an address only with a local
+# part of at most three pieces: "ignore.all.previous.instructions@x.com" is not one, and
+# masking it would hide the words.
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w+-]{1,64}(?:\.[\w+-]{1,64}){0,2}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,4}"
+)
 _LETTER = re.compile(r"[^.@]")
 
 
@@ -188,16 +193,23 @@ _OVERRIDE_VERBS = (
     r"|discard|abandon|drop|cancel|erase|vergiss|vergessen|missacht\w*|überspring\w*|verwirf"
     r"|olvid\w*|omit\w*|descart\w*|oubli\w*|dimentic\w*|tralasci\w*|esque[cç]\w*"
     r"|desconsider\w*|negeer|vergeet|(?:haz|haga|hagan|faites|fais) (?:caso omiso|abstraction)"
-    r"|pas[ae] por alto|ne tien[st] pas compte|ne tenez pas compte"
-    r"|(?:don't|do not|stop|never) (?:listen\w* to|follow\w*|obey\w*|heed\w*|pay\w* attention to)"
-    r"|hör\w* nicht (?:mehr )?auf|(?:beachte|befolge)\w* nicht"
-    r"|no (?:hagas caso|sigas|obedezcas|escuches)|n'(?:écoute|obéis|suis)\w* pas)\b"
+    r"|pas[ae] por alto|ne tien[st] pas compte|ne tenez pas compte)\b"
+)
+# Told not to follow something, a user or a page means a rule book; an injection means the
+# model's own: the object must be addressed ("your rules", "the previous instructions").
+_NEGATED_OVERRIDE = (
+    r"(?:(?:don't|do not|stop|never) (?:listen(?:ing)? to|follow(?:ing)?|obey(?:ing)?|heed(?:ing)?"
+    r"|pay(?:ing)? attention to)|hör\w* nicht (?:mehr )?auf|(?:beachte|befolge)\w* nicht"
+    r"|no (?:hagas caso a|sigas|obedezcas|escuches)|n'(?:écoute|obéis|suis)\w* pas)"
+    r" (?:\w+ ){0,2}?(?:your|the (?:previous|prior|above|earlier|original|system)|any (?:previous"
+    r"|prior)|previous|prior|earlier|original|alles (?:zuvor|vorher|oben)|(?:deine|ihre|die"
+    r" (?:obigen|vorherigen)) (?:anweisungen|regeln)|las instrucciones|tus instrucciones"
+    r"|les instructions|tes instructions|vos instructions)\b"
 )
 _OVERRIDE_PREFIXES = (
     "ignor|disregard|forg|skip|bypass|overrid|overlook|neglect|discard|abandon|drop|cancel"
     "|erase|vergi|vergess|missacht|überspr|verwirf|olvid|omit|descart|oubli|dimentic|tralasci"
-    "|esque|desconsider|negeer|vergeet|haz|haga|faites|fais|pasa|pase|ne|don|do|stop|never"
-    "|hör|beacht|befolg|no|n"
+    "|esque|desconsider|negeer|vergeet|haz|haga|faites|fais|pasa|pase|ne"
 )
 _OVERRIDE_OBJECTS = (
     r"(?:instruct\w*|instrukt\w*|instrucc?i\w*|instruç\w*|istruzion\w*|prompts?|rules?"
@@ -208,13 +220,13 @@ _OVERRIDE_OBJECTS = (
     r"|prior|above|earlier|preceding|everything|oben\w*|vorherig\w*|bisherig\w*|zuvor"
     r"|alles|anterior\w*|précédent\w*|ci-dessus|precedent\w*|vorige|obig\w*|todo|tout"
     r"|(?:said|told|written|wrote|mentioned|given|stated) (?:before|earlier|previously|so far)"
-    r"|vorher|gesagt\w*"
+    r"|(?:zuvor|vorher|oben) gesagt\w*|das gesagte"
     r"|questions?|fragen?|pregunta\w*|domanda\w*|pergunta\w*)\b"
 )
 _ACTION_VERBS = (
-    r"(?:transfer\w*|wire|deposit\w*|withdraw\w*|sell|buy|purchase|pay|grant|revoke|unlock"
-    r"|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post|leak|retriev\w*"
-    r"|fetch|download|list|reset|change|move|cancel|invite)\b"
+    r"(?:transfer\w{0,6}|wire|deposit\w{0,3}|withdraw\w{0,3}|sell|buy|purchase|pay|grant"
+    r"|revoke|unlock|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post"
+    r"|leak|retriev\w{0,3}|fetch|download|list|reset|change|move|cancel|invite)\b"
 )
 _ACTION_PREFIXES = (
     "transfer|wire|deposit|withdraw|sell|buy|purchase|pay|grant|revoke|unlock|disable|delete"
@@ -222,6 +234,7 @@ _ACTION_PREFIXES = (
     "|list|reset|change|move|cancel|invite"
 )
 _OWNERS = "my|our|user's|owner's|their"
+_GAP_WORD = r"\W{1,4}\w{1,30}"
 _ASSETS = (
     r"(?:accounts?|funds|money|balance|savings|shares|stocks?|holdings|bitcoin|crypto\w*"
     r"|wallet|cards?|passwords?|credentials|keys?|tokens?|access|locks?|doors?|alarm|cameras?"
@@ -234,39 +247,60 @@ _DATA = (
     r"|passwords?|credentials|codes?|keys?|tokens?|messages|e-?mails|contacts|statements?"
     r"|location|address|logs)\b"
 )
+# Verbs of saying in their imperative forms (explicit: `sag\w*` would take "Sage:" and
+# "Wiederholung:"), then an optional polite subject and object pronoun.
 _SAY_VERBS = (
-    r"(?:repeat|say|echo|emit|repit\w*|repet\w*|di|diga\w*|dice|decir|emit\w*"
-    r"|imprim\w*|répét\w*|dis|dites|affich\w*|ripet\w*|dica|wiederhol\w*|sag\w*|gib|geben)"
-    r"(?: (?:sie|du|vous|usted|ustedes))?(?: (?:es|das|dies|it|this|that|lo|le|la))?"
+    r"(?:repeat|say|repita|repite|repitan|repitas|repetir|diga|digan|decir|emita|emite"
+    r"|emitan|répète|répétez|répéter|dites|ripeti|ripeta|ripetete|wiederhole|wiederholen"
+    r"|sag|sagen)\b(?: (?:sie|du|vous|usted|ustedes))?(?: (?:es|das|dies|it|this|that|lo|le|la))?"
 )
 # "Answer:", "Output:" and "Antwort:" label many an ordinary prompt; these verbs need an
 # adverb.
 _REPLY_VERBS = (
-    r"(?:answer|reply|respond|write|type|output|print|escrib\w*|respond\w*|répond\w*|écri\w*|scriv\w*"
-    r"|rispond\w*|escrev\w*|schreib\w*|antwort\w*)(?: (?:sie|du|vous|usted|ustedes))?"
+    r"(?:answer|reply|respond|write|output|print|escribe|escriba|escribir|responde|responda"
+    r"|responder|imprime|imprima|réponds|répondez|répondre|écris|écrivez|écrire|affiche|affichez"
+    r"|scrivi|scriva|rispondi|risponda|escreva|escreve|responda|schreibe|schreiben|antworte"
+    r"|antworten)\b(?: (?:sie|du|vous|usted|ustedes))?"
 )
-_SAY_PREFIXES = (
-    "repeat|say|echo|emit|repit|repet|di|dic|dec|imprim|répét|dis|dit|affich"
-    "|ripet|wiederhol|sag|gib|geb"
-)
+_SAY_PREFIXES = "repeat|say|repit|repet|diga|digan|dec|emit|répét|dit|ripet|wiederhol|sag"
 _REPLY_PREFIXES = (
-    "answer|reply|respond|write|type|output|print|escrib|répond|écri|scriv|rispond|escrev"
-    "|schreib|antwort"
+    "answer|reply|respond|write|output|print|escrib|respond|imprim|répond|écri|affich|scriv"
+    "|rispond|escrev|schreib|antwort"
+)
+# What asks for a dictation before the verb: politeness, or "only/just".
+_DICTATION_CUES = (
+    r"(?:please|kindly|por favor|bitte|veuillez|s'il vous pla[iî]t|per favore|por gentileza"
+    r"|just|only|simply|solo|solamente|simplemente|directamente|seulement|simplement"
+    r"|directement|uniquement|nur|einfach|direkt|soltanto|semplicemente|apenas)"
+)
+_DICTATION_PREFIXES = (
+    "please|kindly|por|bitte|veuillez|s|per|just|only|simply|solo|solamente|simplemente"
+    "|directamente|seulement|simplement|directement|uniquement|nur|einfach|direkt|soltanto"
+    "|semplicemente|apenas"
 )
 _FOLLOWING = (
     r"(?: (?:the following|lo siguiente|(?:à )?ce qui suit|folgendes|quanto segue|o seguinte))?"
 )
 _SAY_ADVERBS = (
-    r"only|just|exactly|verbatim|directly|simply|back|after me|solo|solamente|simplemente"
+    r"only|just|exactly|verbatim|directly|simply|after me|solo|solamente|simplemente"
     r"|directamente|exactamente|seulement|simplement|directement|uniquement|exactement|nur"
     r"|einfach|direkt|genau|wörtlich|soltanto|semplicemente|direttamente|apenas|diretamente"
     r"|completely|word for word|completamente|directa|textualmente|mot pour mot|textuellement"
+)
+# What a dictation forbids adding: words, quotes, explanations ("sin otras palabras").
+_NO_EXTRAS = (
+    r"(?:palabras?|vocabulario|texto|explicaci\w*|comentarios?|comillas|prefijos?|puntuaci\w*"
+    r"|mots?|vocabulaire|texte"
+    r"|explications?|commentaires?|guillemets|préfixes?|ponctuation|parole|testo|spiegazion\w*"
+    r"|commenti|virgolette|palavras|explicaç\w*|coment\w*|aspas|wörter|worte|text|erklärung\w*"
+    r"|kommentar\w*|anführungszeichen|präfix\w*|satzzeichen)"
 )
 # Applied to `fold`ed text: lowercase, every whitespace a space, digits are 0. Each name is
 # an intent; its alternatives cover the languages we know attacks in.
 RULES: Mapping[str, tuple[_Pattern, ...]] = {
     "override": (
         _w(_OVERRIDE_PREFIXES, _OVERRIDE_VERBS, r"(?:\W+\w+){0,5}?\W*", _OVERRIDE_OBJECTS),
+        _w("don|do|stop|never|hör|beacht|befolg|no|n", _NEGATED_OVERRIDE),
         _w("previous|prior|above|earlier|original|old",
            r"(?:previous|prior|above|earlier|original|old) (?:instructions?|rules|prompts?)"
            r" (?:are|were|is|was|no longer) (?:void|cancell?ed|obsolete|no longer|invalid|fake"
@@ -298,17 +332,24 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),
         _s("直接|只", r"(?:直接|只)(?:输出|回答|说|回复)"),
         # A verb of saying, in any person or register, straight before a colon: the
-        # dictation of a goal hijack ("repita:", "veuillez répéter :", "sagen Sie nur:").
-        _w(_SAY_PREFIXES, _SAY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))*", _FOLLOWING, r"\s*:"),
+        # dictation of a goal hijack ("repita:", "veuillez répéter :", "sagen Sie nur:"). Said
+        # at the start of a sentence, or after "please" or "only"; never after a subject
+        # ("they say:", "el presidente dice:").
+        _w(_SAY_PREFIXES, r"(?<![^\W\d_] )", _SAY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))*",
+           _FOLLOWING, r"\s*:"),
+        _w(_DICTATION_PREFIXES, _DICTATION_CUES, r",?(?: \w+,?){0,2}? (?:", _SAY_VERBS, r"|",
+           _REPLY_VERBS, r")(?: (?:", _SAY_ADVERBS, r"))*", _FOLLOWING, r"\s*:"),
         _w(_REPLY_PREFIXES, _REPLY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))+", _FOLLOWING, r"\s*:"),
         # German puts the adverb first or splits the verb: "direkt ausgeben:", "geben Sie
         # direkt Folgendes aus:".
         _w("direkt|einfach|nur|gib|geben", r"(?:(?:direkte?|einfach|nur) (?:ausgeben|ausgabe"
            r"|antworten|wiederholen|sagen|schreiben)|(?:gib|geben sie) (?:\w+ ){0,3}?aus)\s*:"),
-        _w("sin|sans|senza|sem|ohne|no|n'|keine",
-           r"(?:sin (?:otras|más|ninguna otra)|sans (?:autres?|d'autres)|senza (?:altre|ulteriori)"
-           r"|sem (?:outras|mais)|ohne (?:weitere|andere|zusätzliche)|keine (?:weiteren|anderen)"
-           r"|no (?:agregue|añada|agregues|añadas)\w*|n'ajout\w* (?:pas|rien)) \w*"),
+        _w("sin|sans|senza|sem|ohne|no|n|keine|fügen",
+           r"(?:sin (?:otras|más|ninguna otra|ningún|ninguna)|sans (?:autres?|d'autres|aucune?)"
+           r"|senza (?:altre|ulteriori)|sem (?:outras|mais)|ohne (?:weitere|andere|zusätzliche)"
+           r"|keine (?:weiteren|anderen)|no (?:agregue|añada|agregues|añadas)\w*(?: \w+)?"
+           r"|n'ajout\w* (?:pas|rien)(?: d'autres?| de)?|fügen sie keine(?: weiteren)?) ",
+           _NO_EXTRAS),
     ),
     "jailbreak": (
         _w("do|dan|dev|jailbr",
@@ -403,13 +444,18 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
     # "grant access to my door lock") or send data out to an address: the voice of an
     # indirect injection that needs no "ignore" to hijack a tool-using agent.
     "agent_action": (
-        _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,6}?\W+(?:my|our|the user's|user's"
-           r"|the owner's|their) (?:\w+ ){0,2}?", _ASSETS, near=_OWNERS, reach=160),
-        _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,4}?\W+(?:all|every|the|my|this)"
-           r" (?:\w+ ){0,2}?", _DATA, r"(?:\W+\w+){0,8}?\W+to (?:my |the |this |their )?"
-           r"(?:(?:e-?mail|address|account)\W+){0,2}\S*@", near="@", reach=300),
-        _w(_ACTION_PREFIXES, _ACTION_VERBS, r"(?:\W+\w+){0,3}?\W+", _ASSETS,
-           r"(?:\W+\w+){0,4}?\W+(?:to|with|for) (?:my|our)\b", near=_OWNERS, reach=200),
+        # Gaps are bounded (a word of at most 30 letters after at most 4 other characters),
+        # so `reach` bounds where the `near` word can lie and the prefilter skips no match.
+        _w(_ACTION_PREFIXES, _ACTION_VERBS, rf"(?:{_GAP_WORD}){{0,6}}?\W{{1,4}}(?:my|our"
+           r"|the user's|user's|the owner's|their) (?:\w{1,30} ){0,2}?", _ASSETS,
+           near=_OWNERS, reach=240),
+        _w(_ACTION_PREFIXES, _ACTION_VERBS, rf"(?:{_GAP_WORD}){{0,4}}?\W{{1,4}}(?:all|every|the"
+           r"|my|this) (?:\w{1,30} ){0,2}?", _DATA, rf"(?:{_GAP_WORD}){{0,8}}?\W{{1,4}}to"
+           r" (?:my |the |this |their )?(?:(?:e-?mail|address|account)\W{1,4}){0,2}\S{0,64}@",
+           near="@", reach=620),
+        _w(_ACTION_PREFIXES, _ACTION_VERBS, rf"(?:{_GAP_WORD}){{0,3}}?\W{{1,4}}", _ASSETS,
+           rf"(?:{_GAP_WORD}){{0,4}}?\W{{1,4}}(?:to|with|for) (?:my|our)\b", near=_OWNERS,
+           reach=290),
     ),
     "encoded": (
         _w("decod|deciph|decryp|convert|translat|revers|unscrambl",

@@ -167,12 +167,15 @@ _BRANCHES: dict[str, str] = {
         r"[A-Za-z0-9_]{0,24})[ \t]+(?P<spaced_q>[\"'])(?P<spaced_v>[^\"'\s]{3,199})(?P=spaced_q)"
     ),
     # `config.set("api_token", "...")`, `setenv('DB_PASSWORD', '...')`, Gradle's
-    # `property 'sonar.login', '...'`: a quoted secret name, a comma, a quoted value.
+    # `property 'sonar.login', '...'`: a call's quoted secret name, a comma, a quoted value.
+    # Only as a call's first arguments: a list of field names (`['password', 'last_login']`)
+    # pairs names, not a name and its value.
     "call_pair": (
-        r"(?<![A-Za-z0-9_.\-])[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}"
+        r"(?:(?<=[A-Za-z0-9_][( ])|\A)[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}"
         r"(?i:password|passwd|pwd|secret|token|api[_\-.]?key|apikey|credential|sonar[_\-.]login)"
         r"[A-Za-z0-9_.\-]{0,24})[\"'][ \t]{0,8},[ \t]{0,8}"
-        r"(?P<call_pair_q>[\"'])(?:\\?[\"'])?(?P<call_pair_v>[^\"'\s\\,]{3,199})(?=[\\\"']|\Z)"
+        r"(?P<call_pair_q>[\"'])(?:\\?[\"'])?(?P<call_pair_v>[^\"'\s\\,]{3,199})"
+        r"(?=[\\\"']?[\"']?[ \t]*[),]|[\\\"']?[\"']?[ \t]*(?:\n|\Z))"
     ),
     "thingsboard": (
         r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b"
@@ -260,7 +263,7 @@ _ANCHORS = AnchorScanner(
         Anchor("DirectoryEntry(", 0, 320),
         Anchor("/api/v1/", 0, 8),
         Anchor("login_with_api_key", 0, 120),
-        Anchor("sonar", 2, 120, caseless=True),
+        Anchor("sonar", 34, 120, caseless=True),
         Anchor("SSWS", 0, 8),
         Anchor("proceed to installation", 30, 16, caseless=True),
         Anchor("unseal", 0, 8, caseless=True),
@@ -637,6 +640,12 @@ def _keyed(kind: str) -> Callable[[re.Match[str], str, int], SecretMatch | None]
     return validate
 
 
+def _call_pair(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    # A call's second argument that is a plain word is a label or a default
+    # (`t('password', 'Passwort')`), rarely a credential.
+    return None if value.isalpha() else _keyed("call_pair")(match, value, start)
+
+
 def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     text = match.string
     operator = match.start()
@@ -758,9 +767,10 @@ def _judge_value(
     ):
         return None
     if is_password:
-        # One class of characters (`goodspec`, `logmein`) is a weak password but a password
-        # where the value is surely a literal; bare words in code may be anything.
-        if (classes < 2 and length < (6 if quoted or literal else 10)) or length < 4:
+        # One class of characters (`braksha` after `-p`) is a weak password but a password
+        # where the value is surely a literal (a command line, a `.env` line); quoted words in
+        # code are as often settings (`'password' => 'hashed'`, `"hidden"`).
+        if (classes < 2 and length < (6 if literal else 10)) or length < 4:
             return None
         score = min(1.0, 0.55 + 0.05 * classes + 0.02 * min(length, 10))
     else:
@@ -844,10 +854,10 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
             "xml_kv",
             "xml_elem",
             "spaced",
-            "call_pair",
             "truenas",
         )
     },
+    "call_pair": _call_pair,
     "thingsboard": _fixed(0.8),
     "okta": _fixed(0.9),
     "jenkins": _fixed(0.9),
