@@ -121,6 +121,8 @@ def test_match_is_frozen() -> None:
         ("Name: Kamila Červinková", "PERSON", "Kamila Červinková"),  # Latin Extended-A
         ("says Clara R. Dickson today", "PERSON", "Clara R. Dickson"),  # a middle initial
         ("from Faina D. Yefremova's tales", "PERSON", "Faina D. Yefremova"),
+        ("Hello Clara R. Dickson welcome", "PERSON", "Clara R. Dickson"),  # greeting refused
+        ("See Dr. Anna K. Ng-Lee today", "PERSON", "Anna K. Ng-Lee"),  # cue and initial
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
         ("wohne Hauptstraße 5", "LOCATION", "Hauptstraße 5"),
@@ -179,6 +181,8 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Hi Anna how are you",  # a greeting not closed by a comma
         "See Section B. Results and Figure A. Overview",  # lettered items
         "Steak N Shake and Spend A Buck",  # title case without an initial's period
+        "World War I. After the war, Europe",  # an item, then a sentence
+        "Hepatitis B. Symptoms include jaundice.",  # an item, then a sentence
         "the name is unknown",  # lower-case after the context word
         "meet at 10 Downing",  # no street word
         "In 1999 2000 2001 2002 we grew",  # years

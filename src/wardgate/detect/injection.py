@@ -517,9 +517,10 @@ def rule_hits(folded: str, words: Sequence[re.Match[str]] | None = None) -> dict
 # Sentence ends with closing quotes (straight and curly) or brackets before a space; the
 # ideographic full stop and the fullwidth ! and ?, which need no space; line breaks; and the
 # edges of quoted fields in JSON or a printed dict on one line (`', '`, `": "`, `{'`), since
-# a tool's result carries its planted sentence in one field among many.
+# a tool's result carries its planted sentence in one field among many. A run of `.!?` is
+# tried from its first character only: from every one, a long run costs quadratic time.
 _BREAK = re.compile(
-    "[.!?]+[\"'\u201d\u2019)\\]]*(?=\\s|$)|[\u3002\uff01\uff1f]+|\n"
+    "(?<![.!?])[.!?]+[\"'\u201d\u2019)\\]]*(?=\\s|$)|[\u3002\uff01\uff1f]+|\n"
     "|[\"'](?<=[\\w.!?)][\"'])\\s*[,:}\\]]\\s*|[{\\[]\\s*(?=[\"'])"
 )
 

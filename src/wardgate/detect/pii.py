@@ -107,7 +107,8 @@ _BRANCHES = (
     (
         "person",
         rf"""\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear|Hi|Hello|Hey
-        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+(?P<name>{_NAME}(?:[ -]{_NAME}){{0,2}})""",
+        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+
+        (?P<name>{_NAME}(?:\ [A-Z]\.)?(?:[ -]{_NAME}){{0,2}})""",
     ),
     # "Clara R. Dickson": a first name, a middle initial and a last name need no cue (without
     # the initial's period, title case says "Steak N Shake" and "Spend A Buck" too).
@@ -212,7 +213,16 @@ _NOT_FIRST_NAMES = frozenset(
         "Appendix", "Article", "Block", "Building", "Chapter", "Class", "Exhibit", "Figure",
         "Grade", "Group", "Item", "Level", "Note", "Option", "Part", "Phase", "Plan", "Room",
         "Route", "Schedule", "Section", "Size", "Step", "Table", "Type", "Unit", "Vitamin",
-        "Zone",
+        "Zone", "War", "Hepatitis", "Version", "Model", "Letter", "Supplement", "Windows",
+        "World", "Category", "Stage", "Volume", "Vol", "Fig", "No", "Series",
+    }
+)  # fmt: skip
+_SENTENCE_STARTS = frozenset(
+    {
+        "A", "After", "An", "And", "As", "At", "Before", "But", "By", "For", "From", "He", "Her",
+        "Here", "His", "However", "If", "In", "It", "Its", "Notes", "On", "Or", "She", "So",
+        "Some", "Symptoms", "That", "The", "Then", "There", "These", "They", "This", "Those",
+        "To", "We", "When", "While", "With", "You",
     }
 )  # fmt: skip
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
@@ -232,11 +242,14 @@ def find_pii(text: str) -> list[PiiMatch]:
     for low, high in _ANCHORS.windows(text):
         pos = low
         while (m := _CANDIDATES.search(text, pos, high)) is not None:
-            pos = m.end()
             match = _confirm(text, m, high)
             if match is not None:
                 found.append(match)
                 pos = match.end
+            else:
+                # A rejected candidate may hold one that starts inside it ("Hello Clara R.
+                # Dickson" without a comma still names Clara R. Dickson).
+                pos = m.start() + 1
     return found
 
 
@@ -295,7 +308,9 @@ def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
 
 
 def _initialed(text: str, m: re.Match[str]) -> PiiMatch | None:
-    if m.group().split(" ", 1)[0] in _NOT_FIRST_NAMES:
+    words = m.group().split(" ")
+    # "World War I. After the war", "Hepatitis B. Symptoms include": an item, then a sentence.
+    if words[0] in _NOT_FIRST_NAMES or words[-1].split("-")[0] in _SENTENCE_STARTS:
         return None
     return PiiMatch("PERSON", m.start(), m.end(), 0.6)
 
