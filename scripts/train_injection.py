@@ -50,6 +50,7 @@ from wardgate.detect.injection import (
     char_grams,
     default_model_path,
     fold,
+    mask_addresses,
     rule_hits,
     windows,
     word_grams,
@@ -112,9 +113,10 @@ def window_rows(
     for sample in samples:
         folded = fold(sample.text)
         hits = rule_hits(folded)
+        grams = mask_addresses(folded)
         for start, end, label in _labelled_windows(sample, origin, rng):
-            char = char_grams(folded, start, end)
-            word = word_grams(folded, start, end)
+            char = char_grams(grams, start, end)
+            word = word_grams(grams, start, end)
             rules = tuple(
                 name for name, starts in hits.items() if any(start <= s < end for s in starts)
             )

@@ -183,6 +183,8 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Steak N Shake and Spend A Buck",  # title case without an initial's period
         "World War I. After the war, Europe",  # an item, then a sentence
         "Hepatitis B. Symptoms include jaundice.",  # an item, then a sentence
+        "Totals: 10 512 34 5678 units",  # a number run refused whole hides no SSN
+        "Order 1234 4111 1111 1111 1111",  # nor a card
         "the name is unknown",  # lower-case after the context word
         "meet at 10 Downing",  # no street word
         "In 1999 2000 2001 2002 we grew",  # years

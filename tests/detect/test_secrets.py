@@ -193,6 +193,8 @@ POSITIVES = [
     ),
     ("psexec \\\\h -u admin -p ", "braksha", " cmd", "SECRET.password"),  # literal: one class
     ("Authorization: Bearer ", "mF_9.B5f-4.1JqM", "\n", "SECRET.bearer_token"),  # RFC 6750
+    ('\nDB_PASSWORD="', "goodspec", '"\n', "SECRET.generic"),  # quoted on a .env line
+    ("define( 'DB_PASSWORD', '", "x9$kd!Pq", "' );", "SECRET.generic"),  # WordPress style
     (
         "SECRET_KEY = '",
         "django-insecure-_du9e^cmago!%(^+=gr@cu@v9-v7ulhbk2s3!w&39w4+n3*k*$",
@@ -273,6 +275,7 @@ NEGATIVES = [
     "t('password', 'Passwort')",  # a translation call: a label
     "protected $casts = ['password' => 'hashed'];",  # a quoted setting word
     '{"password": "hidden"}',  # a quoted setting word
+    'f("password", "s3cr3tpw, more")',  # not a whole quoted value
 ]
 
 

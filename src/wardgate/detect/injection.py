@@ -56,6 +56,7 @@ __all__ = [
     "char_grams",
     "default_model_path",
     "fold",
+    "mask_addresses",
     "rule_hits",
     "windows",
     "word_grams",
@@ -109,27 +110,32 @@ _FOLD = _build_fold_table()
 
 
 def fold(text: str) -> str:
-    """Lowercase, every whitespace a space, every digit 0, the letters of an e-mail address
-    `x`; one character for one.
+    """Lowercase, every whitespace a space, every digit 0; one character for one.
 
-    Which address a text names says nothing of its intent (attackers' and colleagues' look
-    alike), while its letters would be learned as if they did.
-
-    >>> fold("Ignore\\tRULE 42, mail Ann.Lee@corp.example")
-    'ignore rule 00, mail xxx.xxx@xxxx.xxxxxxx'
+    >>> fold("Ignore\\tRULE 42")
+    'ignore rule 00'
     """
     lowered = text.lower()
     if len(lowered) != len(text):
         lowered = "".join(char.lower()[0] for char in text)
-    folded = lowered.translate(_FOLD)
-    if "@" in folded:
-        folded = _EMAIL.sub(_masked, folded)
-    return folded
+    return lowered.translate(_FOLD)
 
 
-# A match starts only where a run starts (linear time), and is an address only with a local
-# part of at most three pieces: "ignore.all.previous.instructions@x.com" is not one, and
-# masking it would hide the words.
+def mask_addresses(folded: str) -> str:
+    """``folded`` with the letters of each e-mail address written `x`, one character for one:
+    the text the n-grams are read from (rules read the text unmasked).
+
+    Which address a text names says nothing of its intent (attackers' and colleagues' look
+    alike), while its letters would be learned as if they did. Returns ``folded`` itself when
+    it holds no address.
+
+    >>> mask_addresses("mail ann.lee@corp.example")
+    'mail xxx.xxx@xxxx.xxxxxxx'
+    """
+    return _EMAIL.sub(_masked, folded) if "@" in folded else folded
+
+
+# A match starts only where a run starts, so the search is linear in the text.
 _EMAIL = re.compile(
     r"(?<![\w.+-])[\w+-]{1,64}(?:\.[\w+-]{1,64}){0,2}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,4}"
 )
@@ -201,10 +207,15 @@ _NEGATED_OVERRIDE = (
     r"(?:(?:don't|do not|stop|never) (?:listen(?:ing)? to|follow(?:ing)?|obey(?:ing)?|heed(?:ing)?"
     r"|pay(?:ing)? attention to)|hör\w* nicht (?:mehr )?auf|(?:beachte|befolge)\w* nicht"
     r"|no (?:hagas caso a|sigas|obedezcas|escuches)|n'(?:écoute|obéis|suis)\w* pas)"
-    r" (?:\w+ ){0,2}?(?:your|the (?:previous|prior|above|earlier|original|system)|any (?:previous"
-    r"|prior)|previous|prior|earlier|original|alles (?:zuvor|vorher|oben)|(?:deine|ihre|die"
-    r" (?:obigen|vorherigen)) (?:anweisungen|regeln)|las instrucciones|tus instrucciones"
-    r"|les instructions|tes instructions|vos instructions)\b"
+    r" (?:\w+ ){0,2}?(?:"
+    r"(?:your(?: (?:previous|prior|above|earlier|original|system|initial|given))?|(?:the|any|all)"
+    r" (?:previous|prior|above|earlier|original|system|initial|given)|previous|prior|earlier)"
+    r" (?:instructions?|rules|prompts?|guidelines|directions|directives|orders|commands"
+    r"|programming|constraints|system prompt)"
+    r"|alles (?:zuvor|vorher|oben) gesagte|(?:deine|ihre|die (?:obigen|vorherigen))"
+    r" (?:anweisungen|regeln)|(?:las|tus|sus) instrucciones(?: anteriores| previas| originales)?"
+    r"|(?:les|tes|vos) (?:instructions|consignes)(?: précédentes| initiales| ci-dessus)?"
+    r")\b"
 )
 _OVERRIDE_PREFIXES = (
     "ignor|disregard|forg|skip|bypass|overrid|overlook|neglect|discard|abandon|drop|cancel"
@@ -236,10 +247,10 @@ _ACTION_PREFIXES = (
 _OWNERS = "my|our|user's|owner's|their"
 _GAP_WORD = r"\W{1,4}\w{1,30}"
 _ASSETS = (
-    r"(?:accounts?|funds|money|balance|savings|shares|stocks?|holdings|bitcoin|crypto\w*"
+    r"(?:accounts?|funds|money|balance|savings|shares|stocks?|holdings|bitcoin|crypto\w{0,12}"
     r"|wallet|cards?|passwords?|credentials|keys?|tokens?|access|locks?|doors?|alarm|cameras?"
     r"|data|records|history|files|documents|photos|contacts|inbox|e-?mails|messages"
-    r"|location|address|identity|health|medical|genetic|prescriptions?|repositor\w*"
+    r"|location|address|identity|health|medical|genetic|prescriptions?|repositor\w{0,5}"
     r"|devices?|security|payments?|orders?)\b"
 )
 _DATA = (
@@ -262,7 +273,7 @@ _REPLY_VERBS = (
     r"|scrivi|scriva|rispondi|risponda|escreva|escreve|responda|schreibe|schreiben|antworte"
     r"|antworten)\b(?: (?:sie|du|vous|usted|ustedes))?"
 )
-_SAY_PREFIXES = "repeat|say|repit|repet|diga|digan|dec|emit|répét|dit|ripet|wiederhol|sag"
+_SAY_PREFIXES = "repeat|say|repit|repet|diga|digan|dec|emit|répét|répèt|dit|ripet|wiederhol|sag"
 _REPLY_PREFIXES = (
     "answer|reply|respond|write|output|print|escrib|respond|imprim|répond|écri|affich|scriv"
     "|rispond|escrev|schreib|antwort"
@@ -337,8 +348,9 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         # ("they say:", "el presidente dice:").
         _w(_SAY_PREFIXES, r"(?<![^\W\d_] )", _SAY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))*",
            _FOLLOWING, r"\s*:"),
-        _w(_DICTATION_PREFIXES, _DICTATION_CUES, r",?(?: \w+,?){0,2}? (?:", _SAY_VERBS, r"|",
-           _REPLY_VERBS, r")(?: (?:", _SAY_ADVERBS, r"))*", _FOLLOWING, r"\s*:"),
+        _w(_DICTATION_PREFIXES, _DICTATION_CUES, r",?(?: \w+,?){0,2}? (?:", _SAY_VERBS,
+           r"(?: (?:", _SAY_ADVERBS, r"))*|", _REPLY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))+)",
+           _FOLLOWING, r"\s*:"),
         _w(_REPLY_PREFIXES, _REPLY_VERBS, r"(?: (?:", _SAY_ADVERBS, r"))+", _FOLLOWING, r"\s*:"),
         # German puts the adverb first or splits the verb: "direkt ausgeben:", "geben Sie
         # direkt Folgendes aus:".
@@ -744,7 +756,11 @@ class InjectionDetector:
         for variant in reveal(text, lexicon=self._lexicon):
             folded = fold(variant.text)
             tokens = list(_WORD.finditer(folded))
-            scorer = _Scorer(folded, weights, rule_hits(folded, tokens), tokens)
+            hits = rule_hits(folded, tokens)
+            grams = mask_addresses(folded)
+            if grams is not folded:
+                tokens = list(_WORD.finditer(grams))
+            scorer = _Scorer(grams, weights, hits, tokens)
             candidates = [(0, len(folded))] if origin == "user" else windows(variant.text)
             for start, end in candidates:
                 logit, rule = scorer.logit(start, end)

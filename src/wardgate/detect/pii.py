@@ -246,10 +246,14 @@ def find_pii(text: str) -> list[PiiMatch]:
             if match is not None:
                 found.append(match)
                 pos = match.end
+            elif m.lastgroup == "person":
+                # A refused cue may precede a name of another shape ("Hello Clara R. Dickson"
+                # without a comma still names Clara R. Dickson).
+                pos = m.start("name")
             else:
-                # A rejected candidate may hold one that starts inside it ("Hello Clara R.
-                # Dickson" without a comma still names Clara R. Dickson).
-                pos = m.start() + 1
+                # Elsewhere not: a number run refused whole must not be searched again for a
+                # card or an SSN inside it (and from every group, in quadratic time).
+                pos = m.end()
     return found
 
 

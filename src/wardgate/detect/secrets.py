@@ -171,11 +171,11 @@ _BRANCHES: dict[str, str] = {
     # Only as a call's first arguments: a list of field names (`['password', 'last_login']`)
     # pairs names, not a name and its value.
     "call_pair": (
-        r"(?:(?<=[A-Za-z0-9_][( ])|\A)[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}"
+        r"(?:(?<=[A-Za-z0-9_][( ])|(?<=\([ \t\n])|\A)[\"']?(?P<call_pair_k>[A-Za-z0-9_.\-]{0,30}"
         r"(?i:password|passwd|pwd|secret|token|api[_\-.]?key|apikey|credential|sonar[_\-.]login)"
         r"[A-Za-z0-9_.\-]{0,24})[\"'][ \t]{0,8},[ \t]{0,8}"
         r"(?P<call_pair_q>[\"'])(?:\\?[\"'])?(?P<call_pair_v>[^\"'\s\\,]{3,199})"
-        r"(?=[\\\"']?[\"']?[ \t]*[),]|[\\\"']?[\"']?[ \t]*(?:\n|\Z))"
+        r"(?=\\?(?P=call_pair_q)[ \t]*(?:[),]|\n|\Z)|\Z)"
     ),
     "thingsboard": (
         r"/api/v1/(?P<thingsboard_v>[A-Za-z0-9]{20})/(?:telemetry|attributes|rpc|claim)\b"
@@ -665,10 +665,22 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
         (after == ";" and _PAIR_BEFORE.search(line))
         or (after in (";", '"', "'", "") and _IN_PAIRS_BEFORE.search(line))
     )
-    literal = slot or (
-        bare
-        and bool(
-            _LITERAL_BEFORE.search(line) or (after in ("\n", "\r", "") and _INI_BEFORE.search(line))
+    # `DB_PASSWORD="goodspec"` on a `.env` line is as literal quoted as bare.
+    env_quoted = (
+        quoted
+        and text[operator] == "="
+        and match.start("generic_q") == operator + 1
+        and _LITERAL_BEFORE.search(line) is not None
+    )
+    literal = (
+        slot
+        or env_quoted
+        or (
+            bare
+            and bool(
+                _LITERAL_BEFORE.search(line)
+                or (after in ("\n", "\r", "") and _INI_BEFORE.search(line))
+            )
         )
     )
     key = named.group()
