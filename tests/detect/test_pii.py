@@ -123,6 +123,8 @@ def test_match_is_frozen() -> None:
         ("from Faina D. Yefremova's tales", "PERSON", "Faina D. Yefremova"),
         ("Hello Clara R. Dickson welcome", "PERSON", "Clara R. Dickson"),  # greeting refused
         ("See Dr. Anna K. Ng-Lee today", "PERSON", "Anna K. Ng-Lee"),  # cue and initial
+        ("Room B. Clara R. Dickson will attend", "PERSON", "Clara R. Dickson"),  # after a refusal
+        ("In FY24 paid with 4111 1111 1111 1111", "CREDIT_CARD", "4111 1111 1111 1111"),
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
         ("wohne Hauptstraße 5", "LOCATION", "Hauptstraße 5"),

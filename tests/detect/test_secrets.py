@@ -276,6 +276,11 @@ NEGATIVES = [
     "protected $casts = ['password' => 'hashed'];",  # a quoted setting word
     '{"password": "hidden"}',  # a quoted setting word
     'f("password", "s3cr3tpw, more")',  # not a whole quoted value
+    'a();var passwordType="hidden"',  # code after a semicolon, not a .env line
+    '\n#PASSWORD="hunter"\n',  # commented out, quoted
+    'PASSWORD_HASH="bcrypt"',  # a setting about passwords
+    "esc_html_e( 'Password', 'my_theme' )",  # a translation call's text domain
+    "register_setting( 'api_key', 'my_plugin_options' )",  # a slug
 ]
 
 

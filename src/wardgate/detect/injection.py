@@ -158,7 +158,15 @@ def char_grams(folded: str, start: int = 0, end: int | None = None) -> list[str]
 def word_grams(folded: str, start: int = 0, end: int | None = None) -> list[str]:
     """Word unigrams and bigrams (``"a b"``) of the words lying inside ``folded[start:end]``."""
     end = len(folded) if end is None else end
-    words = [m.group() for m in _WORD.finditer(folded, start, end) if m.end() <= end]
+    # Whole words only, as the scorer counts them: not one cut by either edge (a window cut
+    # inside a long unspaced run).
+    words = []
+    for match in _WORD.finditer(folded, start):
+        if match.end() > end:
+            break
+        if match.start() == start and start and _WORD.match(folded, start - 1):
+            continue
+        words.append(match.group())
     return words + [f"{a} {b}" for a, b in pairwise(words)]
 
 

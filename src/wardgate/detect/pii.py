@@ -155,6 +155,7 @@ def _alternatives(branches: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
 
 
 _CANDIDATES = _alternatives(_BRANCHES)
+_NUM_RUN = _alternatives(tuple(branch for branch in _BRANCHES if branch[0] == "num"))
 _AFTER_REJECTED = {
     name: _alternatives(_BRANCHES[i + 1 :]) if i + 1 < len(_BRANCHES) else None
     for i, (name, _) in enumerate(_BRANCHES)
@@ -246,14 +247,13 @@ def find_pii(text: str) -> list[PiiMatch]:
             if match is not None:
                 found.append(match)
                 pos = match.end
-            elif m.lastgroup == "person":
-                # A refused cue may precede a name of another shape ("Hello Clara R. Dickson"
-                # without a comma still names Clara R. Dickson).
-                pos = m.start("name")
             else:
-                # Elsewhere not: a number run refused whole must not be searched again for a
-                # card or an SSN inside it (and from every group, in quadratic time).
-                pos = m.end()
+                # A refused candidate may hide one that starts inside it ("Hello Clara R.
+                # Dickson" without a comma; "FY24 paid with 4111 ..." refused as an IBAN), but a
+                # number run refused whole is skipped whole: searched again from each group it
+                # would cost quadratic time and find cards or SSNs inside refused runs.
+                run = _NUM_RUN.match(text, m.start(), high)
+                pos = max(m.start() + 1, run.end() if run else 0)
     return found
 
 

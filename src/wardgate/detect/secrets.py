@@ -350,6 +350,11 @@ _KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}\\?[\"'`\]]?\s{0,16}!
 _LITERAL_BEFORE = re.compile(
     r"(?:\n[ \t]*(?:#[ \t]*)?(?:export[ \t]+)?[A-Z][A-Z0-9_]*|;[ \t]*[A-Za-z][\w ]*)\Z"
 )
+_ENV_LINE = re.compile(r"\n[ \t]*(?:export[ \t]+)?[A-Z][A-Z0-9_]*\Z")
+_SETTING_NAME = re.compile(
+    r"(?i)[_\-.](?:hash\w*|policy|reset|store|encoding|algorithm|length|min|max|expiry"
+    r"|expires|rules?|type|mode|format|hint|label)$"
+)
 # An INI line holds the value to its end; a keyword argument on a line of its own
 # (`password=default_pw,`) goes on with a comma or a bracket.
 _INI_BEFORE = re.compile(r"\n[ \t]*[A-Za-z][\w.\-]*\Z")
@@ -641,9 +646,22 @@ def _keyed(kind: str) -> Callable[[re.Match[str], str, int], SecretMatch | None]
 
 
 def _call_pair(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
-    # A call's second argument that is a plain word is a label or a default
-    # (`t('password', 'Passwort')`), rarely a credential.
-    return None if value.isalpha() else _keyed("call_pair")(match, value, start)
+    # A call's second argument that is a plain word or a slug is a label, a default or a
+    # text domain (`t('password', 'Passwort')`, `__( 'Password', 'my-plugin' )`), rarely a
+    # credential; so is anything passed with a Title-case label or to a translation call.
+    key = match.group("call_pair_k")
+    if value.isalpha() or _SLUG.fullmatch(value) or (key[:1].isupper() and not key.isupper()):
+        return None
+    if _I18N_CALL.search(match.string, max(0, match.start() - 48), match.start("call_pair_k")):
+        return None
+    return _keyed("call_pair")(match, value, start)
+
+
+_SLUG = re.compile(r"[a-z]+(?:[_\-][a-z0-9]+)+")
+_I18N_CALL = re.compile(
+    r"(?:\b(?:__|_[exn]|_nx|esc_(?:html|attr)_(?:_|e|x)|t|gettext|ngettext|translate|i18n\w*)"
+    r"\(\s*[\"']?)\Z"
+)
 
 
 def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
@@ -665,12 +683,14 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
         (after == ";" and _PAIR_BEFORE.search(line))
         or (after in (";", '"', "'", "") and _IN_PAIRS_BEFORE.search(line))
     )
-    # `DB_PASSWORD="goodspec"` on a `.env` line is as literal quoted as bare.
+    # `DB_PASSWORD="goodspec"` on a `.env` line is as literal quoted as bare (not commented
+    # out, and not a setting about passwords: `PASSWORD_HASH="bcrypt"`).
     env_quoted = (
         quoted
         and text[operator] == "="
         and match.start("generic_q") == operator + 1
-        and _LITERAL_BEFORE.search(line) is not None
+        and _ENV_LINE.search(line) is not None
+        and _SETTING_NAME.search(named.group()) is None
     )
     literal = (
         slot
