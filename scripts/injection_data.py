@@ -217,7 +217,7 @@ def _xsafety(data: Path) -> Iterator[Sample]:
             # unseen): with none, a language only attacks were written in read as an attack.
             if index % 2 == 0:
                 yield Sample(text, 0, "xsafety_commonsense_train", USER, TRAIN)
-            elif index % 2 == 1:
+            else:
                 yield Sample(text, 0, "xsafety_commonsense", USER, HELDOUT)
 
 

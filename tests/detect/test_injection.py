@@ -7,10 +7,12 @@ import base64
 import gzip
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from wardgate.detect.injection import (
     CHAR_SIZES,
@@ -329,3 +331,89 @@ def test_word_grams_count_only_whole_words_as_the_scorer_does() -> None:
     text = "ab" * 300  # one unspaced run: windows cut it mid-word
     assert word_grams(text, 10, 20) == []
     assert word_grams("hello big world", 2, 15) == ["big", "world", "big world"]
+
+
+def _rule_hits_by_brute_force(folded: str) -> dict[str, list[int]]:
+    """Every word-anchored alternative tried at every word its prefixes allow, no index."""
+    found: dict[str, set[int]] = {}
+    for name, patterns in RULES.items():
+        for pattern in patterns:
+            if pattern.anchors:
+                if any(anchor in folded for anchor in pattern.anchors):
+                    for match in pattern.regex.finditer(folded):
+                        found.setdefault(name, set()).add(match.start())
+                continue
+            for word in re.finditer(r"\w+", folded):
+                token = word.group()
+                # A one-letter prefix is its own group, met by that one-letter word only.
+                allowed = any(
+                    token.startswith(p) and (len(p) >= 2 or len(token) == 1)
+                    for p in pattern.prefixes
+                )
+                if allowed and pattern.regex.match(folded, word.start()):
+                    found.setdefault(name, set()).add(word.start())
+    return {name: sorted(starts) for name, starts in sorted(found.items())}
+
+
+_RULE_WORDS = st.sampled_from(
+    [
+        "send",
+        "transfer",
+        "sell",
+        "grant",
+        "the",
+        "my",
+        "our",
+        "all",
+        "data",
+        "records",
+        "funds",
+        "account",
+        "to",
+        "info@x.example",
+        "please",
+        "just",
+        "only",
+        "repita",
+        "repeat",
+        "say:",
+        "diga:",
+        "répétez",
+        ":",
+        "ignore",
+        "previous",
+        "instructions",
+        "do",
+        "not",
+        "follow",
+        "your",
+        "rules",
+        "e",
+        "mail",
+        "email",
+        "simplemente",
+        "simplement",
+        "escriba",
+        "responde",
+        "x",
+        "000",
+        ",",
+        ";",
+        ".",
+        "n'écoute",
+        "pas",
+        "les",
+        "instructions",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_RULE_WORDS, max_size=40), st.sampled_from([" ", "  ", ", ", "\n", "\t"]))
+@example(["transfer", "all", "the", "records", "to", "account", "my", "funds"], "  ")
+@example(["send", "all", "the", "data", "records", "to", "the", "account", "info@x.example"], " ")
+@example(["grant", "the", "funds", "to", "my"], " ")
+def test_rule_hits_equal_trying_every_alternative_at_every_word(words: list[str], gap: str) -> None:
+    # The prefix index, its one-regex gate and the `near`/`reach` prefilter only skip work.
+    folded = fold(gap.join(words))
+    assert rule_hits(folded) == _rule_hits_by_brute_force(folded)

@@ -278,12 +278,12 @@ _SAY_VERBS = (
 _REPLY_VERBS = (
     r"(?:answer|reply|respond|write|output|print|escribe|escriba|escribir|responde|responda"
     r"|responder|imprime|imprima|réponds|répondez|répondre|écris|écrivez|écrire|affiche|affichez"
-    r"|scrivi|scriva|rispondi|risponda|escreva|escreve|responda|schreibe|schreiben|antworte"
+    r"|scrivi|scriva|rispondi|risponda|escreva|escreve|schreibe|schreiben|antworte"
     r"|antworten)\b(?: (?:sie|du|vous|usted|ustedes))?"
 )
 _SAY_PREFIXES = "repeat|say|repit|repet|diga|digan|dec|emit|répét|répèt|dit|ripet|wiederhol|sag"
 _REPLY_PREFIXES = (
-    "answer|reply|respond|write|output|print|escrib|respond|imprim|répond|écri|affich|scriv"
+    "answer|reply|respond|write|output|print|escrib|imprim|répond|écri|affich|scriv"
     "|rispond|escrev|schreib|antwort"
 )
 # What asks for a dictation before the verb: politeness, or "only/just".
@@ -492,11 +492,20 @@ _Candidate = tuple[str, str, _Pattern]
 
 def _by_prefix() -> dict[str, tuple[re.Pattern[str], list[_Candidate]]]:
     """The word-anchored alternatives by the first two letters of their prefixes, each group
-    behind one regex of its prefixes, so that most words are ruled out in one C call."""
+    behind one regex of its prefixes, so that most words are ruled out in one C call. A
+    prefix that extends another of the same alternative in its group ("simplemente" after
+    "simplement") is left out: the word would try that alternative twice. (A one-letter
+    prefix forms a group of its own, matched by that one-letter word only.)"""
     grouped: dict[str, list[_Candidate]] = {}
     for name, patterns in RULES.items():
         for pattern in patterns:
-            for prefix in pattern.prefixes:
+            prefixes = set(pattern.prefixes)
+            for prefix in sorted(prefixes):
+                if any(
+                    prefix != other and len(other) >= 2 and prefix.startswith(other)
+                    for other in prefixes
+                ):
+                    continue
                 grouped.setdefault(prefix[:2], []).append((name, prefix, pattern))
     return {
         key: (re.compile("|".join(sorted({re.escape(p) for _, p, _ in group}))), group)

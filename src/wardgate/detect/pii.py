@@ -226,6 +226,7 @@ _SENTENCE_STARTS = frozenset(
         "To", "We", "When", "While", "With", "You",
     }
 )  # fmt: skip
+_GREETINGS = frozenset({"Hi", "Hello", "Hey"})
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
 
 
@@ -286,7 +287,7 @@ _ANCHORS = AnchorScanner(
         *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
         *(Anchor(cue, 0, 140) for cue in ("Dear", "Mr", "Ms", "Dr", "Prof", "Miss")),
         # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
-        *(Anchor(cue, 0, 60) for cue in ("Hi [A-Z]", "Hello [A-Z]", "Hey [A-Z]")),
+        *(Anchor(f"{cue} [A-Z]", 0, 60) for cue in sorted(_GREETINGS)),
         Anchor(" [A-Z]. ", 40, 60),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
     ]
@@ -303,10 +304,10 @@ def _email(text: str, m: re.Match[str]) -> PiiMatch | None:
 def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
     name = m.group("name")
     cue = m.group("person").split(" ", 1)[0]
-    if cue in ("Dear", "Hi", "Hello", "Hey") and name.split(" ", 1)[0] in _DEAR_NOT_NAMES:
+    if (cue == "Dear" or cue in _GREETINGS) and name.split(" ", 1)[0] in _DEAR_NOT_NAMES:
         return None
     # A greeting names its addressee only when a comma or `!` closes it ("Hi Anna,").
-    if cue in ("Hi", "Hello", "Hey") and text[m.end("name") : m.end("name") + 1] not in (",", "!"):
+    if cue in _GREETINGS and text[m.end("name") : m.end("name") + 1] not in (",", "!"):
         return None
     return PiiMatch("PERSON", m.start("name"), m.end("name"), 0.7)
 

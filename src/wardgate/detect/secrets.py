@@ -347,10 +347,10 @@ _KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}\\?[\"'`\]]?\s{0,16}!
 # A value a `.env` line (`UPPER_NAME=value`, also commented out), an INI line
 # (`Password=value`, no blanks around `=`) or a connection string (`;Pwd=value;`) sets is
 # a literal even unquoted: there is no code there for a bare word to refer to.
-_LITERAL_BEFORE = re.compile(
-    r"(?:\n[ \t]*(?:#[ \t]*)?(?:export[ \t]+)?[A-Z][A-Z0-9_]*|;[ \t]*[A-Za-z][\w ]*)\Z"
-)
-_ENV_LINE = re.compile(r"\n[ \t]*(?:export[ \t]+)?[A-Z][A-Z0-9_]*\Z")
+_ENV_NAME = r"(?:export[ \t]+)?[A-Z][A-Z0-9_]*"
+_LITERAL_BEFORE = re.compile(rf"(?:\n[ \t]*(?:#[ \t]*)?{_ENV_NAME}|;[ \t]*[A-Za-z][\w ]*)\Z")
+# The same `.env` name, not commented out: where a quoted value is a literal too.
+_ENV_LINE = re.compile(rf"\n[ \t]*{_ENV_NAME}\Z")
 _SETTING_NAME = re.compile(
     r"(?i)[_\-.](?:hash\w*|policy|reset|store|encoding|algorithm|length|min|max|expiry"
     r"|expires|rules?|type|mode|format|hint|label)$"
@@ -654,7 +654,10 @@ def _call_pair(match: re.Match[str], value: str, start: int) -> SecretMatch | No
         return None
     if _I18N_CALL.search(match.string, max(0, match.start() - 48), match.start("call_pair_k")):
         return None
-    return _keyed("call_pair")(match, value, start)
+    return _call_pair_keyed(match, value, start)
+
+
+_call_pair_keyed = _keyed("call_pair")
 
 
 _SLUG = re.compile(r"[a-z]+(?:[_\-][a-z0-9]+)+")
@@ -671,6 +674,7 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
     before = text[max(0, operator - 48) : operator]
     if named is None:
         return _specific(value, start) or _provider_context(before, value, start)
+    key = named.group()
     quoted = bool(match.group("generic_q"))
     line_start = text.rfind("\n", 0, operator) + 1
     line = ("\n" if line_start >= operator - 48 else "") + text[
@@ -690,7 +694,7 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
         and text[operator] == "="
         and match.start("generic_q") == operator + 1
         and _ENV_LINE.search(line) is not None
-        and _SETTING_NAME.search(named.group()) is None
+        and _SETTING_NAME.search(key) is None
     )
     literal = (
         slot
@@ -703,7 +707,6 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
             )
         )
     )
-    key = named.group()
     if slot and _NAMES_PASSWORD.search(key):
         return (
             None
