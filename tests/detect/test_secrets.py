@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from tests.detect.test_anchors import scan_whole_text
 from wardgate.detect import secrets
+from wardgate.detect.secret_formats import IDENTIFIER_SCORE
 from wardgate.detect.secrets import SecretMatch, find_secrets
 from wardgate.detect.sensitive import find_sensitive
 
@@ -201,7 +202,32 @@ POSITIVES = [
         "'",
         "SECRET.django",
     ),
+    # Tools whose own flag takes the password; ODBC's braced value holding a `;`.
+    ("sshpass -p '", "Qw3rty!88", "' ssh deploy@h", "SECRET.password"),
+    ("redis-cli -h cache -a ", "R3disAuthPass", " ping", "SECRET.password"),
+    ("mysqldump -uroot -p", "MyD8pass!", " shop", "SECRET.password"),
+    ("net use Z: \\\\srv\\share /user:CORP\\bob ", "P4ssw0rd!x", "\n", "SECRET.password"),
+    ('ConvertTo-SecureString "', "Adm1nPass!", '" -AsPlainText -Force', "SECRET.password"),
+    ("Driver={SQL Server};Server=db;UID=app;PWD={", "p@ss;w0rd!", "};", "SECRET.password"),
+    # Identifiers of an organisation's accounts and apps.
+    ("Role: ", "arn:aws:iam::350938475102:role/DeployRole", ".", "SECRET.aws_arn"),
+    ("AWS_ACCOUNT_ID=", "350938475102", "\n", "SECRET.aws_account_id"),
+    (
+        "client_id: ",
+        "350938475102-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com",
+        "\n",
+        "SECRET.google_client_id",
+    ),
+    ("GITHUB_CLIENT_ID=", "Iv1.8a61f9b3a7aba766", "\n", "SECRET.oauth_client_id"),
+    ("store: https://", "acme-outlet.myshopify.com", "/admin", "SECRET.shopify_domain"),
 ]
+IDENTIFIERS = {
+    "SECRET.aws_arn",
+    "SECRET.aws_account_id",
+    "SECRET.google_client_id",
+    "SECRET.oauth_client_id",
+    "SECRET.shopify_domain",
+}
 
 
 @pytest.mark.parametrize(("prefix", "secret", "suffix", "kind"), POSITIVES)
@@ -210,6 +236,16 @@ def test_finds_secret_with_exact_span(prefix: str, secret: str, suffix: str, kin
     found = find_secrets(text)
     assert [(m.type, text[m.start : m.end]) for m in found] == [(kind, secret)]
     assert 0.0 < found[0].score <= 1.0
+
+
+def test_identifiers_score_below_every_credential() -> None:
+    """`min_score` above `IDENTIFIER_SCORE` keeps credentials and drops identifiers."""
+    for prefix, secret, suffix, kind in POSITIVES:
+        (match,) = find_secrets("Here: " + prefix + secret + suffix)
+        if kind in IDENTIFIERS:
+            assert match.score == IDENTIFIER_SCORE
+        else:
+            assert match.score > IDENTIFIER_SCORE, kind
 
 
 def test_github_checksum_raises_score() -> None:
@@ -248,7 +284,8 @@ NEGATIVES = [
     "We pass the token to the next step, then login and password are checked.",  # prose
     'curl -u "$USER:$PASS" https://api.internal',  # variables
     "aws_secret_access_key = 3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f",  # not AWS's shape
-    "secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",  # an id
+    # An ARN is an identifier, and this one names AWS's documented example account.
+    "secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
     "request_id = 123e4567-e89b-12d3-a456-426614174000",  # UUID in code
     'password = "%(password)s" % values',  # format string
     "$password = $_POST['password'];",  # PHP request value
@@ -281,6 +318,17 @@ NEGATIVES = [
     'PASSWORD_HASH="bcrypt"',  # a setting about passwords
     "esc_html_e( 'Password', 'my_theme' )",  # a translation call's text domain
     "register_setting( 'api_key', 'my_plugin_options' )",  # a slug
+    "mysql -u root -p shop",  # a bare -p prompts for the password
+    "net use Z: \\\\srv\\share /user:bob *",  # * prompts too
+    "$s = ConvertTo-SecureString $plain -AsPlainText -Force",  # a variable
+    'conn = "DRIVER={ODBC};PWD={0};".format(pw)',  # a format field
+    'conn = f"Pwd={{{password}}};"',  # a format field
+    "redis-cli -a $REDIS_PASSWORD ping",  # a variable
+    '"PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"',  # AWS's own, public
+    '"Resource": "arn:aws:s3:::acme-prod-backups/*"',  # a bucket's ARN names no account
+    "GITHUB_CLIENT_ID=your-client-id",  # a slot
+    "Account ID: 350938475102",  # an account of anything
+    "https://your-store.myshopify.com/admin",  # a tutorial's shop
 ]
 
 

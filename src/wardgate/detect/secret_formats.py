@@ -13,10 +13,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CONTEXT_FORMATS", "TOKEN_FORMATS", "ContextFormat", "TokenFormat"]
+__all__ = [
+    "CONTEXT_FORMATS",
+    "IDENTIFIER_SCORE",
+    "TOKEN_FORMATS",
+    "ContextFormat",
+    "TokenFormat",
+]
 
 _URLSAFE = r"A-Za-z0-9_\-"
 _HEX = r"0-9a-f"
+# What an identifier finding scores (see the identifier rows of `TOKEN_FORMATS`).
+IDENTIFIER_SCORE = 0.6
+# Before a row that begins with a character class: the one alternation tries every row at
+# every position of a window, and this test fails at once inside a word.
+_WORD_START = r"(?<![A-Za-z0-9_\-])"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -182,6 +193,37 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     ),
     TokenFormat("clojars", "clojars", r"CLOJARS_[a-z0-9]{60}", "CLOJARS_"),
     TokenFormat("prefect", "prefect", r"pnu_[A-Za-z0-9]{36}", "pnu_"),
+    # Identifiers, not credentials: they name an organisation's cloud accounts and OAuth
+    # apps, which is what reconnaissance looks for and what a prompt to a third party should
+    # not carry. `IDENTIFIER_SCORE` sits below every credential's score, so a policy's
+    # `min_score` above it keeps only credentials. Bucket names are not reported: public
+    # data sets live in buckets too (`s3://commoncrawl/`), and a name alone names no account.
+    TokenFormat(
+        "aws_arn",
+        "aws_arn",
+        # A resource of an account; AWS's own (`arn:aws:iam::aws:policy/...`) and S3's
+        # (`arn:aws:s3:::bucket`) name none.
+        r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?)?:[a-z0-9\-]{2,40}:[a-z0-9\-]{0,24}:[0-9]{12}:"
+        r"[A-Za-z0-9_/:.\-+=,@*$]{0,511}[A-Za-z0-9_/\-+=@*$]",
+        "arn:aws",
+        IDENTIFIER_SCORE,
+    ),
+    TokenFormat(
+        "google_client_id",
+        "google_client_id",
+        _WORD_START + r"[0-9]{5,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com",
+        "apps.googleusercontent.com",
+        IDENTIFIER_SCORE,
+        54,
+    ),
+    TokenFormat(
+        "shopify_domain",
+        "shopify_domain",
+        _WORD_START + r"[a-z0-9][a-z0-9\-]{0,59}\.myshopify\.com",
+        ".myshopify.com",
+        IDENTIFIER_SCORE,
+        60,
+    ),
 )
 
 
@@ -211,4 +253,15 @@ CONTEXT_FORMATS: tuple[ContextFormat, ...] = (
     ContextFormat("nasa", r"nasa", r"[A-Za-z0-9]{40}"),
     ContextFormat("blynk", r"blynk", r"[A-Za-z0-9_\-]{32}"),
     ContextFormat("sonarqube", r"sonar", r"[0-9a-f]{40}"),
+    ContextFormat("aws_account_id", r"aws[_\-. ]?account", r"[0-9]{12}", IDENTIFIER_SCORE),
+    # An OAuth app's client id, named with its provider (`GITHUB_CLIENT_ID=...`): digits and
+    # letters both, so that `your-client-id` and other slot names are not one.
+    ContextFormat(
+        "oauth_client_id",
+        r"(?:github|gitlab|linkedin|twitter|facebook|google|azure|okta|auth0|slack|discord"
+        r"|spotify|dropbox|microsoft|apple|atlassian|bitbucket|salesforce|zoom)[_\-. ]{0,2}"
+        r"(?:oauth[_\-. ]?)?(?:app[_\-. ]?)?client[_\-. ]?id",
+        r"(?=[A-Za-z_\-.]*[0-9])(?=[0-9_\-.]*[A-Za-z])[A-Za-z0-9_\-.]{10,80}",
+        IDENTIFIER_SCORE,
+    ),
 )

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wardgate.detect.anchors import Anchor, AnchorScanner
-from wardgate.detect.secret_formats import CONTEXT_FORMATS, TOKEN_FORMATS
+from wardgate.detect.secret_formats import CONTEXT_FORMATS, IDENTIFIER_SCORE, TOKEN_FORMATS
 
 __all__ = ["SecretMatch", "find_secrets"]
 
@@ -149,6 +149,20 @@ _BRANCHES: dict[str, str] = {
         r"(?<![A-Za-z0-9_\-])(?:-u|--user)[ \t]+[\"']?[^\s:\"']{1,64}:"
         r"(?P<curl_user_v>[^\s\"'`;|&<>()$][^\s\"'`;|&<>()]{2,127})"
     ),
+    # Tools whose own flag takes the password: `sshpass -p`, `redis-cli -a`, MySQL's `-p`
+    # with the value attached (a bare `-p` prompts), `net use ... /user:name <password>`,
+    # PowerShell's `ConvertTo-SecureString "..." -AsPlainText`.
+    "tool_password": (
+        r"\b(?:sshpass[ \t]+-p[ \t]*|redis-cli\b[^\n|;&]{0,80}?[ \t]-a[ \t]+"
+        r"|mysql(?:dump|admin|import|check|show|slap)?\b[^\n|;&]{0,80}?[ \t]-p(?=\S)"
+        r"|(?i:net)[ \t]+(?i:use)\b[^\n|;&]{0,120}?[ \t]/(?i:user):\S{1,64}[ \t]+"
+        r"|(?i:ConvertTo-SecureString)[ \t]+(?:-String[ \t]+)?(?=[\"']))"
+        r"(?P<tool_password_q>[\"']?)(?P<tool_password_v>[^\s\"'`;|&<>()$/\-][^\s\"'`;|&<>()]{2,127})"
+    ),
+    # ODBC quotes a value holding `;` in braces, doubling a closing one: `PWD={p@ss;w0rd}`.
+    "odbc_braced": (
+        r"\b(?i:pwd|password)[ \t]*=[ \t]*\{(?P<odbc_braced_v>(?:[^}\r\n]|\}\}){1,128})\}"
+    ),
     "dotnet_cred": (
         r"\b(?:NetworkCredential\(\s{0,40}|DirectoryEntry\(\s{0,40}\"[^\"\n]{1,200}\",\s{0,40})"
         r"\"[^\"\n]{1,64}\",\s{0,40}\"(?P<dotnet_cred_v>[^\"\n]{1,128})\""
@@ -210,18 +224,21 @@ _PATTERN = re.compile("|".join(f"(?:{body})" for body in _BRANCHES.values()))
 _COMPILED = {kind: re.compile(body) for kind, body in _BRANCHES.items()}
 _OPERATOR_KINDS = ("url_password", "generic")
 # The branches an `=` or `:` can anchor: those whose own text holds one (group syntax such
-# as `(?:` aside). Every other branch begins with, or holds, a strong anchor of its own.
+# as `(?:` aside), unless a strong anchor of their own always comes with it. Every other
+# branch begins with, or holds, a strong anchor of its own.
+_ANCHORED_ELSEWHERE = frozenset({"aws_arn", "tool_password", "odbc_braced"})
 _ASSIGNMENT_PATTERN = re.compile(
     "|".join(
         f"(?:{body})"
-        for body in _BRANCHES.values()
-        if re.search(r"[=:]", re.sub(r"\(\?(?:[:=!]|P<\w+>|P=\w+\)|[aiLmsux]+[:)])", "", body))
+        for kind, body in _BRANCHES.items()
+        if kind not in _ANCHORED_ELSEWHERE
+        and re.search(r"[=:]", re.sub(r"\(\?(?:[:=!]|P<\w+>|P=\w+\)|[aiLmsux]+[:)])", "", body))
     )
 )
 _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
-        "user_pass", "curl_user", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "call_pair",
+        "user_pass", "curl_user", "tool_password", "odbc_braced", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "call_pair",
         "truenas", "prose",
     }
 )  # fmt: skip
@@ -259,6 +276,11 @@ _ANCHORS = AnchorScanner(
             for word in ("pass", "pwd", "secret", "token", "api_key", "apikey", "api-key",
                          "credential")
         ),
+        *(Anchor(tool, 0, 200) for tool in ("sshpass", "redis-cli", "mysql")),
+        Anchor("net use", 0, 200, caseless=True),
+        Anchor("ConvertTo-SecureString", 0, 200, caseless=True),
+        Anchor("pwd={", 0, 140, caseless=True),
+        Anchor("password={", 0, 140, caseless=True),
         Anchor("NetworkCredential(", 0, 200),
         Anchor("DirectoryEntry(", 0, 320),
         Anchor("/api/v1/", 0, 8),
@@ -309,6 +331,8 @@ _TYPE = {
     "cli_flag": "SECRET.password",
     "user_pass": "SECRET.password",
     "curl_user": "SECRET.password",
+    "tool_password": "SECRET.password",
+    "odbc_braced": "SECRET.password",
     "dotnet_cred": "SECRET.password",
     "xml_kv": "SECRET.generic",
     "xml_elem": "SECRET.generic",
@@ -338,6 +362,8 @@ _BOUNDED = frozenset(_BRANCHES) - {
     "cli_flag",
     "user_pass",
     "curl_user",
+    "tool_password",
+    "odbc_braced",
     "prose",
 }
 # Aligned assignments pad the name with spaces; a comparison (`password == "..."`, or
@@ -485,6 +511,24 @@ def _specific(value: str, offset: int) -> SecretMatch | None:
 
 
 _IN_URL = 0.97
+
+
+# The account ids AWS's documentation writes in its examples, and the names tutorials give
+# their apps and shops (`your-store.myshopify.com`).
+_AWS_EXAMPLE_ACCOUNT = re.compile(r"(?<![0-9])(?:123456789012|111122223333|444455556666)(?![0-9])")
+_NAMED_SLOT = re.compile(r"(?i)^(?:my|your|some|the|a)?[_\-.]?(?:store|shop|app)(?:[_\-.]?name)?\.")
+
+
+def _identifier(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    kind = next(k for k, p in _COMPILED.items() if p is match.re)
+    # An ARN is a placeholder's shape to the credential branches (`^arn:`), not to this one.
+    if (
+        _PLACEHOLDER.search(value.removeprefix("arn:"))
+        or _AWS_EXAMPLE_ACCOUNT.search(value)
+        or _NAMED_SLOT.search(value)
+    ):
+        return None
+    return SecretMatch(_TYPE[kind], start, start + len(value), IDENTIFIER_SCORE)
 
 
 def _fixed(score: float) -> Callable[[re.Match[str], str, int], SecretMatch | None]:
@@ -638,7 +682,7 @@ def _keyed(kind: str) -> Callable[[re.Match[str], str, int], SecretMatch | None]
         groups = match.groupdict()
         key = groups.get(kind + "_k") or "password"
         # Command-line arguments are literals: a shell variable would start with `$`.
-        literal = kind in ("netrc", "cli_flag", "user_pass", "curl_user")
+        literal = kind in ("netrc", "cli_flag", "user_pass", "curl_user", "tool_password")
         quoted = bool(groups.get(kind + "_q")) or literal or kind in ("dotnet_cred", "xml_kv")
         return _judge(key, "", value, quoted or kind == "truenas", start, _TYPE[kind], literal)
 
@@ -658,6 +702,14 @@ def _call_pair(match: re.Match[str], value: str, start: int) -> SecretMatch | No
 
 
 _call_pair_keyed = _keyed("call_pair")
+# `"PWD={0};".format(pw)`, `f"Pwd={{{password}}}"`: a format field, not a value.
+_FORMAT_FIELD = re.compile(r"[A-Za-z_][A-Za-z_.\[\]{}]*|[0-9{}]{0,3}")
+
+
+def _odbc_braced(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    if _slot_empty(value) or _FORMAT_FIELD.fullmatch(value):
+        return None
+    return _judge("password", "", value, True, start, "SECRET.password", literal=True)
 
 
 _SLUG = re.compile(r"[a-z]+(?:[_\-][a-z0-9]+)+")
@@ -873,7 +925,10 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
     "sendgrid": _fixed(0.95),
     "npm": _fixed(0.9),
     "pypi": _fixed(0.95),
-    **{f.kind: _fixed(f.score) for f in TOKEN_FORMATS},
+    **{
+        f.kind: _identifier if f.score == IDENTIFIER_SCORE else _fixed(f.score)
+        for f in TOKEN_FORMATS
+    },
     "jwt": _jwt,
     "url_password": _url_password,
     "basic_auth": _basic_auth,
@@ -885,6 +940,7 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
             "cli_flag",
             "user_pass",
             "curl_user",
+            "tool_password",
             "dotnet_cred",
             "xml_kv",
             "xml_elem",
@@ -893,6 +949,7 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
         )
     },
     "call_pair": _call_pair,
+    "odbc_braced": _odbc_braced,
     "thingsboard": _fixed(0.8),
     "okta": _fixed(0.9),
     "jenkins": _fixed(0.9),
