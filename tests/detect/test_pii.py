@@ -128,6 +128,41 @@ def test_match_is_frozen() -> None:
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
         ("wohne Hauptstraße 5", "LOCATION", "Hauptstraße 5"),
+        # a street with its unit, town, state and ZIP or postcode, whole
+        (
+            "Ship to 1600 Pennsylvania Avenue NW, Washington, DC 20500 please.",
+            "LOCATION",
+            "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+        ),
+        (
+            "lives at 12 N. Main St. Apt 4B, Boulder, CO 80302 since May",
+            "LOCATION",
+            "12 N. Main St. Apt 4B, Boulder, CO 80302",
+        ),
+        (
+            "Send to 350 5th Ave, Suite 3300, New York",
+            "LOCATION",
+            "350 5th Ave, Suite 3300, New York",
+        ),
+        (
+            "Write to 10 Downing Street, London SW1A 2AA.",
+            "LOCATION",
+            "10 Downing Street, London SW1A 2AA",
+        ),
+        (
+            "Adresse: Berliner Straße 12, 10115 Berlin.",
+            "LOCATION",
+            "Berliner Straße 12, 10115 Berlin",
+        ),
+        ("an Karl-Marx-Allee 90 schicken", "LOCATION", "Karl-Marx-Allee 90"),
+        (
+            "Het adres is Keizersgracht 123, 1015 Amsterdam.",
+            "LOCATION",
+            "Keizersgracht 123, 1015 Amsterdam",
+        ),
+        ("au 12 rue de la Paix, 75002 Paris.", "LOCATION", "12 rue de la Paix, 75002 Paris"),
+        ("Mi dirección es Calle Mayor 5, 28013 Madrid.", "LOCATION", "Calle Mayor 5, 28013 Madrid"),
+        ("Abito in Via Roma 12.", "LOCATION", "Via Roma 12"),
     ],
 )
 def test_found(text: str, kind: str, value: str) -> None:
@@ -189,6 +224,9 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Order 1234 4111 1111 1111 1111",  # nor a card
         "the name is unknown",  # lower-case after the context word
         "meet at 10 Downing",  # no street word
+        "Top 10 Things To Do and 3 Close Calls",  # no name before the street word
+        "The Spring 2024 catalogue",  # a word ending like a street type is not one
+        "Route 66 Diner",  # a number after a word that is not a street type
         "In 1999 2000 2001 2002 we grew",  # years
     ],
 )

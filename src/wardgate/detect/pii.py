@@ -90,8 +90,32 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
 _STREET_EN = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl"
-    r"|Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir"
+    r"|Terrace|Ter|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Alley|Crescent"
+    r"|Close|Grove|Gardens|Row|Walk|Mews|Expressway|Expy|Freeway|Pike|Loop|Crossing|Ridge"
+    r"|Heights|Plaza|Junction|Commons"
 )
+_STREET_DIRECTION = r"(?:North|South|East|West|N|S|E|W|NE|NW|SE|SW)"
+# What may follow an English street: a unit ("Apt 4B", "Suite 200", "#12"), then a town and
+# a US state with its ZIP code or a UK postcode ("Springfield, IL 62704", "London SW1A 2AA").
+_UNIT = (
+    r"(?:,?\ (?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|Room|Rm|Bldg|Building)\.?\ \#?"
+    r"[A-Za-z0-9-]{1,6}\b|,?\ \#\ ?\d{1,5}[A-Za-z]?\b)"
+)
+_TOWN = rf"(?:{_NAME}\ ){{0,2}}{_NAME}"
+_REGION = (
+    rf"(?:,\ {_TOWN}(?:,?\ [A-Z]{{2}}\ \d{{5}}(?:-\d{{4}})?|,\ [A-Z]{{2}}\b"
+    r"|,?\ [A-Z]{1,2}\d[A-Z\d]?\ \d[A-Z]{2}\b)?)"
+)
+# German, Dutch and Nordic streets end in their type ("Hauptstraße 5", "Berliner Str. 12",
+# "Keizersgracht 123"); a postal code and town may follow ("10115 Berlin").
+_STREET_SUFFIX = (
+    r"straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|chaussee|straat|laan|gracht"
+    r"|plein|kade|singel|dijk|gade|vej|gatan|vägen|veien"
+)
+_STREET_WORD = r"Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee|Damm|Ufer|Chaussee"
+_POSTAL_TOWN = rf"(?:,\ \d{{4,5}}\ {_NAME}(?:[ -]{_NAME}){{0,2}})"
+# Romance languages name the type first ("Calle Mayor 5", "Via Roma 12", "Rua Augusta, 25").
+_STREET_FIRST = r"Calle|Carrer|Avenida|Paseo|Plaza|Via|Viale|Piazza|Corso|Largo|Rua|Praça|Travessa"
 
 # Alternatives are tried in order at each position, so the shapes that begin with digits
 # but are not bare numbers (emails, addresses, dates, IPs, ids) come before `num`. When a
@@ -115,10 +139,15 @@ _BRANCHES = (
     ("initialed", rf"(?<![\w.]){_NAME}\ [A-Z]\.\ {_NAME}(?:-{_NAME})?(?!\w)"),
     (
         "street",
-        rf"""\b\d{{1,5}}[A-Za-z]?,?\ (?:{_NAME}\ ){{1,3}}(?:{_STREET_EN})\b
+        rf"""\b\d{{1,5}}[A-Za-z]?(?:-\d{{1,4}})?,?\ (?:{_STREET_DIRECTION}\.?\ )?
+            (?:(?:{_NAME}|\d{{1,3}}(?:st|nd|rd|th))\ ){{1,3}}(?:{_STREET_EN})\b\.?
+            (?:\ {_STREET_DIRECTION}\b\.?)?{_UNIT}?{_REGION}?
         |\b\d{{1,4}}(?:\ bis|\ ter)?,?\ (?:rue|avenue|boulevard|place|chemin|allée|impasse|quai)
-            \ (?:de\ la\ |de\ l'|du\ |des\ |de\ |d')?{_NAME}(?:[ -]{_NAME}){{0,3}}
-        |\b[{_UPPER}][{_LOWER}]*(?:straße|strasse|weg|gasse|platz|allee|damm)\ \d{{1,4}}[a-z]?\b""",
+            \ (?:de\ la\ |de\ l'|du\ |des\ |de\ |d')?{_NAME}(?:[ -]{_NAME}){{0,3}}{_POSTAL_TOWN}?
+        |\b(?:{_NAME}[ -]){{0,3}}(?:[{_UPPER}][{_LOWER}]*(?:{_STREET_SUFFIX})|{_STREET_WORD})
+            \ \d{{1,4}}[a-z]?\b{_POSTAL_TOWN}?
+        |\b(?:{_STREET_FIRST})\ (?:(?:de|del|de\ la|da|do|dos|das|di|della|dei|delle)\ )?
+            {_NAME}(?:\ {_NAME}){{0,3}},?\ \d{{1,4}}[a-zA-Z]?\b{_POSTAL_TOWN}?""",
     ),
     (
         "date",

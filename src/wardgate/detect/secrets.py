@@ -238,8 +238,8 @@ _ASSIGNMENT_PATTERN = re.compile(
 _CONTEXTUAL = frozenset(
     {
         "generic", "azure_key", "azure_sas", "basic_auth", "bearer", "netrc", "cli_flag",
-        "user_pass", "curl_user", "tool_password", "odbc_braced", "dotnet_cred", "xml_kv", "xml_elem", "spaced", "call_pair",
-        "truenas", "prose",
+        "user_pass", "curl_user", "tool_password", "odbc_braced", "dotnet_cred", "xml_kv",
+        "xml_elem", "spaced", "call_pair", "truenas", "prose",
     }
 )  # fmt: skip
 _SPECIFIC = re.compile(
