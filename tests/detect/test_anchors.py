@@ -7,7 +7,7 @@ import random
 import pytest
 
 from wardgate.detect import pii, secrets
-from wardgate.detect.anchors import Anchor, AnchorScanner
+from wardgate.detect.anchors import MAX_TOKEN, Anchor, AnchorScanner
 
 FRAGMENTS = [
     "Dear Ann Lee,", "my name is Jürgen Müller", "Mr. O'Brien", "call +1 415 555 2671",
@@ -72,3 +72,10 @@ def test_offsets_are_string_indices_past_non_ascii_text() -> None:
 def test_lone_surrogates_are_scanned_not_raised_on() -> None:
     text = "\ud800 mail ann@example.org"
     assert [m.type for m in pii.find_pii(text)] == ["EMAIL_ADDRESS"]
+
+
+def test_a_window_follows_a_token_at_most_max_token_characters() -> None:
+    # One anchor before 100 KB without a blank must not make a window of all of it.
+    scanner = AnchorScanner([Anchor("login", 0, 8)])
+    text = "login" + ":" * 100_000 + " tail"
+    assert scanner.windows(text) == [(0, 5 + 8 + MAX_TOKEN)]

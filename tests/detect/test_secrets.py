@@ -209,6 +209,13 @@ POSITIVES = [
     ("net use Z: \\\\srv\\share /user:CORP\\bob ", "P4ssw0rd!x", "\n", "SECRET.password"),
     ('ConvertTo-SecureString "', "Adm1nPass!", '" -AsPlainText -Force', "SECRET.password"),
     ("Driver={SQL Server};Server=db;UID=app;PWD={", "p@ss;w0rd!", "};", "SECRET.password"),
+    ("Server=db;PWD={", "p@ssw0rd!", "};", "SECRET.password"),  # no `;` inside: not generic's
+    ('sshpass -p "', "Qw3rty 88!", '" ssh h', "SECRET.password"),  # quoted, with a blank
+    ("$ sshpass -v -p ", "S3cretPw9", " ssh h", "SECRET.password"),
+    ("net use Z: \\\\srv\\share ", "P4ssw0rd", " /user:CORP\\bob", "SECRET.password"),
+    ('ConvertTo-SecureString -AsPlainText -Force -String "', "Xy9!abcd", '"', "SECRET.password"),
+    # A password that ends like an identifier is a password, whole.
+    ("password: '", "S3cr3t!Pa55/x.myshopify.com", "'", "SECRET.generic"),
     # Identifiers of an organisation's accounts and apps.
     ("Role: ", "arn:aws:iam::350938475102:role/DeployRole", ".", "SECRET.aws_arn"),
     ("AWS_ACCOUNT_ID=", "350938475102", "\n", "SECRET.aws_account_id"),
@@ -329,6 +336,26 @@ NEGATIVES = [
     "GITHUB_CLIENT_ID=your-client-id",  # a slot
     "Account ID: 350938475102",  # an account of anything
     "https://your-store.myshopify.com/admin",  # a tutorial's shop
+    "https://test-store.myshopify.com/admin",  # a test store
+    "AWS_ACCOUNT_ID=123456789012",  # AWS's documented example account
+    "arn:aws:iam::000000000000:role/x",  # LocalStack's account
+    "aws_account_id = 350938475102-x\nbuild_number = 202401150930",  # its key is a line up
+    "GITHUB_CLIENT_ID=\nNODE_VERSION=18.17.1-alpine",  # its key is a line up
+    "GITHUB_CLIENT_ID=your_client_id_123",  # a slot
+    "GITHUB_CLIENT_ID=Iv1.xxxxxxxxxxxxxxxx",  # a mask
+    "GOOGLE_CLIENT_ID=process.env.GOOGLE_CLIENT_ID2",  # code
+    "const password = { required: true, minLength: 8 };",  # code, not ODBC
+    '<Login password={formData["password"]} />',  # JSX
+    'conn = f"PWD={password2};"',  # format fields
+    "conn = f\"PWD={cfg['pwd']};\"",
+    'conn = $"Password={{password}};"',
+    "...redis-cli using the -a option to authenticate",  # prose
+    "The sshpass -p argument exposes the password in ps.",
+    "Run net use with /user:admin followed by the password.",
+    "docker run --name mysql -p3306:3306 -d mysql:8",  # mysql is not the command
+    "find /var/lib/mysql -name '*.log' -print0",
+    "docker compose -f mysql.yml -pstaging up",
+    'ConvertTo-SecureString "76492d1116743f0423413b16050a5345MgB8AEcAVwBM" -Key $key',  # sealed
 ]
 
 

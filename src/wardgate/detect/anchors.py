@@ -105,16 +105,23 @@ class AnchorScanner:
         return merged
 
 
+# How far past its reach a window follows a token to its end. Unbounded, one anchor before
+# 100 KB without a blank (`login::::...`) made a window of all of it, and every candidate in
+# it paid for the detector's whole pattern.
+MAX_TOKEN = 4096
+
+
 def _window_end(text: str, end: int) -> int:
-    """A window reaches to the end of the token it ends in; one whose reach ran into a run
-    of blanks (an aligned `key:            value`) reaches the token after them."""
+    """A window reaches to the end of the token it ends in (up to `MAX_TOKEN` characters
+    on); one whose reach ran into a run of blanks (an aligned `key:            value`)
+    reaches the token after them."""
     if end >= len(text):
         return len(text)
     if end and text[end - 1] in " \t":
         ahead = text[end : end + 32]
         end += len(ahead) - len(ahead.lstrip(" \t"))
-    space = _SPACE.search(text, end)
-    return space.start() if space is not None else len(text)
+    space = _SPACE.search(text, end, end + MAX_TOKEN)
+    return space.start() if space is not None else min(len(text), end + MAX_TOKEN)
 
 
 def _utf32(pattern: str) -> bytes:

@@ -35,7 +35,9 @@ _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 class TokenFormat:
     """One token shape: `pattern` (Python `re`, no groups) starts with `anchor` (an
     `Anchor` pattern: ASCII literals and `[...]` classes) or has it within `before`
-    characters of its start. The finding is `SECRET.<provider>` with `score`."""
+    characters of its start. The finding is `SECRET.<provider>` with `score`. An
+    `identifier` names an account or an app rather than unlocking it: it is never looked
+    for inside another secret's value and must pass the identifier checks."""
 
     kind: str
     provider: str
@@ -43,6 +45,11 @@ class TokenFormat:
     anchor: str
     score: float = 0.9
     before: int = 0
+    identifier: bool = False
+
+
+def _identifier_format(kind: str, pattern: str, anchor: str, before: int = 0) -> TokenFormat:
+    return TokenFormat(kind, kind, pattern, anchor, IDENTIFIER_SCORE, before, identifier=True)
 
 
 TOKEN_FORMATS: tuple[TokenFormat, ...] = (
@@ -198,30 +205,24 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     # not carry. `IDENTIFIER_SCORE` sits below every credential's score, so a policy's
     # `min_score` above it keeps only credentials. Bucket names are not reported: public
     # data sets live in buckets too (`s3://commoncrawl/`), and a name alone names no account.
-    TokenFormat(
-        "aws_arn",
+    _identifier_format(
         "aws_arn",
         # A resource of an account; AWS's own (`arn:aws:iam::aws:policy/...`) and S3's
         # (`arn:aws:s3:::bucket`) name none.
         r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?)?:[a-z0-9\-]{2,40}:[a-z0-9\-]{0,24}:[0-9]{12}:"
         r"[A-Za-z0-9_/:.\-+=,@*$]{0,511}[A-Za-z0-9_/\-+=@*$]",
         "arn:aws",
-        IDENTIFIER_SCORE,
     ),
-    TokenFormat(
-        "google_client_id",
+    _identifier_format(
         "google_client_id",
         _WORD_START + r"[0-9]{5,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com",
         "apps.googleusercontent.com",
-        IDENTIFIER_SCORE,
         54,
     ),
-    TokenFormat(
-        "shopify_domain",
+    _identifier_format(
         "shopify_domain",
         _WORD_START + r"[a-z0-9][a-z0-9\-]{0,59}\.myshopify\.com",
         ".myshopify.com",
-        IDENTIFIER_SCORE,
         60,
     ),
 )
@@ -231,12 +232,15 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
 class ContextFormat:
     """A provider's value that only its context identifies: `value` (Python `re`, matched
     whole) assigned to a name where `key` (searched case-insensitively in the name and the
-    text just before it) occurs. The finding is `SECRET.<provider>` with `score`."""
+    text just before it) occurs. The finding is `SECRET.<provider>` with `score`. An
+    `identifier`'s key must be on the value's own line, and it must pass the identifier
+    checks."""
 
     provider: str
     key: str
     value: str
     score: float = 0.85
+    identifier: bool = False
 
 
 CONTEXT_FORMATS: tuple[ContextFormat, ...] = (
@@ -253,7 +257,9 @@ CONTEXT_FORMATS: tuple[ContextFormat, ...] = (
     ContextFormat("nasa", r"nasa", r"[A-Za-z0-9]{40}"),
     ContextFormat("blynk", r"blynk", r"[A-Za-z0-9_\-]{32}"),
     ContextFormat("sonarqube", r"sonar", r"[0-9a-f]{40}"),
-    ContextFormat("aws_account_id", r"aws[_\-. ]?account", r"[0-9]{12}", IDENTIFIER_SCORE),
+    ContextFormat(
+        "aws_account_id", r"aws[_\-. ]?account", r"[0-9]{12}", IDENTIFIER_SCORE, identifier=True
+    ),
     # An OAuth app's client id, named with its provider (`GITHUB_CLIENT_ID=...`): digits and
     # letters both, so that `your-client-id` and other slot names are not one.
     ContextFormat(
@@ -263,5 +269,6 @@ CONTEXT_FORMATS: tuple[ContextFormat, ...] = (
         r"(?:oauth[_\-. ]?)?(?:app[_\-. ]?)?client[_\-. ]?id",
         r"(?=[A-Za-z_\-.]*[0-9])(?=[0-9_\-.]*[A-Za-z])[A-Za-z0-9_\-.]{10,80}",
         IDENTIFIER_SCORE,
+        identifier=True,
     ),
 )

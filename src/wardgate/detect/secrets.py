@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import math
 import re
 import zlib
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from wardgate.detect.anchors import Anchor, AnchorScanner
@@ -149,19 +151,29 @@ _BRANCHES: dict[str, str] = {
         r"(?<![A-Za-z0-9_\-])(?:-u|--user)[ \t]+[\"']?[^\s:\"']{1,64}:"
         r"(?P<curl_user_v>[^\s\"'`;|&<>()$][^\s\"'`;|&<>()]{2,127})"
     ),
-    # Tools whose own flag takes the password: `sshpass -p`, `redis-cli -a`, MySQL's `-p`
-    # with the value attached (a bare `-p` prompts), `net use ... /user:name <password>`,
-    # PowerShell's `ConvertTo-SecureString "..." -AsPlainText`.
+    # Tools whose own flag takes the password, written as a command (at a line's start or
+    # after `;`, `|`, `$`, a quote, ..., so that the match starts at its anchor): `sshpass
+    # -p`, `redis-cli -a`, MySQL's `-p` with the value attached (a bare `-p` prompts), `net
+    # use \\host\share <password>` and `net use ... /user:name <password>`, PowerShell's
+    # `ConvertTo-SecureString "..." -AsPlainText`.
     "tool_password": (
-        r"\b(?:sshpass[ \t]+-p[ \t]*|redis-cli\b[^\n|;&]{0,80}?[ \t]-a[ \t]+"
-        r"|mysql(?:dump|admin|import|check|show|slap)?\b[^\n|;&]{0,80}?[ \t]-p(?=\S)"
-        r"|(?i:net)[ \t]+(?i:use)\b[^\n|;&]{0,120}?[ \t]/(?i:user):\S{1,64}[ \t]+"
-        r"|(?i:ConvertTo-SecureString)[ \t]+(?:-String[ \t]+)?(?=[\"']))"
-        r"(?P<tool_password_q>[\"']?)(?P<tool_password_v>[^\s\"'`;|&<>()$/\-][^\s\"'`;|&<>()]{2,127})"
+        r"(?:^|(?<=[\n;&|(`\"'$>:])|(?<=[\n;&|(`\"'$>:][ \t])|(?<=[\n;&|(`\"'$>:][ \t]{2})"
+        r"|(?<=sudo[ \t]))"
+        r"(?:sshpass(?:[ \t]+-v)*[ \t]+-p[ \t]*|redis-cli\b[^\n|;&]{0,80}?[ \t]-a[ \t]+"
+        r"|(?:mysql(?:dump|admin|import|check|show|slap)?|mariadb(?:-dump|-admin)?)\b"
+        r"[^\n|;&]{0,80}?[ \t]-p(?=\S)"
+        r"|(?i:net)(?:\.exe)?[ \t]+(?i:use)\b[^\n|;&]{0,120}?[ \t]/(?i:user):\S{1,64}[ \t]+"
+        r"|(?i:net)(?:\.exe)?[ \t]+(?i:use)[ \t]+(?:[A-Za-z]:[ \t]+)?\\\\\S{1,200}[ \t]+"
+        r"|(?i:ConvertTo-SecureString)(?:[ \t]+-\w+)*?[ \t]+(?:-String[ \t]+)?(?=[\"']))"
+        r"(?:(?P<tool_password_q>[\"'])|)(?P<tool_password_v>(?(tool_password_q)[^\n\"']{3,128}"
+        r"|[^\s\"'`;|&<>()$/\-][^\s\"'`;|&<>()]{2,127}))(?(tool_password_q)(?P=tool_password_q))"
     ),
-    # ODBC quotes a value holding `;` in braces, doubling a closing one: `PWD={p@ss;w0rd}`.
+    # ODBC quotes a value holding `;` in braces, doubling a closing one: `;PWD={p@ss;w0rd};`.
+    # Only as a pair of a connection string (`;` or a quote before, no blanks around `=`):
+    # `password = { required: true }` and JSX's `password={value}` are code.
     "odbc_braced": (
-        r"\b(?i:pwd|password)[ \t]*=[ \t]*\{(?P<odbc_braced_v>(?:[^}\r\n]|\}\}){1,128})\}"
+        r"(?:^|(?<=[;\"']))[ \t]*(?i:pwd|password)=\{(?P<odbc_braced_v>(?:[^}\r\n]|\}\}){1,128})"
+        r"\}(?=[;\"'\s]|\Z)"
     ),
     "dotnet_cred": (
         r"\b(?:NetworkCredential\(\s{0,40}|DirectoryEntry\(\s{0,40}\"[^\"\n]{1,200}\",\s{0,40})"
@@ -242,8 +254,12 @@ _CONTEXTUAL = frozenset(
         "xml_elem", "spaced", "call_pair", "truenas", "prose",
     }
 )  # fmt: skip
+# Identifiers are not looked for inside another secret's value: a password ending in
+# `x.myshopify.com` is a password, not a shop.
+_IDENTIFIERS = frozenset(f.kind for f in TOKEN_FORMATS if f.identifier)
+_NOT_SPECIFIC = _CONTEXTUAL | _IDENTIFIERS
 _SPECIFIC = re.compile(
-    "|".join(f"(?:{body})" for kind, body in _BRANCHES.items() if kind not in _CONTEXTUAL)
+    "|".join(f"(?:{body})" for kind, body in _BRANCHES.items() if kind not in _NOT_SPECIFIC)
 )
 
 # Each branch begins with one of these (or, for assignments, `=` or `:` a little after its
@@ -369,6 +385,12 @@ _BOUNDED = frozenset(_BRANCHES) - {
 # Aligned assignments pad the name with spaces; a comparison (`password == "..."`, or
 # `!=`) checks against a hard-coded value as surely as an assignment sets one. JSON inside
 # a JSON string (a tool's arguments, a log line) escapes its quotes: `\"password\": \"...\"`.
+# What every name `_KEYNAME` takes holds, lower-cased: most `=` and `:` of code and text
+# follow none, and looking for these costs a tenth of `_KEY_BEFORE`'s search.
+_KEY_HINTS = (
+    "key", "secret", "token", "pass", "pwd", "wort", "woord", "contrase", "senha", "hasl",
+    "hasł", "пароль", "credential", "reporter", "crumb", "sonar",
+)  # fmt: skip
 _KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}\\?[\"'`\]]?\s{0,16}!?={0,2}\Z")
 # A value a `.env` line (`UPPER_NAME=value`, also commented out), an INI line
 # (`Password=value`, no blanks around `=`) or a connection string (`;Pwd=value;`) sets is
@@ -387,7 +409,13 @@ _INI_BEFORE = re.compile(r"\n[ \t]*[A-Za-z][\w.\-]*\Z")
 _IN_PAIRS_BEFORE = re.compile(r";[ \t]*[A-Za-z][\w ]*\Z")
 _PAIR_BEFORE = re.compile(r"(?:\n|[\"'])[ \t]*[A-Za-z][\w ]*\Z")
 _CONTEXT_FORMATS = tuple(
-    (re.compile(f.key, re.IGNORECASE), re.compile(f.value), f"SECRET.{f.provider}", f.score)
+    (
+        re.compile(f.key, re.IGNORECASE),
+        re.compile(f.value),
+        f"SECRET.{f.provider}",
+        f.score,
+        f.identifier,
+    )
     for f in CONTEXT_FORMATS
 )
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
@@ -422,6 +450,12 @@ _PROVIDER_PREFIX = re.compile(
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+# The strong-anchor windows of the text `find_secrets` is scanning (None outside a scan).
+_STRONG_WINDOWS: ContextVar[list[tuple[int, int]] | None] = ContextVar(
+    "_STRONG_WINDOWS", default=None
+)
+
+
 def find_secrets(text: str) -> list[SecretMatch]:
     """Find credentials in ``text``, in order of position, without overlaps.
 
@@ -432,12 +466,16 @@ def find_secrets(text: str) -> list[SecretMatch]:
     'SECRET.aws'
     """
     every, strong = _ANCHORS.split_windows(text)
-    # Code and configuration are full of `=` and `:`; around those alone only the shapes
-    # that hold one can match, so the whole alternation (5x dearer) runs only around strong
-    # anchors, and the two scans' findings are merged leftmost first.
-    found = _scan(text, _PATTERN, strong)
-    if every is not strong:
-        found = _leftmost(found + _scan(text, _ASSIGNMENT_PATTERN, every))
+    token = _STRONG_WINDOWS.set(strong)
+    try:
+        # Code and configuration are full of `=` and `:`; around those alone only the shapes
+        # that hold one can match, so the whole alternation (5x dearer) runs only around
+        # strong anchors, and the two scans' findings are merged leftmost first.
+        found = _scan(text, _PATTERN, strong)
+        if every is not strong:
+            found = _leftmost(found + _scan(text, _ASSIGNMENT_PATTERN, every))
+    finally:
+        _STRONG_WINDOWS.reset(token)
     return found
 
 
@@ -499,8 +537,15 @@ def _which(
 
 def _specific(value: str, offset: int) -> SecretMatch | None:
     """A provider-shaped token inside a context-only value keeps its provider type."""
+    windows = _STRONG_WINDOWS.get()
+    if windows is not None:
+        # Every provider token holds a strong anchor: a value that no strong window reaches
+        # holds none (and a run of `:` would search each of its values, quadratic).
+        last = bisect.bisect_left(windows, (offset + len(value),)) - 1
+        if last < 0 or windows[last][1] <= offset:
+            return None
     candidate = _SPECIFIC.search(value)
-    found_kind = None if candidate is None else _which(value, candidate.start(), _CONTEXTUAL)
+    found_kind = None if candidate is None else _which(value, candidate.start(), _NOT_SPECIFIC)
     if found_kind is None:
         return None
     kind, inner = found_kind
@@ -513,21 +558,35 @@ def _specific(value: str, offset: int) -> SecretMatch | None:
 _IN_URL = 0.97
 
 
-# The account ids AWS's documentation writes in its examples, and the names tutorials give
-# their apps and shops (`your-store.myshopify.com`).
-_AWS_EXAMPLE_ACCOUNT = re.compile(r"(?<![0-9])(?:123456789012|111122223333|444455556666)(?![0-9])")
-_NAMED_SLOT = re.compile(r"(?i)^(?:my|your|some|the|a)?[_\-.]?(?:store|shop|app)(?:[_\-.]?name)?\.")
+# What says an identifier is not an organisation's own: AWS's documented example accounts
+# and LocalStack's, an account of one or two repeated digits, template and tutorial words,
+# a shop named like a tutorial's or a test store.
+_EXAMPLE_ACCOUNT = re.compile(
+    r"(?<![0-9])(?:123456789012|111122223333|444455556666|([0-9])\1{11}|(?=[0-9]{12}(?![0-9]))"
+    r"(?:([0-9])\2*([0-9])(?:\2|\3)*))(?![0-9])"
+)
+_IDENTIFIER_PLACEHOLDER = re.compile(
+    r"(?i)" + _TEMPLATE_MARKS + r"|example|sample|dummy|placeholder|changeme|your|my[_\-]?app"
+)
+_DEMO_SHOP = re.compile(
+    r"(?i)^(?:[a-z0-9\-]*-)?(?:my|your|some|the|a|demo|test|dev|staging|sandbox|preview)"
+    r"(?:-(?:store|shop|app))?(?:-[a-z0-9\-]*)?\.myshopify\."
+)
+
+
+def _identifier_refused(value: str) -> bool:
+    return bool(
+        _IDENTIFIER_PLACEHOLDER.search(value)
+        or _EXAMPLE_ACCOUNT.search(value)
+        or _DEMO_SHOP.search(value)
+        or _CODE_REFERENCE.fullmatch(value)
+    )
 
 
 def _identifier(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
-    kind = next(k for k, p in _COMPILED.items() if p is match.re)
-    # An ARN is a placeholder's shape to the credential branches (`^arn:`), not to this one.
-    if (
-        _PLACEHOLDER.search(value.removeprefix("arn:"))
-        or _AWS_EXAMPLE_ACCOUNT.search(value)
-        or _NAMED_SLOT.search(value)
-    ):
+    if _identifier_refused(value):
         return None
+    kind = next(k for k, p in _COMPILED.items() if p is match.re)
     return SecretMatch(_TYPE[kind], start, start + len(value), IDENTIFIER_SCORE)
 
 
@@ -702,8 +761,27 @@ def _call_pair(match: re.Match[str], value: str, start: int) -> SecretMatch | No
 
 
 _call_pair_keyed = _keyed("call_pair")
-# `"PWD={0};".format(pw)`, `f"Pwd={{{password}}}"`: a format field, not a value.
-_FORMAT_FIELD = re.compile(r"[A-Za-z_][A-Za-z_.\[\]{}]*|[0-9{}]{0,3}")
+# `"PWD={0};".format(pw)`, `f"PWD={cfg['pwd']};"`, `$"Pwd={{{password}}}"`: a format field
+# (an identifier, an index or call after it, a conversion and a spec), not a value.
+_FORMAT_FIELD = re.compile(
+    r"\{*(?:[A-Za-z_][\w.]*(?:\[[^\]]*\]|\(.*\))*|[0-9]{0,3})(?:![rsa])?(?::[^{}]*)?\}*"
+)
+
+
+def _tool_password(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    text = match.string
+    line_end = text.find("\n", start)
+    line = text[text.rfind("\n", 0, start) + 1 : len(text) if line_end < 0 else line_end]
+    if "securestring" in match.group().lower() and "-asplaintext" not in line.lower():
+        return None  # an encrypted standard string (with `-Key`), not a password in the clear
+    if not match.group("tool_password_q") and (
+        _classes(value) < 2 or not value.strip("0123456789:.")
+    ):
+        return None  # prose (`the -a option`) or a port mapping (`-p3306:3306`)
+    return _tool_password_keyed(match, value, start)
+
+
+_tool_password_keyed = _keyed("tool_password")
 
 
 def _odbc_braced(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
@@ -720,10 +798,17 @@ _I18N_CALL = re.compile(
 
 
 def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
+    if value[0] == "{":
+        return None  # code (`= {...}`), or ODBC's braced value, which `odbc_braced` reads
     text = match.string
     operator = match.start()
-    named = _KEY_BEFORE.search(text, max(0, operator - 48), operator)
     before = text[max(0, operator - 48) : operator]
+    lowered = before.lower()
+    named = (
+        _KEY_BEFORE.search(text, max(0, operator - 48), operator)
+        if any(hint in lowered for hint in _KEY_HINTS)
+        else None
+    )
     if named is None:
         return _specific(value, start) or _provider_context(before, value, start)
     key = named.group()
@@ -770,8 +855,13 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
 
 def _provider_context(before: str, value: str, start: int) -> SecretMatch | None:
     """A value whose shape and nearby name (`fb_app_key`, `okta`) identify its provider."""
-    for key, shape, kind, score in _CONTEXT_FORMATS:
-        if shape.fullmatch(value) and key.search(before) and not _repetitive(value):
+    line = before[before.rfind("\n") + 1 :]
+    for key, shape, kind, score, identifier in _CONTEXT_FORMATS:
+        if not shape.fullmatch(value) or _repetitive(value):
+            continue
+        if identifier and (not key.search(line) or _identifier_refused(value)):
+            continue
+        if identifier or key.search(before):
             return SecretMatch(kind, start, start + len(value), score)
     return None
 
@@ -925,10 +1015,7 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
     "sendgrid": _fixed(0.95),
     "npm": _fixed(0.9),
     "pypi": _fixed(0.95),
-    **{
-        f.kind: _identifier if f.score == IDENTIFIER_SCORE else _fixed(f.score)
-        for f in TOKEN_FORMATS
-    },
+    **{f.kind: _identifier if f.identifier else _fixed(f.score) for f in TOKEN_FORMATS},
     "jwt": _jwt,
     "url_password": _url_password,
     "basic_auth": _basic_auth,
@@ -940,7 +1027,6 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
             "cli_flag",
             "user_pass",
             "curl_user",
-            "tool_password",
             "dotnet_cred",
             "xml_kv",
             "xml_elem",
@@ -949,6 +1035,7 @@ _VALIDATORS: dict[str, Callable[[re.Match[str], str, int], SecretMatch | None]] 
         )
     },
     "call_pair": _call_pair,
+    "tool_password": _tool_password,
     "odbc_braced": _odbc_braced,
     "thingsboard": _fixed(0.8),
     "okta": _fixed(0.9),
