@@ -12,8 +12,9 @@ touches none of it, and left out otherwise) it fits an L2 logistic regression on
 the training samples over every character n-gram seen in 3 rows and word n-gram seen in
 2, keeps the heaviest n-grams, refits on them, then sets the origin's threshold on the
 other 20 % scored end to end by the detector (deobfuscation and windows included): the
-lowest threshold at which every calibration benign source with 50 or more texts has at
-most `--max-fpr` of its texts flagged (at least one is allowed).
+lowest threshold at which the calibration benign sources with 50 or more texts, pooled with
+each weighed alike, have at most `--max-fpr` of their texts flagged, and none more than
+twice that.
 
     python scripts/train_injection.py            # writes the packaged model
     python scripts/train_injection.py --out /tmp/model.json.gz
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+from calibration import choose_threshold
 from injection_data import DEFAULT_DATA, DOCUMENT, TRAIN, USER, Sample, load_samples, stable_hash
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
@@ -63,7 +65,6 @@ KEEP = {"char": 60_000, "word": 20_000}
 C = {USER: 20.0, DOCUMENT: 20.0}
 LEXICON_SIZE = 20_000
 MAX_NEGATIVE_WINDOWS = 4
-MIN_CALIBRATION_SOURCE = 50
 RULE_NAMES = tuple(RULES)
 
 
@@ -252,24 +253,6 @@ def lexicon(samples: Sequence[Sample]) -> list[str]:
     return [word for word, _ in ranked[:LEXICON_SIZE]]
 
 
-def choose_threshold(scored: Sequence[tuple[float, Sample]], max_fpr: float) -> float:
-    """The lowest threshold that flags, in every calibration benign source of at least
-    `MIN_CALIBRATION_SOURCE` texts, at most `max_fpr` of them (and never fewer than one)."""
-    by_source: dict[str, list[float]] = defaultdict(list)
-    for score, sample in scored:
-        if sample.label == 0:
-            by_source[sample.source].append(score)
-    threshold = 0.5
-    for scores in by_source.values():
-        if len(scores) < MIN_CALIBRATION_SOURCE:
-            continue
-        ordered = sorted(scores, reverse=True)
-        allowed = max(1, math.floor(max_fpr * len(ordered)))
-        # Flag at most `allowed` of them: the threshold sits just above the next score.
-        threshold = max(threshold, math.nextafter(ordered[allowed], 1.0))
-    return min(threshold, 0.995)
-
-
 def report(scored: Sequence[tuple[float, Sample]], threshold: float) -> None:
     groups: dict[tuple[str, int], list[float]] = defaultdict(list)
     for score, sample in scored:
@@ -311,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         scored = [
             (detector.score(s.text, origin).score, s) for s in calibration if s.origin == origin
         ]
-        threshold = round(choose_threshold(scored, args.max_fpr), 4)
+        # Rounded up: rounding down could flag a calibration text the bound left out.
+        threshold = math.ceil(choose_threshold(scored, args.max_fpr) * 10_000) / 10_000
         origins[origin]["threshold"] = threshold
         labels = [s.label for _, s in scored]
         calibration_auc = roc_auc_score(labels, [score for score, _ in scored])

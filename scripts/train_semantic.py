@@ -9,12 +9,13 @@ fitted either, scored end to end by the packaged fast detector and the stage's o
 chunking. For each band on a small grid of factors of the fast threshold, a logistic
 regression stacks the fast and the semantic logits of the texts in the band; its cut is
 the lowest at which every calibration benign source of 50 or more texts keeps at most
-`--max-fpr` flagged (counting those above the band; at least one is allowed), as
-`train_injection.choose_threshold` does; the band with the best mean recall over the
-calibration attack sources wins, the narrower on a tie, and none (an empty band: the
-layer changes nothing for that origin) unless one beats the fast model alone; stackers
-with a negative weight are not considered, so a higher score never lowers the verdict.
-Deterministic: fixed order, fixed solvers, rounded weights, sorted keys.
+`--max-fpr` flagged (counting those above the band; at least one is allowed; the rule
+`train_injection.choose_threshold` used before it pooled its sources); the narrowest band
+within `MIN_GAIN` of the best mean recall over the calibration attack sources wins, and
+none (an empty band: the layer changes nothing for that origin) unless one beats the fast
+model alone by more than `MIN_GAIN`; stackers with a negative weight are not considered,
+so a higher score never lowers the verdict. Deterministic: fixed order, fixed solvers,
+rounded weights, sorted keys.
 
     python scripts/train_semantic.py --cache /tmp/semantic-cache.pkl
 """
@@ -32,10 +33,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from calibration import MIN_CALIBRATION_SOURCE
 from injection_data import DEFAULT_DATA, DOCUMENT, TRAIN, USER, Sample, load_samples, stable_hash
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from train_injection import MIN_CALIBRATION_SOURCE, calibration_fold
+from train_injection import calibration_fold
 
 from wardgate.detect.injection import InjectionDetector
 from wardgate.detect.semantic import (
@@ -135,6 +137,11 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+# Mean calibration recall a band must add to count as better: about one text of a
+# calibration attack source; less is the fold's noise.
+MIN_GAIN = 0.005
+
+
 def choose_cut(
     z: Sequence[float | None], fast_flag: Sequence[bool], samples: Sequence[Sample], max_fpr: float
 ) -> float:
@@ -189,7 +196,7 @@ def calibrate(
         "calibration": {"texts_in_band": 0, "mean_recall": round(baseline, 4),
                         "mean_recall_fast": round(baseline, 4)},
     }  # fmt: skip
-    best: tuple[float, int, dict[str, object]] = (round(baseline, 6), 0, off)
+    candidates: list[tuple[float, int, dict[str, object]]] = [(baseline, 0, off)]
     for low in LOW_FACTORS:
         for high in HIGH_FACTORS:
             band = [i for i in asked if low * threshold <= fast[i] < high * threshold]
@@ -219,11 +226,16 @@ def calibrate(
                 "calibration": {"texts_in_band": len(band), "mean_recall": round(recall, 4),
                                 "mean_recall_fast": round(baseline, 4)},
             }  # fmt: skip
-            key = (round(recall, 6), -len(band))
-            if key > (best[0], best[1]):
-                best = (key[0], key[1], entry)
-    print(f"    chosen: {best[2]['band']}")
-    return best[2]
+            if recall > baseline + MIN_GAIN:
+                candidates.append((recall, len(band), entry))
+    # A band within MIN_GAIN of the best is as good on this fold: the narrowest of those
+    # (the layer off, when no band beats the fast model by more) asks the semantic model
+    # least, and a wide band's last point of calibration recall cost eight points of
+    # held-out false positives once (InjecAgent's clean documents, 2026-11-26).
+    top = max(recall for recall, _, _ in candidates)
+    chosen = min((c for c in candidates if c[0] >= top - MIN_GAIN), key=lambda c: c[1])[2]
+    print(f"    chosen: {chosen['band']}")
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:

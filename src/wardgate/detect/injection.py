@@ -245,12 +245,15 @@ _OVERRIDE_OBJECTS = (
 _ACTION_VERBS = (
     r"(?:transfer\w{0,6}|wire|deposit\w{0,3}|withdraw\w{0,3}|sell|buy|purchase|pay|grant"
     r"|revoke|unlock|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post"
-    r"|leak|retriev\w{0,3}|fetch|download|list|reset|change|move|cancel|invite)\b"
+    r"|leak|retriev\w{0,3}|fetch|download|list|reset|change|move|cancel|invite|invest|give"
+    r"|order|update|schedule|book|add|approve|remove|dispatch|open|authori[sz]e|deactivate"
+    r"|close|donate|redeem|switch off|turn off|set up)\b"
 )
 _ACTION_PREFIXES = (
     "transfer|wire|deposit|withdraw|sell|buy|purchase|pay|grant|revoke|unlock|disable|delete"
     "|erase|wipe|send|forward|share|upload|export|email|e|post|leak|retriev|fetch|download"
-    "|list|reset|change|move|cancel|invite"
+    "|list|reset|change|move|cancel|invite|invest|give|order|update|schedule|book|add"
+    "|approve|remove|dispatch|open|authori|deactivate|close|donate|redeem|switch|turn|set"
 )
 _OWNERS = "my|our|user's|owner's|their"
 _GAP_WORD = r"\W{1,4}\w{1,30}"
@@ -259,7 +262,8 @@ _ASSETS = (
     r"|wallet|cards?|passwords?|credentials|keys?|tokens?|access|locks?|doors?|alarm|cameras?"
     r"|data|records|history|files|documents|photos|contacts|inbox|e-?mails|messages"
     r"|location|address|identity|health|medical|genetic|prescriptions?|repositor\w{0,5}"
-    r"|devices?|security|payments?|orders?)\b"
+    r"|devices?|security|payments?|orders?|savings|portfolio|investments?|permissions|rights"
+    r"|subscriptions?|insurance|sensors?|thermostat|garage|server|domain)\b"
 )
 _DATA = (
     r"(?:data|information|info|details|history|records|list|results|files|documents|contents"
