@@ -8,7 +8,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DATA = {"wardgate/py.typed", "wardgate/data/default-policy.yaml"}
+PACKAGE_DATA = {
+    "wardgate/py.typed",
+    "wardgate/data/default-policy.yaml",
+    "wardgate/data/names/given.txt",
+}
 
 
 def test_wheel_carries_the_package_data(tmp_path: Path) -> None:

@@ -124,6 +124,9 @@ def test_match_is_frozen() -> None:
         ("Hello Clara R. Dickson welcome", "PERSON", "Clara R. Dickson"),  # greeting refused
         ("See Dr. Anna K. Ng-Lee today", "PERSON", "Anna K. Ng-Lee"),  # cue and initial
         ("Room B. Clara R. Dickson will attend", "PERSON", "Clara R. Dickson"),  # after a refusal
+        ("I met Maria Lopez yesterday.", "PERSON", "Maria Lopez"),  # a common given name
+        ("Contact Ahmed Hassan-Ali for details", "PERSON", "Ahmed Hassan-Ali"),
+        ("Der Termin mit Klaus Müller ist morgen", "PERSON", "Klaus Müller"),
         ("In FY24 paid with 4111 1111 1111 1111", "CREDIT_CARD", "4111 1111 1111 1111"),
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
@@ -227,6 +230,10 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Top 10 Things To Do and 3 Close Calls",  # no name before the street word
         "The Spring 2024 catalogue",  # a word ending like a street type is not one
         "Route 66 Diner",  # a number after a word that is not a street type
+        "The Maria Hospital is near Anna Street",  # places named after people
+        "Morgan Stanley and Wells Fargo",  # ambiguous given names are not listed
+        "Thomas The Tank",  # a sentence's word, not a family name
+        "The bus station is on Peter Zuidhove 188",  # a street named after a person
         "In 1999 2000 2001 2002 we grew",  # years
     ],
 )

@@ -30,6 +30,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from wardgate.detect.anchors import Anchor, AnchorScanner
@@ -137,6 +138,8 @@ _BRANCHES = (
     # "Clara R. Dickson": a first name, a middle initial and a last name need no cue (without
     # the initial's period, title case says "Steak N Shake" and "Spend A Buck" too).
     ("initialed", rf"(?<![\w.]){_NAME}\ [A-Z]\.\ {_NAME}(?:-{_NAME})?(?!\w)"),
+    # "Maria Lopez": a common given name (`data/names/given.txt`) and a capitalised word.
+    ("given", rf"(?<![\w.]){_NAME}\ {_NAME}(?:-{_NAME})?(?![\w'])"),
     (
         "street",
         rf"""\b\d{{1,5}}[A-Za-z]?(?:-\d{{1,4}})?,?\ (?:{_STREET_DIRECTION}\.?\ )?
@@ -256,6 +259,127 @@ _SENTENCE_STARTS = frozenset(
     }
 )  # fmt: skip
 _GREETINGS = frozenset({"Hi", "Hello", "Hey"})
+_GIVEN_NAMES = frozenset(
+    name
+    for line in (files("wardgate") / "data" / "names" / "given.txt").read_text("utf-8").splitlines()
+    if not line.startswith("#")
+    for name in line.split()
+)
+# What follows a given name without being a family name: a place or an institution named
+# after a person ("Anna Street", "Maria Hospital"), a month or a day, a sentence's next word.
+_NOT_FAMILY_NAMES = (
+    frozenset(
+        {
+            "Street",
+            "Avenue",
+            "Road",
+            "Lane",
+            "Drive",
+            "Boulevard",
+            "Square",
+            "Place",
+            "Way",
+            "Park",
+            "Bridge",
+            "Station",
+            "Airport",
+            "Hospital",
+            "Clinic",
+            "University",
+            "College",
+            "School",
+            "Academy",
+            "Institute",
+            "Foundation",
+            "Museum",
+            "Library",
+            "Church",
+            "Cathedral",
+            "Chapel",
+            "Hall",
+            "Center",
+            "Centre",
+            "Theatre",
+            "Theater",
+            "Stadium",
+            "Award",
+            "Awards",
+            "Prize",
+            "Cup",
+            "Trophy",
+            "Bay",
+            "Island",
+            "Islands",
+            "River",
+            "Lake",
+            "Mountain",
+            "Valley",
+            "Inc",
+            "Ltd",
+            "Corp",
+            "Group",
+            "Company",
+            "Hotel",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+            "Syndrome",
+            "Disease",
+            "Effect",
+            "Medal",
+            "Fort",
+            "Union",
+            "Flat",
+            "Flats",
+            "Port",
+            "Court",
+            "Crossing",
+            "Gardens",
+            "Heights",
+            "Village",
+            "Springs",
+            "Falls",
+            "Meadows",
+            "Terrace",
+            "Manor",
+            "Harbor",
+            "Harbour",
+            "Junction",
+            "Creek",
+            "Grove",
+            "Plaza",
+            "Trail",
+            "Loop",
+            "Parkway",
+            "Pass",
+            "Estates",
+            "Shores",
+            "Summit",
+            "Villa",
+            "Ville",
+            "Circle",
+            "Mission",
+            "Club",
+        }
+    )
+    | _SENTENCE_STARTS
+)
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
 
 
@@ -318,6 +442,7 @@ _ANCHORS = AnchorScanner(
         # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
         *(Anchor(f"{cue} [A-Z]", 0, 60) for cue in sorted(_GREETINGS)),
         Anchor(" [A-Z]. ", 40, 60),
+        *(Anchor(f"{name} [A-Z]", 0, 60) for name in sorted(_GIVEN_NAMES) if name.isascii()),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
     ]
 )
@@ -346,6 +471,18 @@ def _initialed(text: str, m: re.Match[str]) -> PiiMatch | None:
     # "World War I. After the war", "Hepatitis B. Symptoms include": an item, then a sentence.
     if words[0] in _NOT_FIRST_NAMES or words[-1].split("-")[0] in _SENTENCE_STARTS:
         return None
+    return PiiMatch("PERSON", m.start(), m.end(), 0.6)
+
+
+_HOUSE_NUMBER = re.compile(r",?\ \d{1,4}[a-z]?\b")
+
+
+def _given(text: str, m: re.Match[str]) -> PiiMatch | None:
+    first, _, family = m.group().partition(" ")
+    if first not in _GIVEN_NAMES or family.split("-")[0] in _NOT_FAMILY_NAMES:
+        return None
+    if _HOUSE_NUMBER.match(text, m.end()):
+        return None  # "Peter Zuidhove 188": a street named after a person
     return PiiMatch("PERSON", m.start(), m.end(), 0.6)
 
 
@@ -635,6 +772,7 @@ _VALIDATORS = {
     "email": _email,
     "person": _person,
     "initialed": _initialed,
+    "given": _given,
     "street": _street,
     "date": _date,
     "weekday": _weekday,

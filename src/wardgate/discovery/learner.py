@@ -88,6 +88,15 @@ class TrafficLearner:
             return
         records = {EndpointKey(*key): state for key, state in drained}
         try:
+            # Opened here too: `close` may cancel the opening at start before it ran.
+            await asyncio.to_thread(self._open_store)
+        except Exception:  # the delta is lost, as below
+            log.exception(
+                "discovery: could not open the inventory store (%d endpoints not written)",
+                len(records),
+            )
+            return
+        try:
             await asyncio.to_thread(self._merge, records)
         except Exception:  # a store outage must not stop learning; the delta is lost
             log.exception("discovery: could not write %d endpoints to the store", len(records))
