@@ -27,6 +27,8 @@ def choose_threshold(scored: Sequence[tuple[float, Sample]], max_fpr: float) -> 
         if sample.label == 0:
             by_source[sample.source].append(score)
     sources = [sorted(s) for s in by_source.values() if len(s) >= MIN_CALIBRATION_SOURCE]
+    if not sources:
+        return 0.5
 
     def acceptable(threshold: float) -> bool:
         shares = [(len(s) - bisect.bisect_left(s, threshold)) / len(s) for s in sources]

@@ -111,3 +111,4 @@ def test_threshold_pools_sources_and_bounds_each() -> None:
     small = benign("small", [0.99] * 10)
     attacks = [(0.99, Sample("a", 1, "attacks", "user", "train"))]
     assert choose_threshold(quiet + small + attacks, 0.01) == 0.5
+    assert choose_threshold(small, 0.01) == 0.5 and choose_threshold([], 0.01) == 0.5

@@ -242,12 +242,19 @@ _OVERRIDE_OBJECTS = (
     r"|(?:zuvor|vorher|oben) gesagt\w*|das gesagte"
     r"|questions?|fragen?|pregunta\w*|domanda\w*|pergunta\w*)\b"
 )
+# Where a verb that is as often a noun or a report ("an update on my claim", "order history
+# for my account", "we switch off our server at night") is an order: opening a sentence or
+# a clause, or after please, kindly or an addressee ("you", "you must").
+_IMPERATIVE = (
+    r"(?:(?<![\s\S])|(?<=[.!?:;,\n\"'(])|(?<=[.!?:;,\n\"'(] )|(?<=please )|(?<=kindly )"
+    r"|(?<=you )|(?<=you to )|(?<=must )|(?<=should ))"
+)
 _ACTION_VERBS = (
     r"(?:transfer\w{0,6}|wire|deposit\w{0,3}|withdraw\w{0,3}|sell|buy|purchase|pay|grant"
     r"|revoke|unlock|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post"
-    r"|leak|retriev\w{0,3}|fetch|download|list|reset|change|move|cancel|invite|invest|give"
-    r"|order|update|schedule|book|add|approve|remove|dispatch|open|authori[sz]e|deactivate"
-    r"|close|donate|redeem|switch off|turn off|set up)\b"
+    r"|leak|retriev\w{0,3}|fetch|download|list|reset|change|move|cancel|invite"
+    rf"|{_IMPERATIVE}(?:invest|give|order|update|schedule|book|add|approve|remove|dispatch"
+    r"|open|authori[sz]e|deactivate|close|donate|redeem|switch off|turn off|set up))\b"
 )
 _ACTION_PREFIXES = (
     "transfer|wire|deposit|withdraw|sell|buy|purchase|pay|grant|revoke|unlock|disable|delete"
@@ -262,7 +269,7 @@ _ASSETS = (
     r"|wallet|cards?|passwords?|credentials|keys?|tokens?|access|locks?|doors?|alarm|cameras?"
     r"|data|records|history|files|documents|photos|contacts|inbox|e-?mails|messages"
     r"|location|address|identity|health|medical|genetic|prescriptions?|repositor\w{0,5}"
-    r"|devices?|security|payments?|orders?|savings|portfolio|investments?|permissions|rights"
+    r"|devices?|security|payments?|orders?|portfolio|investments?|permissions|rights"
     r"|subscriptions?|insurance|sensors?|thermostat|garage|server|domain)\b"
 )
 _DATA = (
