@@ -536,7 +536,11 @@ def _which(
 
 
 def _specific(value: str, offset: int) -> SecretMatch | None:
-    """A provider-shaped token inside a context-only value keeps its provider type."""
+    """A provider-shaped token that opens a context-only value keeps its provider type.
+
+    Only at the value's start: a token further in is found at its own anchor by the scan,
+    and searching every value (up to 200 characters after each `=` or `:`) made runs of
+    operators and anchors cost quadratic time."""
     windows = _STRONG_WINDOWS.get()
     if windows is not None:
         # Every provider token holds a strong anchor: a value that no strong window reaches
@@ -544,7 +548,7 @@ def _specific(value: str, offset: int) -> SecretMatch | None:
         last = bisect.bisect_left(windows, (offset + len(value),)) - 1
         if last < 0 or windows[last][1] <= offset:
             return None
-    candidate = _SPECIFIC.search(value)
+    candidate = _SPECIFIC.match(value)
     found_kind = None if candidate is None else _which(value, candidate.start(), _NOT_SPECIFIC)
     if found_kind is None:
         return None
@@ -810,7 +814,9 @@ def _generic(match: re.Match[str], value: str, start: int) -> SecretMatch | None
         else None
     )
     if named is None:
-        return _specific(value, start) or _provider_context(before, value, start)
+        # Without a secret's name, only a provider's context names it: a provider token in
+        # the value is the scan's own finding at its anchor.
+        return _provider_context(before, value, start)
     key = named.group()
     quoted = bool(match.group("generic_q"))
     line_start = text.rfind("\n", 0, operator) + 1
