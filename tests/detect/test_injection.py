@@ -305,6 +305,10 @@ def test_rules(text: str, rule: str) -> None:
         "i read a great book about my health insurance options.",
         "we switch off our server every night",
         "the app kept asking me to set up my account again",
+        "to skip, press esc. previous settings are kept.",  # a verb and an object in two
+        "click cancel. orders that have shipped cannot be changed.",  # sentences
+        "you can ignore this warning. the above instructions still apply.",
+        "il termostato si spegne da solo di notte.",  # Italian, not Spanish "di"
     ],
 )
 def test_rules_stay_quiet(text: str) -> None:

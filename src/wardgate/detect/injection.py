@@ -201,7 +201,11 @@ def _s(anchors: str, *parts: str) -> _Pattern:
     return _Pattern(re.compile("".join(parts)), anchors=tuple(anchors.split("|")))
 
 
-_GAP = r"(?:\W+\w+){0,5}?\W+"
+# Up to five words between a verb and its object, within one sentence: "To skip, press
+# Esc. Previous settings are kept." ends one sentence before the "object" begins. (`fold`
+# has made every line break a space.)
+_NOT_A_SENTENCE_END = r"(?:(?![.!?] )\W)"
+_GAP = rf"(?:{_NOT_A_SENTENCE_END}+\w+){{0,5}}?{_NOT_A_SENTENCE_END}+"
 _OVERRIDE_VERBS = (
     r"(?:ignor\w*|disregard\w*|forget\w*|forgot|skip|bypass|override|overlook|neglect\w*"
     r"|discard|abandon|drop|cancel|erase|vergiss|vergessen|missacht\w*|überspring\w*|verwirf"
@@ -329,7 +333,8 @@ _NO_EXTRAS = (
 # an intent; its alternatives cover the languages we know attacks in.
 RULES: Mapping[str, tuple[_Pattern, ...]] = {
     "override": (
-        _w(_OVERRIDE_PREFIXES, _OVERRIDE_VERBS, r"(?:\W+\w+){0,5}?\W*", _OVERRIDE_OBJECTS),
+        _w(_OVERRIDE_PREFIXES, _OVERRIDE_VERBS, rf"(?:{_NOT_A_SENTENCE_END}+\w+){{0,5}}?"
+           rf"{_NOT_A_SENTENCE_END}*", _OVERRIDE_OBJECTS),
         _w("don|do|stop|never|hör|beacht|befolg|no|n", _NEGATED_OVERRIDE),
         _w("previous|prior|above|earlier|original|old",
            r"(?:previous|prior|above|earlier|original|old) (?:instructions?|rules|prompts?)"
@@ -357,7 +362,9 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("gib|schreib|antwort|wiederhol",
            r"(?:gib|schreib|antworte|wiederhole)\w* (?:\w+ )?(?:direkt|nur|einfach)\b"),
         _w("solo|simplemente|directamente",
-           r"(?:solo|simplemente|directamente) (?:escribe|responde|di|imprime|repite)\b"),
+           # Spanish "di" (say) only before what is said: Italian "da solo di notte".
+           r"(?:solo|simplemente|directamente) (?:(?:escribe|responde|imprime|repite)\b"
+           r"|di(?= ?[:\"'“«]| que\b))"),
         _w("répète|écri|affiche|répond",
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),
         _s("直接|只", r"(?:直接|只)(?:输出|回答|说|回复)"),
