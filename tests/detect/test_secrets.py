@@ -214,6 +214,8 @@ POSITIVES = [
     ("$ sshpass -v -p ", "S3cretPw9", " ssh h", "SECRET.password"),
     ("net use Z: \\\\srv\\share ", "P4ssw0rd", " /user:CORP\\bob", "SECRET.password"),
     ('ConvertTo-SecureString -AsPlainText -Force -String "', "Xy9!abcd", '"', "SECRET.password"),
+    # A provider token inside a keyed value keeps its provider's type.
+    ("password=[", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "]", "SECRET.stripe"),
     # A password that ends like an identifier is a password, whole.
     ("password: '", "S3cr3t!Pa55/x.myshopify.com", "'", "SECRET.generic"),
     # Identifiers of an organisation's accounts and apps.

@@ -536,11 +536,11 @@ def _which(
 
 
 def _specific(value: str, offset: int) -> SecretMatch | None:
-    """A provider-shaped token that opens a context-only value keeps its provider type.
-
-    Only at the value's start: a token further in is found at its own anchor by the scan,
-    and searching every value (up to 200 characters after each `=` or `:`) made runs of
-    operators and anchors cost quadratic time."""
+    """A provider-shaped token inside a keyed value keeps its provider type (the keyed
+    value's finding would otherwise win over the scan's own finding of the token, as
+    `password=[sk_live_...]` or `token = https://x/?key=ghp_...`). Only keyed values are
+    searched: searching every value (up to 200 characters after each `=` or `:`) made runs
+    of operators and anchors cost quadratic time."""
     windows = _STRONG_WINDOWS.get()
     if windows is not None:
         # Every provider token holds a strong anchor: a value that no strong window reaches
@@ -548,7 +548,7 @@ def _specific(value: str, offset: int) -> SecretMatch | None:
         last = bisect.bisect_left(windows, (offset + len(value),)) - 1
         if last < 0 or windows[last][1] <= offset:
             return None
-    candidate = _SPECIFIC.match(value)
+    candidate = _SPECIFIC.search(value)
     found_kind = None if candidate is None else _which(value, candidate.start(), _NOT_SPECIFIC)
     if found_kind is None:
         return None
