@@ -201,10 +201,12 @@ def _s(anchors: str, *parts: str) -> _Pattern:
     return _Pattern(re.compile("".join(parts)), anchors=tuple(anchors.split("|")))
 
 
-# Up to five words between a verb and its object, within one sentence: "To skip, press
-# Esc. Previous settings are kept." ends one sentence before the "object" begins. (`fold`
-# has made every line break a space.)
-_NOT_A_SENTENCE_END = r"(?:(?![.!?] )\W)"
+# Up to five words between a verb and its object, within one sentence: "Click cancel.
+# Previous settings are kept." ends one sentence before the "object" begins. A sentence ends
+# at `. `, `! ` or `? ` after a word of four letters or more: "u.s.", "mr.", "e.g.", "etc."
+# and "..." go on ("ignore the u.s. rules above"). (`fold` has made every line break a space
+# and every letter lower case.)
+_NOT_A_SENTENCE_END = r"(?:(?!(?<=\w{4})[.!?] )\W)"
 _GAP = rf"(?:{_NOT_A_SENTENCE_END}+\w+){{0,5}}?{_NOT_A_SENTENCE_END}+"
 _OVERRIDE_VERBS = (
     r"(?:ignor\w*|disregard\w*|forget\w*|forgot|skip|bypass|override|overlook|neglect\w*"
@@ -362,9 +364,10 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("gib|schreib|antwort|wiederhol",
            r"(?:gib|schreib|antworte|wiederhole)\w* (?:\w+ )?(?:direkt|nur|einfach)\b"),
         _w("solo|simplemente|directamente",
-           # Spanish "di" (say) only before what is said: Italian "da solo di notte".
-           r"(?:solo|simplemente|directamente) (?:(?:escribe|responde|imprime|repite)\b"
-           r"|di(?= ?[:\"'“«]| que\b))"),
+           # Opening a sentence or after "por favor": Italian "parlo solo di lavoro" and
+           # "si spegne da solo di notte" say "only of", not "just say".
+           r"(?:(?<![\s\S])|(?<=[.!?:;,\"'(¡¿])|(?<=[.!?:;,\"'(¡¿] )|(?<=favor ))"
+           r"(?:solo|simplemente|directamente) (?:escribe|responde|di|imprime|repite)\b"),
         _w("répète|écri|affiche|répond",
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),
         _s("直接|只", r"(?:直接|只)(?:输出|回答|说|回复)"),
