@@ -248,13 +248,19 @@ _OVERRIDE_OBJECTS = (
     r"|(?:zuvor|vorher|oben) gesagt\w*|das gesagte"
     r"|questions?|fragen?|pregunta\w*|domanda\w*|pergunta\w*)\b"
 )
+
+
+def _clause_start(marks: str, *words: str) -> str:
+    """Lookbehinds for where an order opens: the text's start, after one of `marks` (and a
+    space), or after one of `words` and a space."""
+    after = "".join(f"|(?<={word} )" for word in words)
+    return f"(?:(?<![\\s\\S])|(?<=[{marks}])|(?<=[{marks}] ){after})"
+
+
 # Where a verb that is as often a noun or a report ("an update on my claim", "order history
 # for my account", "we switch off our server at night") is an order: opening a sentence or
 # a clause, or after please, kindly or an addressee ("you", "you must").
-_IMPERATIVE = (
-    r"(?:(?<![\s\S])|(?<=[.!?:;,\n\"'(])|(?<=[.!?:;,\n\"'(] )|(?<=please )|(?<=kindly )"
-    r"|(?<=you )|(?<=you to )|(?<=must )|(?<=should ))"
-)
+_IMPERATIVE = _clause_start(r".!?:;,\n\"'(", "please", "kindly", "you", "you to", "must", "should")
 _ACTION_VERBS = (
     r"(?:transfer\w{0,6}|wire|deposit\w{0,3}|withdraw\w{0,3}|sell|buy|purchase|pay|grant"
     r"|revoke|unlock|disable|delete|erase|wipe|send|forward|share|upload|export|e-?mail|post"
@@ -366,7 +372,7 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("solo|simplemente|directamente",
            # Opening a sentence or after "por favor": Italian "parlo solo di lavoro" and
            # "si spegne da solo di notte" say "only of", not "just say".
-           r"(?:(?<![\s\S])|(?<=[.!?:;,\"'(¡¿])|(?<=[.!?:;,\"'(¡¿] )|(?<=favor ))"
+           _clause_start(r".!?:;,\"'(¡¿", "favor"),
            r"(?:solo|simplemente|directamente) (?:escribe|responde|di|imprime|repite)\b"),
         _w("répète|écri|affiche|répond",
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),

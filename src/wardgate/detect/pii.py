@@ -442,7 +442,7 @@ _ANCHORS = AnchorScanner(
         # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
         *(Anchor(f"{cue} [A-Z]", 0, 60) for cue in sorted(_GREETINGS)),
         Anchor(" [A-Z]. ", 40, 60),
-        # Literal anchors: with a `[A-Z]` class after each of 380 names, compiling the
+        # Literal anchors: with a `[A-Z]` class after each of 369 names, compiling the
         # database took 125 MB at its peak, which the process kept (make bench's RSS row).
         *(Anchor(f"{name} ", 0, 60) for name in sorted(_GIVEN_NAMES) if name.isascii()),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),

@@ -25,9 +25,6 @@ _URLSAFE = r"A-Za-z0-9_\-"
 _HEX = r"0-9a-f"
 # What an identifier finding scores (see the identifier rows of `TOKEN_FORMATS`).
 IDENTIFIER_SCORE = 0.6
-# Before a row that begins with a character class: the one alternation tries every row at
-# every position of a window, and this test fails at once inside a word.
-_WORD_START = r"(?<![A-Za-z0-9_\-])"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -215,13 +212,13 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     ),
     _identifier_format(
         "google_client_id",
-        _WORD_START + r"[0-9]{5,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com",
+        r"[0-9]{5,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com",
         "apps.googleusercontent.com",
         54,
     ),
     _identifier_format(
         "shopify_domain",
-        _WORD_START + r"[a-z0-9][a-z0-9\-]{0,59}\.myshopify\.com",
+        r"[a-z0-9][a-z0-9\-]{0,59}\.myshopify\.com",
         ".myshopify.com",
         60,
     ),

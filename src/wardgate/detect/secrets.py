@@ -234,6 +234,7 @@ _BRANCHES: dict[str, str] = {
 # than one of named groups; the branch that matched is found again on the (few) candidates.
 _PATTERN = re.compile("|".join(f"(?:{body})" for body in _BRANCHES.values()))
 _COMPILED = {kind: re.compile(body) for kind, body in _BRANCHES.items()}
+_KIND_OF = {pattern: kind for kind, pattern in _COMPILED.items()}
 _OPERATOR_KINDS = ("url_password", "generic")
 # The branches an `=` or `:` can anchor: those whose own text holds one (group syntax such
 # as `(?:` aside), unless a strong anchor of their own always comes with it. Every other
@@ -590,16 +591,14 @@ def _identifier_refused(value: str) -> bool:
 def _identifier(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
     if _identifier_refused(value):
         return None
-    kind = next(k for k, p in _COMPILED.items() if p is match.re)
-    return SecretMatch(_TYPE[kind], start, start + len(value), IDENTIFIER_SCORE)
+    return SecretMatch(_TYPE[_KIND_OF[match.re]], start, start + len(value), IDENTIFIER_SCORE)
 
 
 def _fixed(score: float) -> Callable[[re.Match[str], str, int], SecretMatch | None]:
     def validate(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
-        kind = next(k for k, p in _COMPILED.items() if p is match.re)
         if _PLACEHOLDER.search(value):
             return None
-        return SecretMatch(_TYPE[kind], start, start + len(value), score)
+        return SecretMatch(_TYPE[_KIND_OF[match.re]], start, start + len(value), score)
 
     return validate
 
