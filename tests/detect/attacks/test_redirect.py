@@ -266,3 +266,24 @@ _URLISH = st.lists(
 def test_never_raises(value: str, kind: PartKind) -> None:
     for finding in scan(Part("query:next", value, kind)):
         assert finding.kind == "attack.open_redirect"
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        # enclosed letters are symbols until folded: the host is still a host
+        (
+            "http://\u24d4\u24e7\u24d0\u24dc\u24df\u24db\u24d4.\u24d2\u24de\u24dc",
+            "open_redirect.obfuscated_host",
+        ),
+        # an encoded slash before @: decoded once, the host reads as the trusted name
+        ("http://trusted.com%2f@attacker.com", "open_redirect.userinfo"),
+        ("https://trusted.com%253f@attacker.com/", "open_redirect.userinfo"),
+    ],
+)
+def test_disguised_hosts(value: str, rule: str) -> None:
+    assert [f.rule for f in scan(Part("query:next", value, PartKind.QUERY))] == [rule]
+
+
+def test_encoded_slash_after_the_host_is_a_path() -> None:
+    assert scan(Part("query:next", "http://a.example/x%2f@b", PartKind.QUERY)) == []

@@ -266,7 +266,7 @@ def test_dangerous_schemes(value: str, expected: list[tuple[str, str]]) -> None:
         ("10.0.0.5:5432", [("ssrf.bare_target", "error")]),
         ("[::1]:80", [("ssrf.bare_target", "error")]),
         ("0x7f000001:80", [("ssrf.bare_target", "error")]),
-        ("0177.0.0.1:22", [("ssrf.bare_target", "error")]),
+        ("0177.0.0.1:22", [("ssrf.loopback", "critical"), ("ssrf.bare_target", "error")]),
         ("the cache is at 192.168.0.3:11211 today", [("ssrf.bare_target", "error")]),
         # a bare metadata address stays critical
         ("169.254.169.254:80", [("ssrf.metadata", "critical")]),
@@ -288,7 +288,76 @@ def test_dangerous_schemes(value: str, expected: list[tuple[str, str]]) -> None:
     ],
 )
 def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
-    assert _rules(_query(value)) == expected
+    assert _rules(_query(value, slot="query:q")) == expected
+
+
+@pytest.mark.parametrize(
+    ("slot", "value", "expected"),
+    [
+        # a parameter named for what the server fetches: a bare internal host is a target
+        ("query:url", "127.0.0.1", [("ssrf.loopback", "critical")]),
+        ("query:url", "localtest.me", [("ssrf.localhost", "critical")]),
+        (
+            "query:url",
+            "127.0.0.1:8080",
+            [("ssrf.loopback", "critical"), ("ssrf.bare_target", "error")],
+        ),
+        ("query:image_url", "169.254.169.254/latest/meta-data/", [("ssrf.metadata", "critical")]),
+        ("json:hooks[0].callbackUrl", "10.0.0.7/hook", [("ssrf.private", "critical")]),
+        ("form:targetHost", "customer1.app.127.0.0.1.nip.io", [("ssrf.loopback", "critical")]),
+        ("query:webhook", "user@[::1]", [("ssrf.loopback", "critical")]),
+        ("query:host", "db.internal", [("ssrf.internal_name", "error")]),
+        # spelled so a deny-list comparing strings lets it by
+        ("query:url", "attacker\u3002com", [("ssrf.obfuscated_host", "critical")]),
+        ("query:url", "\u24b6\u24c9\u24c9.com", [("ssrf.obfuscated_host", "critical")]),
+        ("query:url", "attacker%00.com", [("ssrf.obfuscated_host", "critical")]),
+        # not targets: public hosts, flags, sentences, real internationalised names
+        ("query:url", "example.com", []),
+        ("query:url", "0", []),
+        ("query:url", "1", []),
+        ("query:url", "m\u00fcnchen.de", []),
+        ("query:url", "see 127.0.0.1 for details", []),
+        ("query:q", "localtest.me", []),
+        ("query:version", "127.1", []),
+        ("query:urlencoded", "127.0.0.1", []),
+        ("query-key:url", "127.0.0.1", []),
+    ],
+)
+def test_bare_hosts_in_target_parameters(
+    slot: str, value: str, expected: list[tuple[str, str]]
+) -> None:
+    kind = PartKind.KEY if slot.startswith("query-key") else PartKind.QUERY
+    assert _rules(Part(slot, value, kind)) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # forms nobody writes by accident, in any parameter
+        ("0x7f.0x00.0x00.0x01", [("ssrf.loopback", "critical")]),
+        ("0177.0000.0000.0001", [("ssrf.loopback", "critical")]),
+        ("127.000.000.001", [("ssrf.loopback", "critical")]),
+        ("127\u30020\u30020\u30021", [("ssrf.loopback", "critical")]),
+        ("127%E3%80%820%E3%80%820%E3%80%821", [("ssrf.loopback", "critical")]),
+        ("\u2460\u2461\u2466.\u24ea.\u24ea.\u24ea", [("ssrf.loopback", "critical")]),
+        ("[0000::1]", [("ssrf.loopback", "critical")]),
+        ("[0:0:0:0:0:ffff:127.0.0.1]", [("ssrf.loopback", "critical")]),
+        ("[::ffff:a9fe:a9fe]", [("ssrf.metadata", "critical")]),
+        ("0xa9.0xfe.0xa9.0xfe", [("ssrf.metadata", "critical")]),
+        # zero-padded private addresses are how some consoles print them: an error only
+        ("192.168.001.010", [("ssrf.private", "error")]),
+        # the usual spellings stay unflagged: versions, ids, plain addresses
+        ("127.0.0.1", []),
+        ("127.1", []),
+        ("2130706433", []),
+        ("01.02.03.04", []),
+        ("0x7f000001", []),
+        ("[::1]", []),
+        ("[::]", []),
+    ],
+)
+def test_obfuscated_bare_addresses(value: str, expected: list[tuple[str, str]]) -> None:
+    assert _rules(_query(value, slot="query:q")) == expected
 
 
 @pytest.mark.parametrize(
@@ -437,6 +506,7 @@ def test_embedded_ipv4(address: str, embedded: str | None) -> None:
 
 def test_public_names() -> None:
     assert ssrf.__all__ == [
+        "INTERNAL_NAMES",
         "KIND",
         "embedded_ipv4",
         "fold",

@@ -110,6 +110,7 @@ _TRIGGERS = [
     r"\b(and|or|xor|not|like|rlike|regexp|div|mod|having|union|select|between)\b.*\d",
     r"://|^\s*[/\\]{2}|[/\\]{2}|^\s*[a-z][a-z0-9+.-]*:|\d\.\d|localhost|\[[0-9a-f:.]*\]|"
     r"0x[0-9a-f]|\d{8,}|metadata|\.internal\b",
+    ssrf.INTERNAL_NAMES,
     r"\$|__|proto|constructor|cookie|sess|sid\b|\bthis\.|return",
     # What `_forms` and the URL checks read besides: `+` as space, control characters
     # (browsers drop them), slashes split by whitespace, dot segments, a scheme mid-value.

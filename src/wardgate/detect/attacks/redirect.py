@@ -92,6 +92,10 @@ _HEAD_OF_URL = re.compile(
     rf"[{re.escape(_JUNK)}]*(?:[a-z][a-z0-9+.\-]*:)?[/\\]*[^/]*", re.IGNORECASE
 )
 _QUERY_OR_FRAGMENT = re.compile(r"[?#]")
+_ENCODED_DELIMITER_IN_USERINFO = re.compile(
+    rf"[{re.escape(_JUNK)}]*(?:[a-z][a-z0-9+.\-]{{0,31}}:)?//[^/?#@]*%(?:25)*(?:2f|3f|23|5c)[^/?#]*@",
+    re.IGNORECASE,
+)
 _WEB_SCHEMES = frozenset({"http", "https"})
 
 
@@ -137,7 +141,19 @@ def _cannot_redirect(head: str) -> bool:
 
 def _trick(head: str) -> _Trick | None:
     text = percent_decoded(head)
-    return _script_uri(text) or _shape_trick(text) or _encoded_head(head, text)
+    return (
+        _script_uri(text)
+        or _encoded_userinfo(head)
+        or _shape_trick(text)
+        or _encoded_head(head, text)
+    )
+
+
+def _encoded_userinfo(raw: str) -> _Trick | None:
+    """`http://trusted.com%2f@evil.com`: decoded once, the host looks like `trusted.com`."""
+    if _ENCODED_DELIMITER_IN_USERINFO.match(raw) is None:
+        return None
+    return _Trick("open_redirect.userinfo", "an encoded delimiter before @ (parsers disagree)")
 
 
 def _script_uri(text: str) -> _Trick | None:
@@ -198,7 +214,7 @@ def _path_trick(rest: str) -> _Trick | None:
 
 def _names_a_host(rest: str) -> bool:
     token = _HOST_TOKEN.match(rest)
-    host = token[0] if token else ""
+    host = fold(token[0]) if token else ""  # enclosed letters (`ⓔ`) are symbols until folded
     if not any(char.isalnum() for char in host):
         return False
     if _SCHEME_AHEAD.match(rest) or "@" in host or host.startswith("["):

@@ -48,8 +48,14 @@ Where it applies:
   parameters; a bare metadata address stays critical, and so does a local-host target on the
   port of a service that takes raw lines or answers unauthenticated (`ssrf.local_service`:
   `localhost:6379`, `127.0.0.1:11211`). A bare host without a port (a
-  dotted-quad version string, an IP-address field) is never flagged, nor a bare internal
-  name, nor a protocol-relative `//host` in a path.
+  dotted-quad version string, an IP-address field) is not flagged, nor a bare internal
+  name, nor a protocol-relative `//host` in a path, with two exceptions for a whole value:
+  in a parameter named for what the server fetches (`url`, `image_url`, `callbackUrl`,
+  `targetHost`, `webhook`...) a bare host is read as the URL it will become (servers
+  prepend the scheme), and there a name spelled to dodge a deny-list (`attacker。com`, a
+  NUL) is `ssrf.obfuscated_host`; anywhere, an address written as nobody writes one by
+  accident (hex or zero-padded parts, other scripts' digits and dots, a longhand or
+  IPv4-wrapping IPv6 literal) is judged like a URL's host.
 
 Cost (one loaded 2-core VM): a value with no colon and no pair of slashes (once NFKC has
 run and percent-encoded delimiters are undone) cannot hold a target and is dismissed in about
@@ -74,6 +80,7 @@ from wardgate.decision import Finding
 from wardgate.detect.attacks.model import Part, PartKind, finding
 
 __all__ = [
+    "INTERNAL_NAMES",
     "KIND",
     "embedded_ipv4",
     "fold",
@@ -169,6 +176,22 @@ _REBINDING_DOMAINS = ("1u.ms", "rbndr.us", "rebind.network", "rebind.it")
 _EMBEDDED_ADDRESS = re.compile(r"(?=(?<![\w])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.)")
 _PRIVATE_DOMAINS = ("internal", "local", "localdomain", "home.arpa", "svc", "lan", "intranet")
 _PRIVATE_SUFFIXES = tuple("." + domain for domain in _PRIVATE_DOMAINS)
+
+# A pattern for the names above (a gate in front of `scan`: a bare `url=localtest.me` holds
+# no digit, colon or slash, which the other triggers look for).
+INTERNAL_NAMES = "|".join(
+    re.escape(name)
+    for name in sorted(
+        {
+            *_METADATA_NAMES,
+            *_LOOPBACK_NAMES,
+            *_LOOPBACK_DOMAINS,
+            *_ADDRESS_DOMAINS,
+            *_REBINDING_DOMAINS,
+            *_PRIVATE_SUFFIXES,
+        }
+    )
+)
 
 _DANGEROUS_SCHEMES = {
     "gopher": "gopher: URL (writes raw bytes to internal services)",
@@ -270,6 +293,17 @@ _LOCAL_SERVICE_PORTS = frozenset(
 )
 _LOCAL_REASONS = frozenset({"loopback", "unspecified", "localhost-alias"})
 _DECODE_ROUNDS = 3
+# Parameter names (folded: no `_`/`-`, lower case) that hold something the server fetches.
+_TARGET_KEY = re.compile(
+    r"(?:url|uri|href|link|src|host|hostname|domain|server|endpoint|callback|webhook|proxy|feed|"
+    r"fetch|dest|destination|target|website|redirect|avatar|image|img)s?$"
+)
+_LAST_NAME = re.compile(r"([A-Za-z][\w\-]*)[\[\]\d]*$")
+_VALUE_KINDS = frozenset({PartKind.QUERY, PartKind.BODY})
+_HAS_SPACE = re.compile(r"\s")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BARE_HOST_END = re.compile(r"[/\\?#]")
+_MIN_INTEGER_HOST = 8  # 16777216 and up: no flag or count is written that wide
 _MAX_NUMBER_PART = 40  # no address part is longer; int() refuses over 4,300 digits anyway
 _MAX_URL = 2_048
 _MAX_AUTHORITY = 512
@@ -307,13 +341,16 @@ def scan(part: Part) -> list[Finding]:
     # header that carries a URL (a callback, a webhook, a custom `X-...`) is a parameter.
     header = header and part.slot.lower() in _BROWSER_HEADERS
     findings: dict[str, Finding] = {}
-    for text in _readings(part.value):
-        for hit in _hits(text, part.kind):
-            if hit.rule in findings or (header and hit.rule not in _HEADER_RULES):
-                continue
-            findings[hit.rule] = finding(
-                KIND, hit.rule, hit.severity, part.slot, matched=hit.matched, reason=hit.reason
-            )
+    hits = itertools.chain(
+        _bare_value_hits(part),
+        itertools.chain.from_iterable(_hits(text, part.kind) for text in _readings(part.value)),
+    )
+    for hit in hits:
+        if hit.rule in findings or (header and hit.rule not in _HEADER_RULES):
+            continue
+        findings[hit.rule] = finding(
+            KIND, hit.rule, hit.severity, part.slot, matched=hit.matched, reason=hit.reason
+        )
     return list(findings.values())
 
 
@@ -581,6 +618,92 @@ def _bare_hits(text: str) -> Iterator[_Hit]:
         elif reason is not None and reason != "internal-name":
             why = f"bare host:port target is {_REASON_TEXT[reason]}"
             yield _Hit("ssrf.bare_target", "error", matched, why)
+
+
+def _bare_value_hits(part: Part) -> Iterator[_Hit]:
+    """A value that is nothing but an internal host, where that alone says "fetch this".
+
+    Two cases, both whole values (a sentence naming `127.0.0.1` is not a target): a bare host
+    in a parameter whose name says it is fetched (`url=localtest.me`, `webhook=10.0.0.7/hook`;
+    servers prepend the scheme), and a bare address written in a form nobody writes
+    by accident (`0x7f.0x0.0x0.0x1`, `0177.0000.0000.0001`, `127。0。0。1`) anywhere.
+    """
+    if part.kind not in _VALUE_KINDS:
+        return
+    raw = part.value.strip()
+    if not raw or len(raw) > _MAX_AUTHORITY or _HAS_SPACE.search(raw) or "://" in raw:
+        return
+    text = fold(percent_decoded(raw))
+    host = _BARE_HOST_END.split(text, maxsplit=1)[0].rpartition("@")[2]
+    if not host:
+        return
+    named = _TARGET_KEY.search(_key_of(part.slot)) is not None
+    if named and _disguised_name(percent_decoded(raw)):
+        why = "a bare host in a parameter named for a fetch target, spelled to dodge a deny-list"
+        yield _Hit("ssrf.obfuscated_host", "critical", raw, why)
+        return
+    if named and not _short_number(host):
+        how = "a bare host in a parameter named for a fetch target"
+    elif _obfuscated(raw, host):
+        how = "a bare host written in an obfuscated form"
+    else:
+        return
+    reason = _host_reason(host)
+    if reason is None:
+        return
+    # Admin consoles zero-pad private addresses (`192.168.001.010`); nobody pads loopback.
+    weak = reason == "internal-name" or (reason == "private" and not named)
+    severity = "error" if weak else "critical"
+    yield _Hit(_REASON_RULES[reason], severity, raw, f"{how} is {_REASON_TEXT[reason]}")
+
+
+def _disguised_name(value: str) -> bool:
+    """A NUL or control character in the host, or letters and dots that fold to others.
+
+    `attacker%00.com` is cut at the NUL by C resolvers; `attacker。com` and enclosed letters
+    fold to `attacker.com` after a deny-list has compared the raw string. Real
+    internationalised names (`münchen.de`) fold to themselves.
+    """
+    host = _BARE_HOST_END.split(value, maxsplit=1)[0]
+    if _CONTROL.search(host):
+        return True
+    return not host.isascii() and fold(host) != unicodedata.normalize("NFC", host)
+
+
+def _key_of(slot: str) -> str:
+    """A slot's last name, folded: `json:hooks[0].callbackUrl` is `callbackurl`."""
+    found = _LAST_NAME.search(slot.partition(":")[2])
+    return found[1].replace("_", "").replace("-", "").lower() if found else ""
+
+
+def _short_number(host: str) -> bool:
+    """`0`, `1`, `42`: flags and counts in a `url` field, not the integer form of an address."""
+    stem = host.partition(":")[0]
+    return stem.isdigit() and len(stem) < _MIN_INTEGER_HOST
+
+
+def _obfuscated(raw: str, host: str) -> bool:
+    """An address with hex or zero-padded parts, spelled with other characters, or an IPv6
+    literal wrapping IPv4 or written longhand (`[0:0:0:0:0:0:0:1]`).
+
+    Dotted quads, short forms (`127.1`, a version number) and bare integers (an id) are
+    written innocently every day; these forms are not.
+    """
+    if host.startswith("["):
+        literal = host[1:].partition("]")[0].lower()
+        address = _ipv6(literal)
+        return address is not None and (
+            embedded_ipv4(address) is not None or str(address) != literal
+        )
+    stem = host.partition(":")[0].lower().rstrip(".")
+    if not ipv4_readings(stem):
+        return False
+    if not raw.isascii() or "%" in raw:
+        return stem.count(".") == 3
+    parts = stem.split(".")
+    return len(parts) == 4 and any(
+        part.startswith("0x") or (len(part) > 1 and part[0] == "0") for part in parts
+    )
 
 
 def _unscanned(text: str) -> _Hit:
