@@ -214,6 +214,10 @@ POSITIVES = [
     ("$ sshpass -v -p ", "S3cretPw9", " ssh h", "SECRET.password"),
     ("net use Z: \\\\srv\\share ", "P4ssw0rd", " /user:CORP\\bob", "SECRET.password"),
     ('ConvertTo-SecureString -AsPlainText -Force -String "', "Xy9!abcd", '"', "SECRET.password"),
+    ("net user administrator ", "Passw0rd123", " /add", "SECRET.password"),
+    ('net user bob "', "Sp ace#1", '" /domain', "SECRET.password"),
+    ("htpasswd -bc /etc/nginx/.htpasswd admin ", "Hx72mQp9L", "\n", "SECRET.password"),
+    ("htpasswd -nbB admin ", "Hx72mQp9L", "\n", "SECRET.password"),  # -n: no file
     # A provider token inside a keyed value keeps its provider's type.
     ("password=[", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "]", "SECRET.stripe"),
     # A password that ends like an identifier is a password, whole.
@@ -354,6 +358,11 @@ NEGATIVES = [
     "...redis-cli using the -a option to authenticate",  # prose
     "The sshpass -p argument exposes the password in ps.",
     "Run net use with /user:admin followed by the password.",
+    "net user admin /add",  # asks for no password on the line
+    "net user admin *",  # prompts
+    "Use net user to list the accounts on this machine",
+    "htpasswd -c .htpasswd admin",  # prompts
+    "run htpasswd -b file user password to add one",  # prose
     "docker run --name mysql -p3306:3306 -d mysql:8",  # mysql is not the command
     "find /var/lib/mysql -name '*.log' -print0",
     "docker compose -f mysql.yml -pstaging up",

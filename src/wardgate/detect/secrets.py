@@ -154,7 +154,8 @@ _BRANCHES: dict[str, str] = {
     # Tools whose own flag takes the password, written as a command (at a line's start or
     # after `;`, `|`, `$`, a quote, ..., so that the match starts at its anchor): `sshpass
     # -p`, `redis-cli -a`, MySQL's `-p` with the value attached (a bare `-p` prompts), `net
-    # use \\host\share <password>` and `net use ... /user:name <password>`, PowerShell's
+    # use \\host\share <password>` and `net use ... /user:name <password>`, `net user <name>
+    # <password>`, `htpasswd -b [file] <user> <password>` (`-n` takes no file), PowerShell's
     # `ConvertTo-SecureString "..." -AsPlainText`.
     "tool_password": (
         r"(?:^|(?<=[\n;&|(`\"'$>:])|(?<=[\n;&|(`\"'$>:][ \t])|(?<=[\n;&|(`\"'$>:][ \t]{2})"
@@ -164,6 +165,10 @@ _BRANCHES: dict[str, str] = {
         r"[^\n|;&]{0,80}?[ \t]-p(?=\S)"
         r"|(?i:net)(?:\.exe)?[ \t]+(?i:use)\b[^\n|;&]{0,120}?[ \t]/(?i:user):\S{1,64}[ \t]+"
         r"|(?i:net)(?:\.exe)?[ \t]+(?i:use)[ \t]+(?:[A-Za-z]:[ \t]+)?\\\\\S{1,200}[ \t]+"
+        r"|(?i:net)(?:\.exe)?[ \t]+(?i:user)[ \t]+(?:\"[^\"\n]{1,64}\"|[^\s/\"]{1,64})[ \t]+"
+        r"|htpasswd[ \t]+-(?=[A-Za-z]*n)(?=[A-Za-z]*b)[A-Za-z]+[ \t]+\S{1,64}[ \t]+"
+        r"|htpasswd(?:[ \t]+-[A-Za-z]+)*?[ \t]+-(?![A-Za-z]*n)[A-Za-z]*b[A-Za-z]*"
+        r"(?:[ \t]+-[A-Za-z]+)*[ \t]+\S{1,200}[ \t]+\S{1,64}[ \t]+"
         r"|(?i:ConvertTo-SecureString)(?:[ \t]+-\w+)*?[ \t]+(?:-String[ \t]+)?(?=[\"']))"
         r"(?:(?P<tool_password_q>[\"'])|)(?P<tool_password_v>(?(tool_password_q)[^\n\"']{3,128}"
         r"|[^\s\"'`;|&<>()$/\-][^\s\"'`;|&<>()]{2,127}))(?(tool_password_q)(?P=tool_password_q))"
@@ -295,6 +300,8 @@ _ANCHORS = AnchorScanner(
         ),
         *(Anchor(tool, 0, 200) for tool in ("sshpass", "redis-cli", "mysql")),
         Anchor("net use", 0, 200, caseless=True),
+        Anchor("net user", 0, 200, caseless=True),
+        Anchor("htpasswd", 0, 400),
         Anchor("ConvertTo-SecureString", 0, 200, caseless=True),
         Anchor("pwd={", 0, 140, caseless=True),
         Anchor("password={", 0, 140, caseless=True),
