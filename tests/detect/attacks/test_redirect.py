@@ -287,3 +287,15 @@ def test_disguised_hosts(value: str, rule: str) -> None:
 
 def test_encoded_slash_after_the_host_is_a_path() -> None:
     assert scan(Part("query:next", "http://a.example/x%2f@b", PartKind.QUERY)) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "postgres://app:s3cr%2Ft@db.example.com:5432/app",  # an encoded password
+        "redis://:p%23ss@cache.example.com:6379/0",
+        "https://user:p%3Fw@hooks.example.com/x",
+    ],
+)
+def test_encoded_passwords_are_not_userinfo_tricks(value: str) -> None:
+    assert scan(Part("json:dsn", value, PartKind.BODY)) == []

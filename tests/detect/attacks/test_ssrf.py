@@ -304,13 +304,26 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
         ),
         ("query:image_url", "169.254.169.254/latest/meta-data/", [("ssrf.metadata", "critical")]),
         ("json:hooks[0].callbackUrl", "10.0.0.7/hook", [("ssrf.private", "critical")]),
-        ("form:targetHost", "customer1.app.127.0.0.1.nip.io", [("ssrf.loopback", "critical")]),
+        ("form:feedUrl", "customer1.app.127.0.0.1.nip.io", [("ssrf.loopback", "critical")]),
         ("query:webhook", "user@[::1]", [("ssrf.loopback", "critical")]),
-        ("query:host", "db.internal", [("ssrf.internal_name", "error")]),
+        ("query:proxy", "db.internal", [("ssrf.internal_name", "error")]),
         # spelled so a deny-list comparing strings lets it by
         ("query:url", "attacker\u3002com", [("ssrf.obfuscated_host", "critical")]),
         ("query:url", "\u24b6\u24c9\u24c9.com", [("ssrf.obfuscated_host", "critical")]),
         ("query:url", "attacker%00.com", [("ssrf.obfuscated_host", "critical")]),
+        # whatever follows the host, and however the name is spelled
+        ("query:url", "127.0.0.1\t/admin", [("ssrf.loopback", "critical")]),
+        ("query:image_url", "169.254.169.254/?p=" + "A" * 600, [("ssrf.metadata", "critical")]),
+        ("query:url2", "localtest.me", [("ssrf.localhost", "critical")]),
+        ("json:callback_url_v2", "10.1.2.3", [("ssrf.private", "critical")]),
+        ("query:url", "0/admin", [("ssrf.unspecified", "critical")]),
+        ("query:url", "2130706433", [("ssrf.loopback", "critical")]),
+        # a host typed wholly in fullwidth forms is what an input method produces: an error
+        (
+            "query:url",
+            "\uff57\uff57\uff57\uff0e\uff45\uff58\uff0e\uff43\uff4f\uff4d",
+            [("ssrf.obfuscated_host", "error")],
+        ),
         # not targets: public hosts, flags, sentences, real internationalised names
         ("query:url", "example.com", []),
         ("query:url", "0", []),
@@ -320,6 +333,22 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
         ("query:q", "localtest.me", []),
         ("query:version", "127.1", []),
         ("query:urlencoded", "127.0.0.1", []),
+        # names of where something runs or points, not of what is fetched
+        ("json:host", "0.0.0.0", []),
+        ("json:dnsServer", "192.168.1.1", []),
+        ("json:image", "localhost:5000/app:latest", [("ssrf.bare_target", "error")]),
+        ("json:endpoint", "kubernetes.default.svc", []),
+        ("json:deploymentTarget", "10.15", []),
+        ("json:target", "0.5", []),
+        # numbers, words, networks and text in a fetch parameter
+        ("json:link", "12345678", []),
+        ("json:link", "kubernetes", []),
+        ("json:url", "0.27.1", []),
+        ("json:url", "10.12.2024", []),
+        ("json:proxy", "10.0.0.0/8", []),
+        ("json:link", "more\u2026", []),
+        ("json:src", "\u5199\u771f\uff11.jpg", []),
+        ("json:link", "\u5b8c\u6210\u3002", []),
         ("query-key:url", "127.0.0.1", []),
     ],
 )
@@ -344,8 +373,13 @@ def test_bare_hosts_in_target_parameters(
         ("[0:0:0:0:0:ffff:127.0.0.1]", [("ssrf.loopback", "critical")]),
         ("[::ffff:a9fe:a9fe]", [("ssrf.metadata", "critical")]),
         ("0xa9.0xfe.0xa9.0xfe", [("ssrf.metadata", "critical")]),
-        # zero-padded private addresses are how some consoles print them: an error only
+        ("0x7f.1", [("ssrf.loopback", "critical")]),
+        ("0177.1", [("ssrf.loopback", "critical")]),
+        # odd but not attacks out of a fetch parameter: padded private addresses, masks,
+        # longhand link-local literals are errors only
         ("192.168.001.010", [("ssrf.private", "error")]),
+        ("000.000.000.000", [("ssrf.unspecified", "error")]),
+        ("[fe80:0:0:0:a00:27ff:fe4e:66a1]", [("ssrf.link_local", "error")]),
         # the usual spellings stay unflagged: versions, ids, plain addresses
         ("127.0.0.1", []),
         ("127.1", []),
@@ -354,6 +388,10 @@ def test_bare_hosts_in_target_parameters(
         ("0x7f000001", []),
         ("[::1]", []),
         ("[::]", []),
+        ("[fe80::1%eth0]:8080", [("ssrf.bare_target", "error")]),  # canonical, with a zone
+        ("00.02.00.15", []),  # a firmware version
+        ("127.0.0.1/\u00e9", []),  # the path is not the host
+        ("127.0.0.1/a%20b", []),
     ],
 )
 def test_obfuscated_bare_addresses(value: str, expected: list[tuple[str, str]]) -> None:

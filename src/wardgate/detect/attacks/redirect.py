@@ -92,8 +92,11 @@ _HEAD_OF_URL = re.compile(
     rf"[{re.escape(_JUNK)}]*(?:[a-z][a-z0-9+.\-]*:)?[/\\]*[^/]*", re.IGNORECASE
 )
 _QUERY_OR_FRAGMENT = re.compile(r"[?#]")
+# `http://trusted.com%2f@evil.com`: a host name, then an encoded delimiter, then `@`. A
+# percent-encoded password (`https://user:p%3Fw@host`) is RFC 3986 and has no dotted name.
 _ENCODED_DELIMITER_IN_USERINFO = re.compile(
-    rf"[{re.escape(_JUNK)}]*(?:[a-z][a-z0-9+.\-]{{0,31}}:)?//[^/?#@]*%(?:25)*(?:2f|3f|23|5c)[^/?#]*@",
+    rf"[{re.escape(_JUNK)}]*(?:https?:)?//[^/?#@:]*[a-z0-9\-]\.[a-z]{{2,}}"
+    r"%(?:25)*(?:2f|3f|23|5c)[^/?#]*@",
     re.IGNORECASE,
 )
 _WEB_SCHEMES = frozenset({"http", "https"})
