@@ -333,6 +333,7 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
         ("query:q", "localtest.me", []),
         ("query:version", "127.1", []),
         ("query:urlencoded", "127.0.0.1", []),
+        ("query:#k12feed34", "127.0.0.1", []),  # a digest's hex letters spell no name
         # names of where something runs or points, not of what is fetched
         ("json:host", "0.0.0.0", []),
         ("json:dnsServer", "192.168.1.1", []),

@@ -691,6 +691,8 @@ def _fetch_named(slot: str) -> bool:
     `query:image_url`, `form:url2`, `json:callback_url_v2`; not `query:urlencoded`."""
     components = _NAME_SEPARATORS.split(slot.partition(":")[2])
     name = next((c for c in reversed(components) if any(ch.isalpha() for ch in c)), "")
+    if name.startswith("#"):
+        return False  # a digest of an odd name (`url[]`, non-ASCII): its letters are hex
     words = [word.lower() for word in _NAME_WORDS.findall(name) if len(word) > 1]
     return bool(words) and words[-1] in _FETCH_WORDS
 
