@@ -261,19 +261,10 @@ def environment(cases: Sequence[Case]) -> dict[str, Any]:
     sizes = [len(c.sample.path) + len(c.sample.query) + len(c.sample.body) for c in cases]
     return {
         "python": platform.python_version(),
-        "cpu": _cpu_model(),
+        "cpu": report_sections.cpu_model(),
         "request_bytes_median": statistics.median(sizes) if sizes else 0,
         "request_bytes_max": max(sizes, default=0),
     }
-
-
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 # --- markdown -----------------------------------------------------------------------------

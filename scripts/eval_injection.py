@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import report_sections
 from injection_data import (
     DEFAULT_DATA,
     DOCUMENT,
@@ -507,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "robustness_per_source": robust_limit,
         "robustness": robustness(detector, attacks, robust_limit),
         "latency": latency(detector, benign_texts, repeats),
-        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "machine": f"{report_sections.cpu_model()}, Python {platform.python_version()}",
     }
     if args.semantic:
         results["semantic"] = semantic_results(

@@ -534,15 +534,6 @@ def dataset_commits(data_dir: Path) -> dict[str, str]:
     }
 
 
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def evaluate(
     tools: Sequence[Tool], docs: Sequence[Doc], cases: Sequence[SecretCase], repeats: int
 ) -> dict[str, Any]:
@@ -945,7 +936,7 @@ def main(
         "gold_counts": gold_counts(docs),
         "environment": {
             "python": platform.python_version(),
-            "cpu": _cpu_model(),
+            "cpu": report_sections.cpu_model(),
             "texts": len(docs),
             "text_chars_median": statistics.median(sizes) if sizes else 0,
             "text_chars_max": max(sizes, default=0),

@@ -6,12 +6,13 @@ Each evaluation script owns the text between its markers (`<!-- attacks:begin --
 
 from __future__ import annotations
 
+import platform
 import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["code_span", "markers", "table", "write_section"]
+__all__ = ["code_span", "cpu_model", "markers", "table", "write_section"]
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -57,3 +58,13 @@ def _escape(char: str) -> str:
     if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
         return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
     return char
+
+
+def cpu_model() -> str:
+    """The processor's name, for the latency figures: hosts differ by 2x from one to another."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

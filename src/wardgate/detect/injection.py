@@ -236,14 +236,44 @@ _OVERRIDE_PREFIXES = (
     "|erase|vergi|vergess|missacht|überspr|verwirf|olvid|omit|descart|oubli|dimentic|tralasci"
     "|esque|desconsider|negeer|vergeet|haz|haga|faites|fais|pasa|pase|ne"
 )
+# "Please ignore my previous email": what a correspondent takes back is one of their own
+# messages, meetings or orders, not the reader's instructions. ("Ignore the previous
+# message" stays an override: chat messages are what an injection means by it.)
+_ARTIFACTS_EN = (
+    r"(?:e-?mails?|mails?|versions?|meetings?|invoices?|bills?|orders?|bookings?|reservations?"
+    r"|appointments?|reminders?|notices?|newsletters?|announcements?|attachments?|links?"
+    r"|address(?:es)?|numbers?|prices?|quotes?|estimates?|drafts?|posts?|comments?|voicemails?"
+    r"|calls?|letters?|notifications?|alerts?|schedules?|slides?|pages?|sections?|chapters?"
+    r"|steps?|one)\b"
+)
+_ARTIFACTS_DE = (
+    r"(?:e-?mails?|mails?|versionen?|termine?|rechnung\w*|bestellung\w*|buchung\w*"
+    r"|erinnerung\w*|anhänge?|links?|adressen?|nummern?|preise?|angebot\w*|entw[uü]rfe?"
+    r"|abschnitt\w*|kapitel|seiten?)\b"
+)
+# "Disregard the link above": English puts "above" after the noun too.
+_ARTIFACT_BEFORE_EN = "".join(
+    f"(?<!{noun} )"
+    for noun in ("email", "e-mail", "mail", "link", "address", "number", "version", "comment",
+                 "post", "note", "draft", "invoice", "quote", "attachment", "meeting")
+)  # fmt: skip
+# Romance languages name the message first: "mi correo anterior", "mon courriel précédent".
+_ARTIFACT_BEFORE = "".join(
+    f"(?<!{noun} )"
+    for noun in ("correo", "email", "e-mail", "mail", "mensaje de correo", "pedido", "versión",
+                 "version", "courriel", "factura", "fattura", "commande", "reunión", "réunion",
+                 "riunione", "versione")
+)  # fmt: skip
 _OVERRIDE_OBJECTS = (
     r"(?:instruct\w*|instrukt\w*|instrucc?i\w*|instruç\w*|istruzion\w*|prompts?|rules?"
     r"|regel\w*|regl\w*|règle\w*|regol\w*|regra\w*|directions?|directives?|direttiv\w*"
     r"|directrices|guidelines?|richtlinie\w*|commands?|befehl\w*|comand\w*|commande\w*"
     r"|orders|órdenes|ordres|constraints|restrictions?|programming|guidance|context|anweisung\w*"
-    r"|vorgabe\w*|aufgabe\w*|indicaci\w*|indicazion\w*|consignes?|opdracht\w*|previous"
-    r"|prior|above|earlier|preceding|everything|oben\w*|vorherig\w*|bisherig\w*|zuvor"
-    r"|alles|anterior\w*|précédent\w*|ci-dessus|precedent\w*|vorige|obig\w*|todo|tout"
+    r"|vorgabe\w*|aufgabe\w*|indicaci\w*|indicazion\w*|consignes?|opdracht\w*"
+    rf"|(?:previous|prior|earlier|preceding)(?! {_ARTIFACTS_EN})|{_ARTIFACT_BEFORE_EN}above"
+    rf"(?! {_ARTIFACTS_EN})|everything|oben\w*"
+    rf"|(?:vorherig|bisherig)\w*(?! {_ARTIFACTS_DE})|zuvor|alles|{_ARTIFACT_BEFORE}"
+    r"(?:anterior\w*|précédent\w*|precedent\w*)|ci-dessus|vorige|obig\w*|todo|tout"
     r"|(?:said|told|written|wrote|mentioned|given|stated) (?:before|earlier|previously|so far)"
     r"|(?:zuvor|vorher|oben) gesagt\w*|das gesagte"
     r"|questions?|fragen?|pregunta\w*|domanda\w*|pergunta\w*)\b"
