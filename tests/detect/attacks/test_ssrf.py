@@ -334,6 +334,10 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
         ("query:version", "127.1", []),
         ("query:urlencoded", "127.0.0.1", []),
         ("query:#k12feed34", "127.0.0.1", []),  # a digest's hex letters spell no name
+        # a custom header named for a fetch target is a parameter; other headers are not
+        ("header:x-callback-url", "127.0.0.1:8080/cb", [("ssrf.loopback", "critical")]),
+        ("header:x-forwarded-host", "127.0.0.1", []),
+        ("header:x-real-ip", "0x7f.0x0.0x0.0x1", []),
         # names of where something runs or points, not of what is fetched
         ("json:host", "0.0.0.0", []),
         ("json:dnsServer", "192.168.1.1", []),
@@ -356,7 +360,8 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
 def test_bare_hosts_in_target_parameters(
     slot: str, value: str, expected: list[tuple[str, str]]
 ) -> None:
-    kind = PartKind.KEY if slot.startswith("query-key") else PartKind.QUERY
+    kinds = {"query-key": PartKind.KEY, "header": PartKind.HEADER}
+    kind = kinds.get(slot.partition(":")[0], PartKind.QUERY)
     assert _rules(Part(slot, value, kind)) == expected
 
 

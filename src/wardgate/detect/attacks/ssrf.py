@@ -638,11 +638,13 @@ def _bare_value_hit(part: Part) -> _Hit | None:
     own. Anywhere, an address written as nobody writes one by accident
     (`0x7f.0x0.0x0.0x1`, `0177.0.0.1`, `127。0。0。1`) is judged as the host it spells.
     """
-    if part.kind not in _VALUE_KINDS:
+    if part.kind not in _VALUE_KINDS and part.kind is not PartKind.HEADER:
         return None
     named = _fetch_named(part.slot)
-    if not named and not _may_be_obfuscated(part.value[:_MAX_HOST]):
-        return None
+    if not named and (
+        part.kind is PartKind.HEADER or not _may_be_obfuscated(part.value[:_MAX_HOST])
+    ):
+        return None  # a header is a target only where its name says so (`X-Callback-Url`)
     head = part.value.lstrip()[:_MAX_HOST]
     token = head.split(None, 1)[0] if head else ""
     raw_host = _BARE_HOST_END.split(token, maxsplit=1)[0].rpartition("@")[2]
