@@ -327,6 +327,25 @@ def test_our_xxe_payloads_are_blocked_as_an_xml_body(payload: str) -> None:
     assert report.blocked, [(f.rule, f.location) for f in report.findings]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<!--#exec cmd="ls"--><root/>',  # comments are markup, not values
+        '<order><!--#include virtual="/etc/passwd" --><id>7</id></order>',
+        '<r><esi:include src="http://evil.example/x"/></r>',
+    ],
+)
+def test_server_side_includes_in_xml_markup_are_blocked(body: str) -> None:
+    report = ENGINE.inspect(_post(body.encode(), _XML))
+    assert report.blocked, [(f.rule, f.location) for f in report.findings]
+
+
+def test_ordinary_xml_comments_are_not_includes() -> None:
+    body = "<config><!-- #region limits --><max>5</max><!-- TODO: raise --></config>"
+    report = ENGINE.inspect(_post(body.encode(), _XML))
+    assert not report.blocked, [(f.rule, f.location) for f in report.findings]
+
+
 def test_a_soap_request_with_a_declaration_is_not_an_attack() -> None:
     body = (
         '<?xml version="1.0" encoding="utf-8"?>'

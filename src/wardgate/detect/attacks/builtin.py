@@ -116,6 +116,8 @@ _TRIGGERS = [
     # (browsers drop them), slashes split by whitespace, dot segments, a scheme mid-value.
     r"\+|[\x00-\x08\x0b-\x1f\x7f]|[/\\][\s\x00-\x1f]+[/\\]|\.\.|\./|[a-z0-9]:",
 ]
+# Signature categories read in an XML body's markup, not only in its values.
+_MARKUP_CATEGORIES = frozenset({"xxe", "ssi"})
 # Findings on these depend on the exact slot (the header's name, the key's place).
 _SLOT_BOUND = frozenset({PartKind.HEADER, PartKind.KEY, PartKind.COOKIE})
 _OVER_BUDGET = finding(
@@ -162,7 +164,8 @@ class BuiltinEngine:
             load_signatures() if signatures is None else signatures, paranoia=paranoia
         )
         self._markup = SignatureSet(
-            [s for s in self._signatures.signatures if s.category == "xxe"], paranoia=paranoia
+            [s for s in self._signatures.signatures if s.category in _MARKUP_CATEGORIES],
+            paranoia=paranoia,
         )
         self._gate = PartGate([s.pattern for s in self._signatures.signatures] + _TRIGGERS)
 
@@ -199,7 +202,8 @@ class BuiltinEngine:
         return self.report(findings, malformed=extraction.malformed)
 
     def _scan_markup(self, body: bytes) -> list[Finding]:
-        """XML's own markup (DOCTYPE, XInclude, XSLT): the parts only hold its values."""
+        """XML's own markup (DOCTYPE, XInclude, XSLT, and the comments and ESI elements a
+        server-side include runs): the parts only hold its values."""
         part = Part("body", body.decode("utf-8", "replace"), PartKind.RAW)
         # Rules written for XML in a parameter (a declaration, a SOAP envelope) name the part
         # kinds they apply to; an XML body holds both by design.
