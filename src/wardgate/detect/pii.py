@@ -297,6 +297,7 @@ _NOT_FAMILY_NAMES = (
             "Cathedral",
             "Chapel",
             "Hall",
+            "Lodge",
             "Center",
             "Centre",
             "Theatre",
