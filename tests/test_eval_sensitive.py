@@ -192,3 +192,24 @@ def test_nothing_is_written_when_no_tool_can_run(data: Path, tmp_path: Path) -> 
 )
 def test_text_snippets_are_table_safe(text: str, expected: str) -> None:
     assert eval_sensitive.snippet(text) == expected
+
+
+def test_throughput_passes_take_turns_and_the_ratio_pairs_them() -> None:
+    calls: list[str] = []
+    rates = eval_sensitive.throughput(
+        {
+            "wardgate": lambda text: calls.append("w") or [],
+            "presidio": lambda text: calls.append("p") or [],
+        },
+        ["a", "b"],
+        repeats=2,
+    )
+    # one warm-up call each, then passes over both texts in turn
+    assert "".join(calls) == "wp" + "wwpp" * 2
+    assert set(rates) == {"wardgate", "presidio"} and rates["wardgate"]["repeats"] == 2
+    runs = {
+        "wardgate": {"throughput": {"all": [100.0, 60.0, 300.0]}},
+        "presidio": {"throughput": {"all": [10.0, 10.0, 10.0]}},
+    }
+    assert eval_sensitive.throughput_ratio(runs) == 10.0
+    assert eval_sensitive.throughput_ratio({"wardgate": runs["wardgate"]}) is None
