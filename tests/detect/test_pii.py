@@ -131,6 +131,13 @@ def test_match_is_frozen() -> None:
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
         ("wohne Hauptstraße 5", "LOCATION", "Hauptstraße 5"),
+        ("My address is 48 Ashley Ramp", "LOCATION", "48 Ashley Ramp"),  # USPS suffixes
+        ("to 0195 Kathy Plains Suite 373", "LOCATION", "0195 Kathy Plains Suite 373"),
+        (
+            "at 450 Oak Hollow Crossing, Austin, TX 78701",
+            "LOCATION",
+            "450 Oak Hollow Crossing, Austin, TX 78701",
+        ),
         # a street with its unit, town, state and ZIP or postcode, whole
         (
             "Ship to 1600 Pennsylvania Avenue NW, Washington, DC 20500 please.",
@@ -235,6 +242,8 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Thomas The Tank",  # a sentence's word, not a family name
         "The bus station is on Peter Zuidhove 188",  # a street named after a person
         "In 1999 2000 2001 2002 we grew",  # years
+        "Susie has 11 Rhode Island Reds and 6 Golden Comets",  # a place, not a street type
+        "We stopped at 3 Rest Areas and 2 Truck Stops",  # words no street type ends
     ],
 )
 def test_not_found(text: str) -> None:

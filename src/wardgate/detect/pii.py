@@ -94,6 +94,15 @@ _STREET_EN = (
     r"|Terrace|Ter|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Alley|Crescent"
     r"|Close|Grove|Gardens|Row|Walk|Mews|Expressway|Expy|Freeway|Pike|Loop|Crossing|Ridge"
     r"|Heights|Plaza|Junction|Commons"
+    # More of the USPS street suffixes (Publication 28), those no ordinary phrase ends in
+    # after a number ("Center", "Park", "Station", "Club", "Run" are left out).
+    r"|Ramp|Plains?|Knolls?|Hollow|Glens?|Coves?|Creek|Crest|Curve|Dale|Estates?|Extensions?"
+    r"|Falls|Ferry|Flats|Fords?|Forest|Forges?|Forks?|Gateway|Greens?|Groves|Harbou?rs?|Haven"
+    r"|Hills?|Inlet|Junctions|Lakes?|Landing|Locks?|Manors?|Meadows?|Mills?"
+    r"|Mount|Mountains?|Neck|Orchard|Oval|Overpass|Pines?|Points?|Prairie|Ranch|Rapids?"
+    r"|Ridges|Shoals?|Shores?|Skyway|Spurs?|Stravenue|Stream|Summit|Throughway|Trace"
+    r"|Trafficway|Tunnel|Turnpike|Underpass|Valleys?|Viaduct|Vista|Villages?|Ville|Bypass"
+    r"|Causeway|Canyon|Cliffs?|Corners?|Courts|Crossroads?|Divide|Bluffs?|Branch|Brooks?"
 )
 _STREET_DIRECTION = r"(?:North|South|East|West|N|S|E|W|NE|NW|SE|SW)"
 # What may follow an English street: a unit ("Apt 4B", "Suite 200", "#12"), then a town and
