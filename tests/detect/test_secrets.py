@@ -218,6 +218,12 @@ POSITIVES = [
     ('net user bob "', "Sp ace#1", '" /domain', "SECRET.password"),
     ("htpasswd -bc /etc/nginx/.htpasswd admin ", "Hx72mQp9L", "\n", "SECRET.password"),
     ("htpasswd -nbB admin ", "Hx72mQp9L", "\n", "SECRET.password"),  # -n: no file
+    ("htpasswd -b -C 10 /etc/.htpasswd admin2 ", "Hx72mQp9L", "\n", "SECRET.password"),
+    ("htpasswd -n -b admin ", "Hx72mQp9L", "\n", "SECRET.password"),
+    ("RUN htpasswd -bc /etc/nginx/.htpasswd admin ", "Hx72mQp9L", "\n", "SECRET.password"),
+    ("NET.EXE USER admin ", "P@ssw0rd9", " /add", "SECRET.password"),
+    ("cmd /c net user admin ", "P@ssw0rd9", " /add", "SECRET.password"),
+    ("1. net user admin ", "P@ssw0rd9", " /add", "SECRET.password"),
     # A provider token inside a keyed value keeps its provider's type.
     ("password=[", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "]", "SECRET.stripe"),
     # A password that ends like an identifier is a password, whole.
@@ -363,6 +369,10 @@ NEGATIVES = [
     "Use net user to list the accounts on this machine",
     "htpasswd -c .htpasswd admin",  # prompts
     "run htpasswd -b file user password to add one",  # prose
+    "net user [username [password | *] [options]] [/domain]",  # the syntax line
+    "net user username {password | *} /ADD",
+    "Net user additions: 1.2M (Q3 2024)",  # business text
+    "Q3 highlights: net user adds 1.2M.",
     "docker run --name mysql -p3306:3306 -d mysql:8",  # mysql is not the command
     "find /var/lib/mysql -name '*.log' -print0",
     "docker compose -f mysql.yml -pstaging up",

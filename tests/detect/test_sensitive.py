@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from wardgate.detect.sensitive import PseudonymVault, keyed_digest, label
+from wardgate.detect.sensitive import PseudonymVault, find_sensitive, keyed_digest, label
 
 
 def test_the_same_value_gets_the_same_placeholder_and_types_count_apart() -> None:
@@ -53,3 +55,12 @@ def test_labels_and_keyed_digests() -> None:
     assert label("NL_BSN") == "NL_BSN"
     one, two = keyed_digest(b"k1", "078-05-1120"), keyed_digest(b"k2", "078-05-1120")
     assert one != two and len(one) == 12 and one == keyed_digest(b"k1", "078-05-1120")
+
+
+def test_overlaps_are_resolved_against_neighbours_only() -> None:
+    # Disjoint findings in order: each new one is checked against its neighbours, the same
+    # answer as against every kept one (a long text of names took seconds that way).
+    text = "Maria Lopez met Klaus Meyer. " * 200
+    found = find_sensitive(text)
+    assert len(found) == 400
+    assert all(a.end <= b.start for a, b in itertools.pairwise(found))

@@ -268,6 +268,8 @@ _SENTENCE_STARTS = frozenset(
     }
 )  # fmt: skip
 _GREETINGS = frozenset({"Hi", "Hello", "Hey"})
+# Words that make the given name after them part of a place or an event's name.
+_BEFORE_NOT_A_NAME = ("San ", "Santa ", "Santo ", "São ", "Saint ", "St. ", "Hurricane ")
 _GIVEN_NAMES = frozenset(
     name
     for line in (files("wardgate") / "data" / "names" / "given.txt").read_text("utf-8").splitlines()
@@ -307,6 +309,16 @@ _NOT_FAMILY_NAMES = (
             "Chapel",
             "Hall",
             "Lodge",
+            "County",
+            "State",
+            "Corporation",
+            "Incorporated",
+            "Festival",
+            "Dynasty",
+            "Empire",
+            "Nebula",
+            "Season",
+            "Salad",
             "Center",
             "Centre",
             "Theatre",
@@ -493,6 +505,8 @@ def _given(text: str, m: re.Match[str]) -> PiiMatch | None:
     first, _, family = m.group().partition(" ")
     if first not in _GIVEN_NAMES or family.split("-")[0] in _NOT_FAMILY_NAMES:
         return None
+    if text[max(0, m.start() - 9) : m.start()].endswith(_BEFORE_NOT_A_NAME):
+        return None  # "San Mateo County", "Santa Ana Winds", "Hurricane Katrina Relief"
     if _HOUSE_NUMBER.match(text, m.end()):
         return None  # "Peter Zuidhove 188": a street named after a person
     return PiiMatch("PERSON", m.start(), m.end(), 0.6)

@@ -159,16 +159,21 @@ _BRANCHES: dict[str, str] = {
     # `ConvertTo-SecureString "..." -AsPlainText`.
     "tool_password": (
         r"(?:^|(?<=[\n;&|(`\"'$>:])|(?<=[\n;&|(`\"'$>:][ \t])|(?<=[\n;&|(`\"'$>:][ \t]{2})"
-        r"|(?<=sudo[ \t]))"
+        r"|(?<=\n[ \t]{3})|(?<=\n[ \t]{4})|(?<=sudo[ \t])|(?<=RUN[ \t])|(?<=/[cCk][ \t])"
+        r"|(?<=/bin/)|(?<=\n- )|(?<=\n\* )|(?<=\d\. ))"
         r"(?:sshpass(?:[ \t]+-v)*[ \t]+-p[ \t]*|redis-cli\b[^\n|;&]{0,80}?[ \t]-a[ \t]+"
         r"|(?:mysql(?:dump|admin|import|check|show|slap)?|mariadb(?:-dump|-admin)?)\b"
         r"[^\n|;&]{0,80}?[ \t]-p(?=\S)"
         r"|(?i:net)(?:\.exe)?[ \t]+(?i:use)\b[^\n|;&]{0,120}?[ \t]/(?i:user):\S{1,64}[ \t]+"
         r"|(?i:net)(?:\.exe)?[ \t]+(?i:use)[ \t]+(?:[A-Za-z]:[ \t]+)?\\\\\S{1,200}[ \t]+"
-        r"|(?i:net)(?:\.exe)?[ \t]+(?i:user)[ \t]+(?:\"[^\"\n]{1,64}\"|[^\s/\"]{1,64})[ \t]+"
-        r"|htpasswd[ \t]+-(?=[A-Za-z]*n)(?=[A-Za-z]*b)[A-Za-z]+[ \t]+\S{1,64}[ \t]+"
-        r"|htpasswd(?:[ \t]+-[A-Za-z]+)*?[ \t]+-(?![A-Za-z]*n)[A-Za-z]*b[A-Za-z]*"
-        r"(?:[ \t]+-[A-Za-z]+)*[ \t]+\S{1,200}[ \t]+\S{1,64}[ \t]+"
+        r"|(?:net|NET)(?:\.exe|\.EXE)?[ \t]+(?:user|USER)[ \t]+"
+        r"(?:\"[^\"\n]{1,64}\"|[^\s/\"\[{<]{1,64})[ \t]+(?![\[{<])"
+        # htpasswd's flags (`-C 10` and `-r 3` take a number), at most six, ten letters each:
+        # with `-n` the user and password follow, without it a file comes first.
+        r"|htpasswd(?=(?:[ \t]+-[A-Za-z]{1,10}(?:[ \t]+\d{1,3})?){0,5}[ \t]+-[A-Za-z]{0,9}b)"
+        r"(?:(?=(?:[ \t]+-[A-Za-z]{1,10}(?:[ \t]+\d{1,3})?){0,5}[ \t]+-[A-Za-z]{0,9}n)"
+        r"(?:[ \t]+-[A-Za-z]{1,10}(?:[ \t]+\d{1,3})?){1,6}[ \t]+\S{1,64}[ \t]+"
+        r"|(?:[ \t]+-[A-Za-z]{1,10}(?:[ \t]+\d{1,3})?){1,6}[ \t]+\S{1,200}[ \t]+\S{1,64}[ \t]+)"
         r"|(?i:ConvertTo-SecureString)(?:[ \t]+-\w+)*?[ \t]+(?:-String[ \t]+)?(?=[\"']))"
         r"(?:(?P<tool_password_q>[\"'])|)(?P<tool_password_v>(?(tool_password_q)[^\n\"']{3,128}"
         r"|[^\s\"'`;|&<>()$/\-][^\s\"'`;|&<>()]{2,127}))(?(tool_password_q)(?P=tool_password_q))"
@@ -301,6 +306,7 @@ _ANCHORS = AnchorScanner(
         *(Anchor(tool, 0, 200) for tool in ("sshpass", "redis-cli", "mysql")),
         Anchor("net use", 0, 200, caseless=True),
         Anchor("net user", 0, 200, caseless=True),
+        Anchor("net.exe", 0, 200, caseless=True),
         Anchor("htpasswd", 0, 400),
         Anchor("ConvertTo-SecureString", 0, 200, caseless=True),
         Anchor("pwd={", 0, 140, caseless=True),
@@ -785,10 +791,14 @@ def _tool_password(match: re.Match[str], value: str, start: int) -> SecretMatch 
     if "securestring" in match.group().lower() and "-asplaintext" not in line.lower():
         return None  # an encrypted standard string (with `-Key`), not a password in the clear
     if not match.group("tool_password_q") and (
-        _classes(value) < 2 or not value.strip("0123456789:.")
+        _classes(value) < 2 or not value.strip("0123456789:.") or _FIGURE.fullmatch(value)
     ):
-        return None  # prose (`the -a option`) or a port mapping (`-p3306:3306`)
+        return None  # prose (`the -a option`), a port mapping (`-p3306:3306`), `1.2M`
     return _tool_password_keyed(match, value, start)
+
+
+# "net user adds 1.2M": a figure, not a password.
+_FIGURE = re.compile(r"[\d.,]+[%KMBkmb]?[.,;]?")
 
 
 _tool_password_keyed = _keyed("tool_password")
