@@ -340,8 +340,16 @@ def test_server_side_includes_in_xml_markup_are_blocked(body: str) -> None:
     assert report.blocked, [(f.rule, f.location) for f in report.findings]
 
 
-def test_ordinary_xml_comments_are_not_includes() -> None:
-    body = "<config><!-- #region limits --><max>5</max><!-- TODO: raise --></config>"
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<config><!-- #region limits --><max>5</max><!-- TODO: raise --></config>",
+        "<Project><!--#if (UseHttps)--><A/><!--#endif--></Project>",  # dotnet templates
+        "<project><!-- # Set the Java version used by all modules --><v>17</v></project>",
+        "<settings><!-- # pool size = 10 by default --><pool>10</pool></settings>",
+    ],
+)
+def test_ordinary_xml_comments_are_not_includes(body: str) -> None:
     report = ENGINE.inspect(_post(body.encode(), _XML))
     assert not report.blocked, [(f.rule, f.location) for f in report.findings]
 

@@ -336,6 +336,11 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
         ("query:#k12feed34", "127.0.0.1", []),  # a digest's hex letters spell no name
         # a custom header named for a fetch target is a parameter; other headers are not
         ("header:x-callback-url", "127.0.0.1:8080/cb", [("ssrf.loopback", "critical")]),
+        ("header:x-callback-url", "localhost:3000/cb", [("ssrf.localhost", "critical")]),
+        ("header:x-callback-url", "10.0.0.5:8080/cb", [("ssrf.private", "error")]),
+        ("header:x-upstream-proxy", "10.0.0.1:3128", []),  # services pass their own
+        ("header:x-download-link", "10.0.0.8/file.zip", []),
+        ("query:url", "127.1:80", [("ssrf.loopback", "critical")]),  # a port: not a version
         ("header:x-forwarded-host", "127.0.0.1", []),
         ("header:x-real-ip", "0x7f.0x0.0x0.0x1", []),
         # names of where something runs or points, not of what is fetched

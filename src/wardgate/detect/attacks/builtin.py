@@ -116,8 +116,8 @@ _TRIGGERS = [
     # (browsers drop them), slashes split by whitespace, dot segments, a scheme mid-value.
     r"\+|[\x00-\x08\x0b-\x1f\x7f]|[/\\][\s\x00-\x1f]+[/\\]|\.\.|\./|[a-z0-9]:",
 ]
-# Signature categories read in an XML body's markup, not only in its values.
-_MARKUP_CATEGORIES = frozenset({"xxe", "ssi"})
+# Read in an XML body's markup, besides every XXE rule: what a server-side include runs.
+_MARKUP_RULES = frozenset({"ssi.markup_directive", "ssi.esi"})
 # Findings on these depend on the exact slot (the header's name, the key's place).
 _SLOT_BOUND = frozenset({PartKind.HEADER, PartKind.KEY, PartKind.COOKIE})
 _OVER_BUDGET = finding(
@@ -164,7 +164,11 @@ class BuiltinEngine:
             load_signatures() if signatures is None else signatures, paranoia=paranoia
         )
         self._markup = SignatureSet(
-            [s for s in self._signatures.signatures if s.category in _MARKUP_CATEGORIES],
+            [
+                s
+                for s in self._signatures.signatures
+                if s.category == "xxe" or s.id in _MARKUP_RULES
+            ],
             paranoia=paranoia,
         )
         self._gate = PartGate([s.pattern for s in self._signatures.signatures] + _TRIGGERS)

@@ -302,6 +302,9 @@ _FETCH_WORDS = frozenset(
     {"url", "urls", "uri", "uris", "href", "link", "src", "callback", "webhook", "redirect",
      "proxy", "feed", "fetch"}
 )  # fmt: skip
+# A proxy or a download link named in a header is how services behind a gateway pass
+# their own addresses (`X-Upstream-Proxy: 10.0.0.1:3128`).
+_HEADER_FETCH_WORDS = _FETCH_WORDS - {"proxy", "link"}
 _NAME_SEPARATORS = re.compile(r"[.\[\]/@]")
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # camelCase, snake_case, kebab-case
 _VALUE_KINDS = frozenset({PartKind.QUERY, PartKind.BODY})
@@ -638,9 +641,11 @@ def _bare_value_hit(part: Part) -> _Hit | None:
     own. Anywhere, an address written as nobody writes one by accident
     (`0x7f.0x0.0x0.0x1`, `0177.0.0.1`, `127。0。0。1`) is judged as the host it spells.
     """
-    if part.kind not in _VALUE_KINDS and part.kind is not PartKind.HEADER:
+    header = part.kind is PartKind.HEADER
+    if part.kind not in _VALUE_KINDS and not header:
         return None
-    named = _fetch_named(part.slot)
+    word = _fetch_word(part.slot)
+    named = word in (_HEADER_FETCH_WORDS if header else _FETCH_WORDS)
     if not named and (
         part.kind is PartKind.HEADER or not _may_be_obfuscated(part.value[:_MAX_HOST])
     ):
@@ -659,7 +664,7 @@ def _bare_value_hit(part: Part) -> _Hit | None:
         if disguise is not None:
             why = "a host in a parameter named for a fetch target, spelled to dodge a deny-list"
             return _Hit("ssrf.obfuscated_host", disguise, token, why)
-        if not _host_like(host, alone=token == raw_host):
+        if not _host_like(host, alone=token == raw_host and ":" not in raw_host.lstrip("[")):
             return None
         how = "a bare host in a parameter named for a fetch target"
     elif _obfuscated(raw_host, host):
@@ -671,8 +676,8 @@ def _bare_value_hit(part: Part) -> _Hit | None:
         return None
     # Out of a fetch parameter, only loopback and metadata addresses are critical:
     # `000.000.000.000` masks and longhand link-local IPv6 in a device API are odd, not
-    # attacks.
-    if named:
+    # attacks; services behind a gateway pass private callback addresses in headers.
+    if named and not header:
         critical = reason != "internal-name"
     else:
         critical = reason in ("loopback", "localhost-alias", "metadata")
@@ -688,15 +693,16 @@ def _may_be_obfuscated(text: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1_024)
-def _fetch_named(slot: str) -> bool:
-    """Whether the last word of a slot's last name says "fetched": `json:hooks[0].callbackUrl`,
-    `query:image_url`, `form:url2`, `json:callback_url_v2`; not `query:urlencoded`."""
+def _fetch_word(slot: str) -> str:
+    """The last word of a slot's last name, lower case: `url` for `json:hooks[0].callbackUrl`,
+    `query:image_url`, `form:url2` and `json:callback_url_v2`; `urlencoded` for
+    `query:urlencoded`."""
     components = _NAME_SEPARATORS.split(slot.partition(":")[2])
     name = next((c for c in reversed(components) if any(ch.isalpha() for ch in c)), "")
     if name.startswith("#"):
-        return False  # a digest of an odd name (`url[]`, non-ASCII): its letters are hex
-    words = [word.lower() for word in _NAME_WORDS.findall(name) if len(word) > 1]
-    return bool(words) and words[-1] in _FETCH_WORDS
+        return ""  # a digest of an odd name (`url[]`, non-ASCII): its letters are hex
+    words = [word for word in _NAME_WORDS.findall(name) if len(word) > 1]
+    return words[-1].lower() if words else ""
 
 
 def _disguise(decoded: str, host: str) -> str | None:
@@ -723,15 +729,16 @@ def _host_like(host: str, *, alone: bool) -> bool:
     """Whether a fetch parameter's bare value reads as a host, not as a number or a word.
 
     A bracketed IPv6 address, a dotted quad, a hex part, a dotted name ending in a label of
-    letters (`localtest.me`, not `kubernetes`, `0.27.1` or `10.5`), or an integer too wide to
-    be a flag or a count; `0` and short forms (`127.1`) only with a port or a path after them.
+    letters (`localtest.me`, not `kubernetes`, `0.27.1` or `10.5`), `localhost`, or an integer
+    too wide to be a flag or a count; `0` and short forms (`127.1`) only with a port or a path
+    after them.
     """
     if host.startswith("["):
         return True
     stem = host.partition(":")[0].rstrip(".")
     parts = stem.split(".")
     if not ipv4_readings(stem):
-        return len(parts) > 1 and parts[-1].isalpha()
+        return (len(parts) > 1 and parts[-1].isalpha()) or stem == "localhost"
     if len(parts) == 4 or "0x" in stem:
         return True
     if len(parts) == 1 and stem.isdigit() and int(stem) >= _MIN_INTEGER_HOST:
