@@ -338,6 +338,7 @@ def test_bare_targets(value: str, expected: list[tuple[str, str]]) -> None:
         ("header:x-callback-url", "127.0.0.1:8080/cb", [("ssrf.loopback", "critical")]),
         ("header:x-callback-url", "localhost:3000/cb", [("ssrf.localhost", "critical")]),
         ("header:x-callback-url", "10.0.0.5:8080/cb", [("ssrf.private", "error")]),
+        ("header:x-callbackurl", "127.0.0.1", [("ssrf.loopback", "critical")]),
         ("header:x-upstream-proxy", "10.0.0.1:3128", []),  # services pass their own
         ("header:x-download-link", "10.0.0.8/file.zip", []),
         ("query:url", "127.1:80", [("ssrf.loopback", "critical")]),  # a port: not a version

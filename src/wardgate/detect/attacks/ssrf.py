@@ -302,9 +302,10 @@ _FETCH_WORDS = frozenset(
     {"url", "urls", "uri", "uris", "href", "link", "src", "callback", "webhook", "redirect",
      "proxy", "feed", "fetch"}
 )  # fmt: skip
-# A proxy or a download link named in a header is how services behind a gateway pass
-# their own addresses (`X-Upstream-Proxy: 10.0.0.1:3128`).
-_HEADER_FETCH_WORDS = _FETCH_WORDS - {"proxy", "link"}
+# A header's name is read by its ending (it arrives in lower case: `x-callbackurl`); proxies
+# and links are left out, since services behind a gateway pass their own addresses in them
+# (`X-Upstream-Proxy: 10.0.0.1:3128`).
+_HEADER_FETCH_ENDINGS = ("url", "urls", "uri", "uris", "href", "callback", "webhook", "redirect")
 _NAME_SEPARATORS = re.compile(r"[.\[\]/@]")
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # camelCase, snake_case, kebab-case
 _VALUE_KINDS = frozenset({PartKind.QUERY, PartKind.BODY})
@@ -645,7 +646,8 @@ def _bare_value_hit(part: Part) -> _Hit | None:
     if part.kind not in _VALUE_KINDS and not header:
         return None
     word = _fetch_word(part.slot)
-    named = word in (_HEADER_FETCH_WORDS if header else _FETCH_WORDS)
+    # Header names arrive in lower case, their camelCase lost (`x-callbackurl`).
+    named = word.endswith(_HEADER_FETCH_ENDINGS) if header else word in _FETCH_WORDS
     if not named and (
         part.kind is PartKind.HEADER or not _may_be_obfuscated(part.value[:_MAX_HOST])
     ):
