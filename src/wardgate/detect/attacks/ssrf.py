@@ -648,9 +648,7 @@ def _bare_value_hit(part: Part) -> _Hit | None:
     word = _fetch_word(part.slot)
     # Header names arrive in lower case, their camelCase lost (`x-callbackurl`).
     named = word.endswith(_HEADER_FETCH_ENDINGS) if header else word in _FETCH_WORDS
-    if not named and (
-        part.kind is PartKind.HEADER or not _may_be_obfuscated(part.value[:_MAX_HOST])
-    ):
+    if not named and (header or not _may_be_obfuscated(part.value[:_MAX_HOST])):
         return None  # a header is a target only where its name says so (`X-Callback-Url`)
     head = part.value.lstrip()[:_MAX_HOST]
     token = head.split(None, 1)[0] if head else ""
