@@ -545,6 +545,11 @@ SCANNER = ("attack.scanner", "protocol.scanner_agent", "critical")
         "Mozilla/5.0 (Windows NT 10.0) Acunetix-WVS",
         "Mozilla/5.0 (compatible; Netsparker)",
         "feroxbuster/2.10.4",
+        "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; WebZIP/7.0)",
+        "Mozilla/4.5 (compatible; HTTrack 3.0x; Windows 98)",
+        "Internet Ninja 6.0",
+        "WordPress Hash Grabber v2.0libwww-perl/6.02",
+        "User-Agent: Mozilla/5.0",  # a pasted header line
     ],
 )
 def test_scanner_agents(agent: str) -> None:
@@ -565,6 +570,7 @@ def test_scanner_agents(agent: str) -> None:
         "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
         "PostmanRuntime/7.39.0",
         "Paros-Dental-Booking/1.0",
+        "Metisto/2.1 (invoice sync)",  # a word that starts with a scanner's name
     ],
 )
 def test_ordinary_agents_are_clean(agent: str) -> None:

@@ -98,6 +98,11 @@ _SCANNER_AGENT = re.compile(
     r"|internet-measurement|\bips-agent|getodin|researchscan|\bsysscan|\bhakai/|keydrop|^xfa1$"
     r"|\bzmap|\bcaido|detectify|probely|nexpose|\bburp|indy library|projectdiscovery"
     r"|security ?scanner|vulnerability ?scanner|\bvulnscan|hostedscan"
+    # Older scanners and exploit kits that still announce themselves.
+    r"|domino hunter|email extractor|fhscan|floodgate|get-minimal|inspath|internet ninja"
+    r"|jaascois|\bmetis\b|pmafind|customcrawler|s\.t\.a\.l\.k\.e\.r|springenwerk"
+    r"|sql power injector|this is an exploit|uil2pn|^user-agent:|voideye|webbandit"
+    r"|webtrends security analyzer|\bwhcc/|hash grabber|xmlrpc exploit|\bwebzip|httrack"
 )
 _CACHED_AGENT_LENGTH = 512
 # Out-of-band callback domains of Burp Collaborator and interactsh (nuclei): only a
