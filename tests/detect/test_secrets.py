@@ -214,6 +214,8 @@ POSITIVES = [
     ("$ sshpass -v -p ", "S3cretPw9", " ssh h", "SECRET.password"),
     ("net use Z: \\\\srv\\share ", "P4ssw0rd", " /user:CORP\\bob", "SECRET.password"),
     ('ConvertTo-SecureString -AsPlainText -Force -String "', "Xy9!abcd", '"', "SECRET.password"),
+    ("ldap_bind_pw: '", "Ld83mQp2Zx", "'", "SECRET.generic"),  # `_pw` names a password
+    ("LDAP_BIND_PW=", "Ld83mQp2Zx", "\n", "SECRET.generic"),
     ("net user administrator ", "Passw0rd123", " /add", "SECRET.password"),
     ('net user bob "', "Sp ace#1", '" /domain', "SECRET.password"),
     ("htpasswd -bc /etc/nginx/.htpasswd admin ", "Hx72mQp9L", "\n", "SECRET.password"),
@@ -364,6 +366,8 @@ NEGATIVES = [
     "...redis-cli using the -a option to authenticate",  # prose
     "The sshpass -p argument exposes the password in ps.",
     "Run net use with /user:admin followed by the password.",
+    "the upward trend: 12% growth",  # `pw` inside a word names nothing
+    "new_pw_hash = bcrypt(pw)",  # code
     "net user admin /add",  # asks for no password on the line
     "net user admin *",  # prompts
     "Use net user to list the accounts on this machine",

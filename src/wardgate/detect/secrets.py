@@ -58,12 +58,12 @@ _PASSWORD_WORDS = (
     r"passw(?:or)?d|passwort|kennwort|wachtwoord|contrase[nñ]a|senha|mot[_\-. ]de[_\-. ]passe"
     r"|has[lł]o|пароль"
 )
-_NAMES_PASSWORD = re.compile(r"(?i:pass|pwd|" + _PASSWORD_WORDS + ")")
+_NAMES_PASSWORD = re.compile(r"(?i:pass|pwd|(?:^|[_\-.])pw(?![a-z])|" + _PASSWORD_WORDS + ")")
 # Secret-looking names for context-only values. `key`/`pass` alone are too common in code.
 _KEYNAME = (
     r"(?i:api[_\-.]?key|apikey|secret|token|"
     + _PASSWORD_WORDS
-    + r"|pwd|credentials?|[_\-.]pass(?![a-z])"
+    + r"|pwd|credentials?|[_\-.]pass(?![a-z])|[_\-.]pw(?![a-z])"
     r"|(?:private|auth|access|client|preshared|encryption|signing|master|license|account|app"
     r"|provision[_\-.]?device|unseal)[_\-. ]?key(?: [0-9]{1,2})?|reporter[_\-.]?id|crumb"
     r"|sonar[_\-.]?login)"
@@ -301,7 +301,7 @@ _ANCHORS = AnchorScanner(
         *(
             Anchor(word, 40, 8, caseless=True)
             for word in ("pass", "pwd", "secret", "token", "api_key", "apikey", "api-key",
-                         "credential")
+                         "credential", "_pw", ".pw", "-pw")
         ),
         *(Anchor(tool, 0, 200) for tool in ("sshpass", "redis-cli", "mysql")),
         Anchor("net use", 0, 200, caseless=True),
@@ -402,7 +402,7 @@ _BOUNDED = frozenset(_BRANCHES) - {
 # What every name `_KEYNAME` takes holds, lower-cased: most `=` and `:` of code and text
 # follow none, and looking for these costs a tenth of `_KEY_BEFORE`'s search.
 _KEY_HINTS = (
-    "key", "secret", "token", "pass", "pwd", "wort", "woord", "contrase", "senha", "hasl",
+    "key", "secret", "token", "pass", "pw", "wort", "woord", "contrase", "senha", "hasl",
     "hasł", "пароль", "credential", "reporter", "crumb", "sonar",
 )  # fmt: skip
 _KEY_BEFORE = re.compile(_KEYNAME + r"[A-Za-z0-9_\-.]{0,24}\\?[\"'`\]]?\s{0,16}!?={0,2}\Z")
