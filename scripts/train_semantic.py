@@ -10,7 +10,7 @@ chunking. For each band on a small grid of factors of the fast threshold, a logi
 regression stacks the fast and the semantic logits of the texts in the band; its cut is
 the lowest at which every calibration benign source of 50 or more texts keeps at most
 `--max-fpr` flagged (counting those above the band; at least one is allowed; the rule
-`train_injection.choose_threshold` used before it pooled its sources); the narrowest band
+`calibration.choose_threshold` followed before it pooled its sources); the narrowest band
 within `MIN_GAIN` of the best mean recall over the calibration attack sources wins, and
 none (an empty band: the layer changes nothing for that origin) unless one beats the fast
 model alone by more than `MIN_GAIN`; stackers with a negative weight are not considered,

@@ -248,6 +248,7 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Stella Artois and Heinz Ketchup at Lotte Mart",
         "The San Mateo County fair and the Carina Nebula",
         "Hurricane Katrina Relief reached Santa Ana Winds victims",
+        "Hurricane Maria Relief funds were sent",  # the longest cue, whole
     ],
 )
 def test_not_found(text: str) -> None:

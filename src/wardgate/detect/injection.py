@@ -251,18 +251,22 @@ _ARTIFACTS_DE = (
     r"|erinnerung\w*|anhänge?|links?|adressen?|nummern?|preise?|angebot\w*|entw[uü]rfe?"
     r"|abschnitt\w*|kapitel|seiten?)\b"
 )
+
+
+def _not_after(*nouns: str) -> str:
+    """Lookbehinds refusing a match right after one of `nouns` and a space."""
+    return "".join(f"(?<!{noun} )" for noun in nouns)
+
+
 # "Disregard the link above": English puts "above" after the noun too.
-_ARTIFACT_BEFORE_EN = "".join(
-    f"(?<!{noun} )"
-    for noun in ("email", "e-mail", "mail", "link", "address", "number", "version", "comment",
-                 "post", "note", "draft", "invoice", "quote", "attachment", "meeting")
+_ARTIFACT_BEFORE_EN = _not_after(
+    "email", "e-mail", "mail", "link", "address", "number", "version", "comment", "post", "note",
+    "draft", "invoice", "quote", "attachment", "meeting",
 )  # fmt: skip
 # Romance languages name the message first: "mi correo anterior", "mon courriel précédent".
-_ARTIFACT_BEFORE = "".join(
-    f"(?<!{noun} )"
-    for noun in ("correo", "email", "e-mail", "mail", "mensaje de correo", "pedido", "versión",
-                 "version", "courriel", "factura", "fattura", "commande", "reunión", "réunion",
-                 "riunione", "versione")
+_ARTIFACT_BEFORE = _not_after(
+    "correo", "email", "e-mail", "mail", "mensaje de correo", "pedido", "versión", "version",
+    "courriel", "factura", "fattura", "commande", "reunión", "réunion", "riunione", "versione",
 )  # fmt: skip
 _OVERRIDE_OBJECTS = (
     r"(?:instruct\w*|instrukt\w*|instrucc?i\w*|instruç\w*|istruzion\w*|prompts?|rules?"

@@ -270,6 +270,7 @@ _SENTENCE_STARTS = frozenset(
 _GREETINGS = frozenset({"Hi", "Hello", "Hey"})
 # Words that make the given name after them part of a place or an event's name.
 _BEFORE_NOT_A_NAME = ("San ", "Santa ", "Santo ", "São ", "Saint ", "St. ", "Hurricane ")
+_BEFORE_REACH = max(map(len, _BEFORE_NOT_A_NAME))
 _GIVEN_NAMES = frozenset(
     name
     for line in (files("wardgate") / "data" / "names" / "given.txt").read_text("utf-8").splitlines()
@@ -278,130 +279,24 @@ _GIVEN_NAMES = frozenset(
 )
 # What follows a given name without being a family name: a place or an institution named
 # after a person ("Anna Street", "Maria Hospital"), a month or a day, a sentence's next word.
-_NOT_FAMILY_NAMES = (
-    frozenset(
-        {
-            "Street",
-            "Avenue",
-            "Road",
-            "Lane",
-            "Drive",
-            "Boulevard",
-            "Square",
-            "Place",
-            "Way",
-            "Park",
-            "Bridge",
-            "Station",
-            "Airport",
-            "Hospital",
-            "Clinic",
-            "University",
-            "College",
-            "School",
-            "Academy",
-            "Institute",
-            "Foundation",
-            "Museum",
-            "Library",
-            "Church",
-            "Cathedral",
-            "Chapel",
-            "Hall",
-            "Lodge",
-            "County",
-            "State",
-            "Corporation",
-            "Incorporated",
-            "Festival",
-            "Dynasty",
-            "Empire",
-            "Nebula",
-            "Season",
-            "Salad",
-            "Center",
-            "Centre",
-            "Theatre",
-            "Theater",
-            "Stadium",
-            "Award",
-            "Awards",
-            "Prize",
-            "Cup",
-            "Trophy",
-            "Bay",
-            "Island",
-            "Islands",
-            "River",
-            "Lake",
-            "Mountain",
-            "Valley",
-            "Inc",
-            "Ltd",
-            "Corp",
-            "Group",
-            "Company",
-            "Hotel",
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "Saturday",
-            "Sunday",
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-            "Syndrome",
-            "Disease",
-            "Effect",
-            "Medal",
-            "Fort",
-            "Union",
-            "Flat",
-            "Flats",
-            "Port",
-            "Court",
-            "Crossing",
-            "Gardens",
-            "Heights",
-            "Village",
-            "Springs",
-            "Falls",
-            "Meadows",
-            "Terrace",
-            "Manor",
-            "Harbor",
-            "Harbour",
-            "Junction",
-            "Creek",
-            "Grove",
-            "Plaza",
-            "Trail",
-            "Loop",
-            "Parkway",
-            "Pass",
-            "Estates",
-            "Shores",
-            "Summit",
-            "Villa",
-            "Ville",
-            "Circle",
-            "Mission",
-            "Club",
-        }
-    )
-    | _SENTENCE_STARTS
-)
+_NOT_FAMILY_NAMES = frozenset(
+    {
+        "Street", "Avenue", "Road", "Lane", "Drive", "Boulevard", "Square", "Place", "Way", "Park",
+        "Bridge", "Station", "Airport", "Hospital", "Clinic", "University", "College", "School",
+        "Academy", "Institute", "Foundation", "Museum", "Library", "Church", "Cathedral", "Chapel",
+        "Hall", "Lodge", "County", "State", "Corporation", "Incorporated", "Festival", "Dynasty",
+        "Empire", "Nebula", "Season", "Salad", "Center", "Centre", "Theatre", "Theater", "Stadium",
+        "Award", "Awards", "Prize", "Cup", "Trophy", "Bay", "Island", "Islands", "River", "Lake",
+        "Mountain", "Valley", "Inc", "Ltd", "Corp", "Group", "Company", "Hotel", "Monday",
+        "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
+        "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "December", "Syndrome", "Disease", "Effect", "Medal", "Fort", "Union", "Flat", "Flats",
+        "Port", "Court", "Crossing", "Gardens", "Heights", "Village", "Springs", "Falls", "Meadows",
+        "Terrace", "Manor", "Harbor", "Harbour", "Junction", "Creek", "Grove", "Plaza", "Trail",
+        "Loop", "Parkway", "Pass", "Estates", "Shores", "Summit", "Villa", "Ville", "Circle",
+        "Mission", "Club"
+    }
+) | _SENTENCE_STARTS  # fmt: skip
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
 
 
@@ -505,7 +400,7 @@ def _given(text: str, m: re.Match[str]) -> PiiMatch | None:
     first, _, family = m.group().partition(" ")
     if first not in _GIVEN_NAMES or family.split("-")[0] in _NOT_FAMILY_NAMES:
         return None
-    if text[max(0, m.start() - 9) : m.start()].endswith(_BEFORE_NOT_A_NAME):
+    if text[max(0, m.start() - _BEFORE_REACH) : m.start()].endswith(_BEFORE_NOT_A_NAME):
         return None  # "San Mateo County", "Santa Ana Winds", "Hurricane Katrina Relief"
     if _HOUSE_NUMBER.match(text, m.end()):
         return None  # "Peter Zuidhove 188": a street named after a person

@@ -784,21 +784,22 @@ _FORMAT_FIELD = re.compile(
 )
 
 
+# "net user adds 1.2M": a figure, not a password.
+_FIGURE = re.compile(r"[\d.,]+[%KMBkmb]?[.,;]?")
+
+
 def _tool_password(match: re.Match[str], value: str, start: int) -> SecretMatch | None:
-    text = match.string
-    line_end = text.find("\n", start)
-    line = text[text.rfind("\n", 0, start) + 1 : len(text) if line_end < 0 else line_end]
-    if "securestring" in match.group().lower() and "-asplaintext" not in line.lower():
-        return None  # an encrypted standard string (with `-Key`), not a password in the clear
     if not match.group("tool_password_q") and (
         _classes(value) < 2 or not value.strip("0123456789:.") or _FIGURE.fullmatch(value)
     ):
         return None  # prose (`the -a option`), a port mapping (`-p3306:3306`), `1.2M`
+    if "securestring" in match.group().lower():
+        text = match.string
+        line_end = text.find("\n", start)
+        line = text[text.rfind("\n", 0, start) + 1 : len(text) if line_end < 0 else line_end]
+        if "-asplaintext" not in line.lower():
+            return None  # an encrypted standard string (with `-Key`), not a password in clear
     return _tool_password_keyed(match, value, start)
-
-
-# "net user adds 1.2M": a figure, not a password.
-_FIGURE = re.compile(r"[\d.,]+[%KMBkmb]?[.,;]?")
 
 
 _tool_password_keyed = _keyed("tool_password")

@@ -560,6 +560,7 @@ def test_public_names() -> None:
         "KIND",
         "embedded_ipv4",
         "fold",
+        "folds_differently",
         "internal_target",
         "ipv4_readings",
         "percent_decoded",

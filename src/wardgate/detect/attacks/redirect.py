@@ -36,12 +36,17 @@ from __future__ import annotations
 import html
 import ipaddress
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from wardgate.decision import Finding
 from wardgate.detect.attacks.model import Part, PartKind, finding
-from wardgate.detect.attacks.ssrf import embedded_ipv4, fold, ipv4_readings, percent_decoded
+from wardgate.detect.attacks.ssrf import (
+    embedded_ipv4,
+    fold,
+    folds_differently,
+    ipv4_readings,
+    percent_decoded,
+)
 
 __all__ = ["KIND", "scan"]
 
@@ -252,8 +257,7 @@ def _disguised(host: str) -> bool:
             return False
         return embedded_ipv4(address) is not None
     if not host.isascii():
-        folded = fold(host)
-        return folded != unicodedata.normalize("NFC", host)
+        return folds_differently(host)
     lowered = host.lower().rstrip(".")
     return bool(ipv4_readings(lowered)) and not _CANONICAL_IPV4.fullmatch(lowered)
 

@@ -86,6 +86,7 @@ __all__ = [
     "KIND",
     "embedded_ipv4",
     "fold",
+    "folds_differently",
     "internal_target",
     "ipv4_readings",
     "percent_decoded",
@@ -305,7 +306,8 @@ _FETCH_WORDS = frozenset(
 # A header's name is read by its ending (it arrives in lower case: `x-callbackurl`); proxies
 # and links are left out, since services behind a gateway pass their own addresses in them
 # (`X-Upstream-Proxy: 10.0.0.1:3128`).
-_HEADER_FETCH_ENDINGS = ("url", "urls", "uri", "uris", "href", "callback", "webhook", "redirect")
+# (`x-newsfeed`, `x-prefetch`, `x-...src` end too many names for `feed`, `fetch` and `src`.)
+_HEADER_FETCH_ENDINGS = tuple(sorted(_FETCH_WORDS - {"proxy", "link", "feed", "fetch", "src"}))
 _NAME_SEPARATORS = re.compile(r"[.\[\]/@]")
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # camelCase, snake_case, kebab-case
 _VALUE_KINDS = frozenset({PartKind.QUERY, PartKind.BODY})
@@ -650,7 +652,8 @@ def _bare_value_hit(part: Part) -> _Hit | None:
     named = word.endswith(_HEADER_FETCH_ENDINGS) if header else word in _FETCH_WORDS
     if not named and (header or not _may_be_obfuscated(part.value[:_MAX_HOST])):
         return None  # a header is a target only where its name says so (`X-Callback-Url`)
-    head = part.value.lstrip()[:_MAX_HOST]
+    first = _NON_SPACE.search(part.value)  # not `lstrip()`: that copies a 64 KB value whole
+    head = part.value[first.start() : first.start() + _MAX_HOST] if first else ""
     token = head.split(None, 1)[0] if head else ""
     raw_host = _BARE_HOST_END.split(token, maxsplit=1)[0].rpartition("@")[2]
     if not raw_host or "://" in token or _CIDR.fullmatch(token[len(raw_host) :]):
@@ -717,9 +720,7 @@ def _disguise(decoded: str, host: str) -> str | None:
     name = host.partition(":")[0]
     if _CONTROL.search(decoded):
         return "critical" if _HOST_NAME.fullmatch(_CONTROL.sub("", name)) else None
-    if decoded.isascii() or not _HOST_NAME.fullmatch(name):
-        return None
-    if fold(decoded) == unicodedata.normalize("NFC", decoded):
+    if not folds_differently(decoded) or not _HOST_NAME.fullmatch(name):
         return None
     typed = all(char.isascii() or "\uff01" <= char <= "\uff5e" for char in decoded)
     return "error" if typed and not any(char.isascii() for char in decoded) else "critical"
@@ -914,6 +915,12 @@ def fold(text: str) -> str:
         return text
     # NFKC already turns the fullwidth and halfwidth stops into "." and "\u3002".
     return unicodedata.normalize("NFKC", text).replace("\u3002", ".")
+
+
+def folds_differently(text: str) -> bool:
+    """Whether `fold` spells `text` otherwise than it is written: fullwidth or enclosed
+    letters, ideographic dots. Internationalised names (`münchen.de`) fold to themselves."""
+    return not text.isascii() and fold(text) != unicodedata.normalize("NFC", text)
 
 
 def percent_decoded(text: str) -> str:
