@@ -5,8 +5,16 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, strategies as st
 
-from wardgate.detect.sensitive import PseudonymVault, find_sensitive, keyed_digest, label
+from wardgate.detect import sensitive
+from wardgate.detect.sensitive import (
+    PseudonymVault,
+    SensitiveMatch,
+    find_sensitive,
+    keyed_digest,
+    label,
+)
 
 
 def test_the_same_value_gets_the_same_placeholder_and_types_count_apart() -> None:
@@ -64,3 +72,25 @@ def test_overlaps_are_resolved_against_neighbours_only() -> None:
     found = find_sensitive(text)
     assert len(found) == 400
     assert all(a.end <= b.start for a, b in itertools.pairwise(found))
+
+
+_FINDINGS = st.lists(
+    st.builds(
+        lambda start, length, score: SensitiveMatch("X", start, start + length, score),
+        st.integers(0, 60),
+        st.integers(1, 12),
+        st.sampled_from([0.5, 0.6, 0.7, 0.9]),
+    ),
+    max_size=14,
+)
+
+
+@given(_FINDINGS)
+def test_overlaps_resolved_as_by_comparing_with_every_kept_finding(
+    found: list[SensitiveMatch],
+) -> None:
+    kept: list[SensitiveMatch] = []
+    for match in sorted(found, key=lambda m: (-m.score, -(m.end - m.start), m.start)):
+        if all(match.end <= k.start or match.start >= k.end for k in kept):
+            kept.append(match)
+    assert sensitive._most_certain(found) == sorted(kept, key=lambda m: m.start)
