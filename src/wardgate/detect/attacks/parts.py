@@ -447,21 +447,22 @@ def _shape(path: str, shape: str, child_path: str, member: str) -> str:
     return child_path if shape is path else shape + member
 
 
-def _json_member(key: str) -> str:
-    """`.key`, `["a.b"]` for a plain name that is no identifier, else `["#k…"]`, a digest."""
+def _json_member(key: str, *, root: bool = False) -> str:
+    """`.key`, `["a.b"]` for a plain name that is no identifier, else `["#k…"]`, a digest;
+    at the `root`, `key` has no leading `.`."""
+    dot = "" if root else "."
     # An ASCII identifier is plain; the test is much cheaper than the expressions.
     if len(key) <= 64 and key.isascii() and key.isidentifier():
-        return "." + key
+        return dot + key
     if not _PLAIN_NAME.fullmatch(key):
         return f'["{_digest(key)}"]' if key else '[""]'
     if _PLAIN_KEY.fullmatch(key):
-        return "." + key
+        return dot + key
     return f'["{key}"]'
 
 
 def _child_path(path: str, key: str) -> str:
-    member = _json_member(key)
-    return path + member if path else member.removeprefix(".")
+    return path + _json_member(key, root=not path)
 
 
 class _JsonWalker:
@@ -475,11 +476,13 @@ class _JsonWalker:
 
     __slots__ = (
         "embedded",
+        "embedding",
         "family",
         "keys",
         "kind",
         "members",
         "prefix",
+        "root_members",
         "sink",
         "strings",
         "texts",
@@ -491,7 +494,9 @@ class _JsonWalker:
         self.kind = kind
         self.prefix = f"{family}:"
         self.embedded = embedded
+        self.embedding = embedded < _MAX_EMBEDDED
         self.members: dict[str, str] = {}
+        self.root_members: dict[str, str] = {}
         self.keys = sink.container_keys(family)
         self.texts = bool(sink.text_slots) and kind is PartKind.BODY
         self.strings = 0
@@ -510,11 +515,13 @@ class _JsonWalker:
             self.flatten(node, path)
             return
         parts, texts, prefix = sink.parts, self.texts, self.prefix
-        append, max_parts, kind = parts.append, sink.max_parts, self.kind
-        embedding = self.embedded < _MAX_EMBEDDED
+        append, max_parts, kind, embedding = parts.append, sink.max_parts, self.kind, self.embedding
+        # A slot is `head` and a member or an index: one concatenation per string.
+        head = prefix + path
         if type(node) is dict:
-            members = self.members
-            key_prefix = f"{self.family}-key:"
+            # The root's members go without their leading `.`, so `path + member` is the
+            # child's path wherever the member is.
+            members = self.members if path else self.root_members
             known = self.keys.get(shape)
             if known is None:
                 known = self.keys[shape] = set()
@@ -522,29 +529,29 @@ class _JsonWalker:
             for key, child in node.items():
                 member = members.get(key)
                 if member is None:
-                    member = members[key] = _json_member(key)
-                child_path = path + member if path else member.removeprefix(".")
+                    member = members[key] = _json_member(key, root=not path)
                 if key not in known:
                     known.add(key)
                     if len(parts) >= max_parts:
-                        sink.add(key_prefix + child_path, key, _KEY)  # raises: the limit
-                    append(_new_part(Part, (key_prefix + child_path, key, _KEY)))
+                        sink.add(f"{self.family}-key:{path}{member}", key, _KEY)  # raises
+                    append(_new_part(Part, (f"{self.family}-key:{path}{member}", key, _KEY)))
                 child_type = type(child)
                 if child_type is str:
                     # `value`, inlined: this branch runs once per string of the document.
                     strings += 1
-                    slot = prefix + child_path
+                    slot = head + member
                     if texts:
                         kind = sink.body_kind(
-                            slot, prefix + _shape(path, shape, child_path, member)
+                            slot, prefix + _shape(path, shape, path + member, member)
                         )
                     if len(parts) >= max_parts:
                         sink.add(slot, child, kind)  # raises: the limit
                     append(_new_part(Part, (slot, child, kind)))
                     if embedding and child[:1] in _JSON_OPENERS and kind is not _TEXT:
-                        _add_embedded_json(sink, self.family, child_path, child, kind, depth,
+                        _add_embedded_json(sink, self.family, path + member, child, kind, depth,
                                            self.embedded)  # fmt: skip
                 elif child_type is dict or child_type is list:
+                    child_path = path + member
                     child_shape = child_path if shape is path else shape + member
                     self.walk(child, child_path, child_shape, depth + 1)
             self.strings += strings
@@ -556,16 +563,15 @@ class _JsonWalker:
                 if child_type is str:
                     # `value`, inlined, as above.
                     strings += 1
-                    item_path = f"{path}[{index}]"
-                    slot = prefix + item_path
+                    slot = f"{head}[{index}]"
                     if texts:
                         kind = sink.body_kind(slot, prefix + item_shape)
                     if len(parts) >= max_parts:
                         sink.add(slot, child, kind)  # raises: the limit
                     append(_new_part(Part, (slot, child, kind)))
                     if embedding and child[:1] in _JSON_OPENERS and kind is not _TEXT:
-                        _add_embedded_json(sink, self.family, item_path, child, kind, depth,
-                                           self.embedded)  # fmt: skip
+                        _add_embedded_json(sink, self.family, f"{path}[{index}]", child, kind,
+                                           depth, self.embedded)  # fmt: skip
                 elif child_type is dict or child_type is list:
                     self.walk(child, f"{path}[{index}]", item_shape, depth + 1)
             self.strings += strings
@@ -579,7 +585,7 @@ class _JsonWalker:
         if len(sink.parts) >= sink.max_parts:
             sink.add(slot, text, kind)  # raises: the limit
         sink.parts.append(Part(slot, text, kind))
-        if text[:1] in _JSON_OPENERS and kind is not _TEXT and self.embedded < _MAX_EMBEDDED:
+        if self.embedding and text[:1] in _JSON_OPENERS and kind is not _TEXT:
             _add_embedded_json(sink, self.family, path, text, kind, depth, self.embedded)
 
     def flatten(self, node: object, path: str) -> None:
