@@ -127,6 +127,21 @@ def test_match_is_frozen() -> None:
         ("I met Maria Lopez yesterday.", "PERSON", "Maria Lopez"),  # a common given name
         ("Contact Ahmed Hassan-Ali for details", "PERSON", "Ahmed Hassan-Ali"),
         ("Der Termin mit Klaus Müller ist morgen", "PERSON", "Klaus Müller"),
+        # a family name we list makes the word before it a given name
+        ("Zbigniew Kowalski called twice", "PERSON", "Zbigniew Kowalski"),
+        ("assigned to Oluwaseun Adeyemi today", "PERSON", "Oluwaseun Adeyemi"),
+        ("met Siobhan O'Brien there", "PERSON", "Siobhan O'Brien"),
+        ("Ticket for Dąbrowska Wiśniewski", "PERSON", "Dąbrowska Wiśniewski"),  # no ASCII twin
+        # closings, relatives and introductions
+        ("Best regards,\nHenrik Sørensen", "PERSON", "Henrik Sørensen"),
+        ("Thanks,\nPriya", "PERSON", "Priya"),
+        ("Sincerely, Mateo Gutiérrez", "PERSON", "Mateo Gutiérrez"),
+        ("Please forward this to my wife Ingrid.", "PERSON", "Ingrid"),
+        ("I'm Priya from billing", "PERSON", "Priya"),
+        ("This is Kowalski speaking", "PERSON", "Kowalski"),
+        ("I Wish My Brother George Was Here", "PERSON", "George"),  # cut at a non-name
+        ("Please call Herr Schneider tomorrow", "PERSON", "Schneider"),
+        ("Madame Lefèvre a appelé", "PERSON", "Lefèvre"),
         ("In FY24 paid with 4111 1111 1111 1111", "CREDIT_CARD", "4111 1111 1111 1111"),
         ("I live at 221B Baker Street now", "LOCATION", "221B Baker Street"),
         ("au 12 rue de la Paix", "LOCATION", "12 rue de la Paix"),
@@ -249,6 +264,13 @@ def test_found(text: str, kind: str, value: str) -> None:
         "The San Mateo County fair and the Carina Nebula",
         "Hurricane Katrina Relief reached Santa Ana Winds victims",
         "Hurricane Maria Relief funds were sent",  # the longest cue, whole
+        "Der Fischer fängt Fische",  # German capitalises the noun after an article
+        "We drove to Santa Cruz and Fort Hamilton",  # places before family names
+        "She studied at Johns Hopkins University",  # an institution follows
+        "This is Spinal Tap, and I'm Feeling Lucky",  # an introduction of no name we know
+        "General Electric and Captain America",  # ranks before things
+        "Thanks, Team",  # a closing to no one
+        "Thanks, Google Maps does it for me",  # a closing's name ends its line
     ],
 )
 def test_not_found(text: str) -> None:

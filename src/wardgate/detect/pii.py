@@ -89,6 +89,29 @@ _MONTH = (
 )
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
+# Relatives and roles that a name follows: "my wife Ingrid", "our neighbour Mr Ito".
+_KIN_WORDS = (
+    "wife", "husband", "son", "daughter", "mother", "father", "mom", "mum", "dad", "brother",
+    "sister", "friend", "colleague", "boss", "manager", "partner", "fiance", "fiancee",
+    "girlfriend", "boyfriend", "neighbor", "neighbour", "grandmother", "grandfather",
+    "grandson", "granddaughter", "uncle", "aunt", "cousin", "nephew", "niece", "assistant",
+    "lawyer", "doctor", "landlord", "landlady", "tenant", "roommate", "flatmate", "coworker",
+    "co-worker", "supervisor",
+)  # fmt: skip
+_KIN = "|".join(map(re.escape, sorted(_KIN_WORDS, key=len, reverse=True)))
+_SIGNOFFS = (
+    "regards,", "sincerely,", "truly,", "faithfully,", "cheers,", "thanks,", "thank you,",
+    "best,", "wishes,", "cordially,", "respectfully,",
+)  # fmt: skip
+_INTRODUCTIONS = (
+    "I'm", "I am", "this is", "This is", "call me", "Call me", "named", "President", "Senator",
+    "Judge", "General", "Captain", "Professor", "Officer", "Detective", "Agent", "Sergeant",
+    "Colonel", "Governor", "Mayor", "Minister", "Chancellor", "Coach", "Nurse", "Father",
+    "Sister", "Brother", "Uncle", "Aunt",
+)  # fmt: skip
+_INTRODUCTION = "|".join(re.escape(cue) for cue in _INTRODUCTIONS)  # spaces escaped: VERBOSE
+_TITLES = ("Dear", "Mr", "Ms", "Mx", "Dr", "Prof", "Miss", "Sr", "Mme", "Mlle", "Herr", "Frau",
+           "Madame", "Monsieur", "Signor")  # fmt: skip
 _STREET_EN = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl"
     r"|Terrace|Ter|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Alley|Crescent"
@@ -141,7 +164,13 @@ _BRANCHES = (
     (
         "person",
         rf"""\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear|Hi|Hello|Hey
-        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss)[ \t]+
+        |(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sr|Sra|Mme|Mlle)\.?|Miss|Herr|Frau|Madame|Monsieur|Signora?
+        |(?P<kin>(?i:my|our)\ (?i:{_KIN}))
+        |(?P<signoff>(?:(?:Kind|Best|Warm|Warmest|With\ kind)\ regards|Regards|Sincerely
+            |Yours\ (?:sincerely|truly|faithfully)|Cheers|Thanks|Many\ thanks|Thank\ you
+            |Best|Best\ wishes|Cordially|Respectfully),)
+        |(?P<intro>{_INTRODUCTION}))
+        (?:[ \t]+|(?<=,)[ \t]*\n[ \t]*)
         (?P<name>{_NAME}(?:\ [A-Z]\.)?(?:[ -]{_NAME}){{0,2}})""",
     ),
     # "Clara R. Dickson": a first name, a middle initial and a last name need no cue (without
@@ -271,15 +300,20 @@ _GREETINGS = frozenset({"Hi", "Hello", "Hey"})
 # Words that make the given name after them part of a place or an event's name.
 _BEFORE_NOT_A_NAME = ("San ", "Santa ", "Santo ", "São ", "Saint ", "St. ", "Hurricane ")
 _BEFORE_REACH = max(map(len, _BEFORE_NOT_A_NAME))
-_GIVEN_NAMES = frozenset(
-    name
-    for line in (files("wardgate") / "data" / "names" / "given.txt").read_text("utf-8").splitlines()
-    if not line.startswith("#")
-    for name in line.split()
-)
+
+
+def _names(file: str) -> frozenset[str]:
+    text = (files("wardgate") / "data" / "names" / file).read_text("utf-8")
+    return frozenset(
+        name for line in text.splitlines() if not line.startswith("#") for name in line.split()
+    )
+
+
+_GIVEN_NAMES = _names("given.txt")
+_FAMILY_NAMES = _names("family.txt")
 # What follows a given name without being a family name: a place or an institution named
 # after a person ("Anna Street", "Maria Hospital"), a month or a day, a sentence's next word.
-_NOT_FAMILY_NAMES = frozenset(
+_PLACE_WORDS = frozenset(
     {
         "Street", "Avenue", "Road", "Lane", "Drive", "Boulevard", "Square", "Place", "Way", "Park",
         "Bridge", "Station", "Airport", "Hospital", "Clinic", "University", "College", "School",
@@ -296,7 +330,43 @@ _NOT_FAMILY_NAMES = frozenset(
         "Loop", "Parkway", "Pass", "Estates", "Shores", "Summit", "Villa", "Ville", "Circle",
         "Mission", "Club"
     }
-) | _SENTENCE_STARTS  # fmt: skip
+)  # fmt: skip
+_NOT_FAMILY_NAMES = _PLACE_WORDS | _SENTENCE_STARTS
+# What comes before a family name without being a given name: articles and determiners of
+# the languages whose family names we list (German capitalises the nouns after them: "Der
+# Fischer"), place words ("Santa Cruz", "Fort Hamilton"), and words that open a sentence or
+# an order ("Ask Patel", "Visit Nowak").
+_NOT_GIVEN_NAMES = (
+    frozenset(
+        {
+            "Der", "Die", "Das", "Den", "Dem", "Des", "Ein", "Eine", "Einen", "Einem", "Einer",
+            "Mein", "Meine", "Unser", "Unsere", "Kein", "Keine", "Jeder", "Dieser", "Diese", "Im",
+            "Am", "Vom", "Zum", "Zur", "Beim", "Und", "Oder", "Aber", "Mit", "Von", "Bei", "Für",
+            "Auf", "Aus", "Nach", "Vor", "Über", "Unter", "Le", "La", "Les", "Un", "Une", "Du",
+            "De", "Au", "Aux", "Mon", "Ma", "Mes", "El", "Los", "Las", "Una", "Del", "Al", "Mi",
+            "Su", "Il", "Lo", "Gli", "Della", "Dei", "Os", "As", "Um", "Uma", "Do", "Da", "Dos",
+            "Na", "Van", "Ter", "Het", "Een", "San", "Santa", "Santo", "São", "Saint",
+            "St", "Sainte", "Fort", "Mount", "Mt", "Port", "Lake", "Cape", "New", "North", "South",
+            "East", "West", "Upper", "Lower", "Great", "Little", "Old", "Ask", "Call", "Tell",
+            "Send", "Email", "Contact", "Meet", "Visit", "Thank", "Thanks", "Please", "Let", "Get",
+            "Give", "Have", "Make", "See", "Check", "Message", "Text", "Invite", "Remind", "Help",
+            "Ping", "Find", "Show", "Write", "Pay", "Is", "Was", "Are", "Does", "Did", "Has",
+            "Will", "Can", "Could", "Would", "Should", "Dear", "Hi", "Hello", "Hey", "Mr", "Mrs",
+            "Ms", "Dr", "Professor", "President", "Senator", "Judge", "General", "Captain",
+            "Team", "Company", "Family", "Group", "Mister", "Sir", "Lady", "Lord", "King", "Queen",
+            "Prince", "Princess", "Pope", "Chef", "Café", "Cafe", "Restaurant", "Hotel", "Casa",
+            "Villa", "Chez", "Bistro", "Bar", "Pizzeria", "Trattoria", "Klinik", "Praxis",
+            "Don", "Doña", "Señor", "Señora", "Hermanos", "Mariscal", "Perito", "Presidente",
+            "Again", "Watch", "Also", "Only", "Even", "Just", "Still", "Now", "Today",
+            "Yesterday", "Tomorrow", "Municipal", "National", "Federal", "Royal", "Imperial",
+            "Eastern", "Western", "Northern", "Southern", "Central", "One", "Two", "Three",
+            "Four", "Five", "Here", "Where", "Who", "What", "Why", "How", "Not", "No", "Yes",
+        }
+    )
+    | _SENTENCE_STARTS
+    | _NOT_FIRST_NAMES
+    | _PLACE_WORDS
+)  # fmt: skip
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
 
 
@@ -343,6 +413,21 @@ def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
     return None
 
 
+def _name_anchors(names: frozenset[str], before: int, after: int) -> list[Anchor]:
+    """An anchor for each name: the name itself when it is ASCII, else its longest ASCII
+    run ("ller" of "Müller", with the reach widened by what the run leaves out; a name
+    without a run of three is not anchored)."""
+    anchors = []
+    for name in sorted(names):
+        if name.isascii():
+            anchors.append(Anchor(f"{name} " if before == 0 else name, before, after))
+            continue
+        run = max(re.findall("[A-Za-z']+", name), key=len, default="")
+        if len(run) >= 3:
+            anchors.append(Anchor(run, before + name.find(run), after + len(name)))
+    return anchors
+
+
 # Every candidate holds an anchor: an `@`, a digit or colon, a weekday, or a name cue ("my
 # name is", "Dear", "Mr"); the reach is the longest way a candidate extends before it (an email's
 # local part, "Friedrichstraße " before a house number) and after it (a domain, three names
@@ -355,13 +440,23 @@ _ANCHORS = AnchorScanner(
         Anchor("::", 40, 96),
         Anchor("[a-fA-F]:[a-fA-F]", 40, 96),
         *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
-        *(Anchor(cue, 0, 140) for cue in ("Dear", "Mr", "Ms", "Dr", "Prof", "Miss")),
+        *(Anchor(cue, 0, 140) for cue in _TITLES),
+        *(Anchor(f"{cue} ", 0, 80) for cue in _INTRODUCTIONS),
+        *(
+            Anchor(f"{owner} {kin} ", 0, 80, caseless=True)
+            for owner in ("my", "our")
+            for kin in _KIN_WORDS
+        ),
+        # "Kind regards,": the closing's first word lies before the anchor.
+        *(Anchor(cue, 12, 80, caseless=True) for cue in _SIGNOFFS),
         # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
         *(Anchor(f"{cue} [A-Z]", 0, 60) for cue in sorted(_GREETINGS)),
         Anchor(" [A-Z]. ", 40, 60),
         # Literal anchors: with a `[A-Z]` class after each of 369 names, compiling the
         # database took 125 MB at its peak, which the process kept (make bench's RSS row).
-        *(Anchor(f"{name} ", 0, 60) for name in sorted(_GIVEN_NAMES) if name.isascii()),
+        *_name_anchors(_GIVEN_NAMES, 0, 60),
+        # A family name's candidate starts at the given name before it.
+        *_name_anchors(_FAMILY_NAMES - _GIVEN_NAMES, 40, 40),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
     ]
 )
@@ -376,13 +471,37 @@ def _email(text: str, m: re.Match[str]) -> PiiMatch | None:
 
 def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
     name = m.group("name")
+    first = name.split(" ", 1)[0]
+    if m.group("intro") or m.group("signoff") or m.group("kin"):
+        # A name after these cues ends before a word that is no name ("my brother George
+        # Was Here").
+        words = name.split(" ")
+        cut = next((i for i, word in enumerate(words[1:], 1) if word in _NOT_GIVEN_NAMES), None)
+        words = words[:cut]
+        end = m.start("name") + len(" ".join(words))
+        if m.group("intro"):
+            # "I'm", "This is", "General": what follows is as often a title or a thing as a
+            # name ("This is Spinal Tap", "General Electric"), so it must be a name we know.
+            if first not in _GIVEN_NAMES and words[-1].split("-")[0] not in _FAMILY_NAMES:
+                return None
+            return PiiMatch("PERSON", m.start("name"), end, 0.6)
+        if first in _DEAR_NOT_NAMES or first in _NOT_GIVEN_NAMES:
+            return None  # "Thanks, Team", "my boss The"
+        # A closing's name ends its line or sentence ("Regards,\nAnna"; not "Thanks, Google
+        # Maps does it").
+        if m.group("signoff") and not _NAME_ENDS.match(text, m.end("name")):
+            return None
+        return PiiMatch("PERSON", m.start("name"), end, 0.7)
     cue = m.group("person").split(" ", 1)[0]
-    if (cue == "Dear" or cue in _GREETINGS) and name.split(" ", 1)[0] in _DEAR_NOT_NAMES:
+    if (cue == "Dear" or cue in _GREETINGS) and first in _DEAR_NOT_NAMES:
         return None
     # A greeting names its addressee only when a comma or `!` closes it ("Hi Anna,").
     if cue in _GREETINGS and text[m.end("name") : m.end("name") + 1] not in (",", "!"):
         return None
     return PiiMatch("PERSON", m.start("name"), m.end("name"), 0.7)
+
+
+_NAME_ENDS = re.compile(r"[ \t]*(?:$|[\r\n.,!;])")
 
 
 def _initialed(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -398,13 +517,26 @@ _HOUSE_NUMBER = re.compile(r",?\ \d{1,4}[a-z]?\b")
 
 def _given(text: str, m: re.Match[str]) -> PiiMatch | None:
     first, _, family = m.group().partition(" ")
-    if first not in _GIVEN_NAMES or family.split("-")[0] in _NOT_FAMILY_NAMES:
+    surname = family.split("-")[0]
+    if surname in _NOT_FAMILY_NAMES:
         return None
+    if first not in _GIVEN_NAMES:
+        # "Zbigniew Kowalski": a family name we know makes the word before it a given name,
+        # unless that word is an article, a place word or an order ("Der Fischer", "Santa
+        # Cruz", "Ask Patel"), or an institution follows ("Johns Hopkins University").
+        if surname not in _FAMILY_NAMES or first in _NOT_GIVEN_NAMES:
+            return None
+        after = _NEXT_WORD.match(text, m.end())
+        if after is not None and after.group(1) in _PLACE_WORDS:
+            return None
     if text[max(0, m.start() - _BEFORE_REACH) : m.start()].endswith(_BEFORE_NOT_A_NAME):
         return None  # "San Mateo County", "Santa Ana Winds", "Hurricane Katrina Relief"
     if _HOUSE_NUMBER.match(text, m.end()):
         return None  # "Peter Zuidhove 188": a street named after a person
     return PiiMatch("PERSON", m.start(), m.end(), 0.6)
+
+
+_NEXT_WORD = re.compile(r"\ ([A-Z][a-z]+)")
 
 
 def _street(text: str, m: re.Match[str]) -> PiiMatch | None:
