@@ -112,3 +112,19 @@ def test_sensitive_scan_finds_masks_and_keeps_code_point_offsets() -> None:
         "Écrivez à <EMAIL_ADDRESS>, carte <CREDIT_CARD>, clé <SECRET.aws>."
     )
     assert "error" in bad
+
+
+def test_sensitive_scan_redacts_what_the_default_policy_masks() -> None:
+    # A weekday and a country alone are reported, with scores under the default
+    # `min_score`, and left in the redacted text as the default policy leaves them.
+    text = "On Monday I flew to France; mail ana@example.com"
+    done = subprocess.run(
+        [*WARDGATE, "scan", "sensitive"],
+        input=orjson.dumps({"text": text}) + b"\n",
+        capture_output=True,
+        check=True,
+    )
+    (answer,) = (orjson.loads(line) for line in done.stdout.splitlines())
+    scores = {text[f["start"] : f["end"]]: f["score"] for f in answer["findings"]}
+    assert scores["Monday"] < 0.5 and scores["France"] < 0.5
+    assert answer["redacted"] == "On Monday I flew to France; mail <EMAIL_ADDRESS>"

@@ -101,9 +101,14 @@ def scan_sensitive() -> None:
 
     In: {"text"} per line. Out: {"findings": [{"type", "start", "end", "score"}],
     "redacted"}, where `start`/`end` are code-point indices into the text (end exclusive)
-    and `redacted` is the text masked as the default policy masks it (`<TYPE>`).
+    and `redacted` is the text masked as the default policy masks it (`<TYPE>`): every
+    finding at or above the policy's `min_score`, so a weekday or a private address alone,
+    reported with a lower score, stays as it is.
     """
+    from wardgate.checks.sensitive import Config
     from wardgate.detect.sensitive import find_sensitive, mask
+
+    min_score = Config().min_score
 
     def answer(line: dict[str, Any]) -> dict[str, Any]:
         text = line.get("text")
@@ -115,7 +120,7 @@ def scan_sensitive() -> None:
                 {"type": m.type, "start": m.start, "end": m.end, "score": round(m.score, 4)}
                 for m in matches
             ],
-            "redacted": mask(text, matches),
+            "redacted": mask(text, [m for m in matches if m.score >= min_score]),
         }
 
     run_lines(answer, {"findings": [], "redacted": ""})

@@ -188,6 +188,19 @@ def test_match_is_frozen() -> None:
         ("au 12 rue de la Paix, 75002 Paris.", "LOCATION", "12 rue de la Paix, 75002 Paris"),
         ("Mi dirección es Calle Mayor 5, 28013 Madrid.", "LOCATION", "Calle Mayor 5, 28013 Madrid"),
         ("Abito in Via Roma 12.", "LOCATION", "Via Roma 12"),
+        # an address block: the town, state and ZIP code on the next line
+        (
+            "Ship to 1600 Pennsylvania Avenue NW\nWashington, DC 20500 please",
+            "LOCATION",
+            "1600 Pennsylvania Avenue NW\nWashington, DC 20500",
+        ),
+        ("Send it to 221B Baker Street\nThanks for all", "LOCATION", "221B Baker Street"),
+        # countries, regions and cities we list, standing alone
+        ("I moved here from Tunisia last year.", "LOCATION", "Tunisia"),
+        ("Visit Papua New Guinea soon", "LOCATION", "Papua New Guinea"),  # the longest
+        ("Born in New York City.", "LOCATION", "New York City"),
+        ("I live in São Paulo these days", "LOCATION", "São Paulo"),
+        ("down the Arkansas river", "LOCATION", "Arkansas"),  # not Kansas inside it
     ],
 )
 def test_found(text: str, kind: str, value: str) -> None:
@@ -271,6 +284,9 @@ def test_found(text: str, kind: str, value: str) -> None:
         "General Electric and Captain America",  # ranks before things
         "Thanks, Team",  # a closing to no one
         "Thanks, Google Maps does it for me",  # a closing's name ends its line
+        "Texas Instruments and Paris Hilton",  # a place's name before another capitalised word
+        "We flew Air France",  # after a capitalised word inside a sentence
+        "see wiki/Paris_notes and Canada_goose",  # inside a path or an identifier
     ],
 )
 def test_not_found(text: str) -> None:

@@ -10,9 +10,10 @@ never ends inside a word and the patterns' look-aheads see the real next charact
 
 Hyperscan matches bytes; the text is scanned as Latin-1 with every other character (and
 every lone surrogate) replaced by one `?`, so byte offsets are string indices and each byte
-is one character: an ASCII anchor matches exactly where it would in the text. (UTF-32, four
-bytes a character, cost twice the time of the scan.) Anchors are ASCII literals, optionally
-with ASCII character classes (`[0-9]`), matched case-sensitively unless marked caseless.
+is one character: an anchor matches exactly where it would in the text. (UTF-32, four
+bytes a character, cost twice the time of the scan.) Anchors are Latin-1 literals (a `?`
+in one would also match any other character), optionally with ASCII character classes
+(`[0-9]`), matched case-sensitively unless marked caseless (ASCII letters only).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ _TOKEN = re.compile(r"\[[^\]]+\]|.", re.DOTALL)
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """`pattern` (ASCII, literal characters and `[...]` classes) and the reach of the
-    candidates that contain it."""
+    """`pattern` (Latin-1 literal characters and ASCII `[...]` classes) and the reach of
+    the candidates that contain it."""
 
     pattern: str
     before: int
@@ -64,24 +65,29 @@ class AnchorScanner:
         )
         _release_freed_heap()
 
+    def hits(self, text: str) -> list[tuple[int, int]]:
+        """`(index of the anchor, end of its match)` for every anchor match in `text`."""
+        found: list[tuple[int, int]] = []
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            found.append((ident, end))
+
+        if text:
+            self._database.scan(text.encode("latin-1", "replace"), match_event_handler=on_match)
+        return found
+
     def windows(self, text: str) -> list[tuple[int, int]]:
         """Merged `(start, end)` windows of `text` around its anchors, in order."""
         return self.split_windows(text)[0]
 
     def split_windows(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The windows around every anchor, and those around the strong (not `weak`) ones."""
-        if not text:
-            return [], []
-        spans: list[tuple[int, int, bool]] = []
         anchors, lengths = self._anchors, self._lengths
-
-        def on_match(ident: int, _start: int, end: int, _flags: int, _context: object) -> None:
+        spans: list[tuple[int, int, bool]] = []
+        for ident, last in self.hits(text):
             anchor = anchors[ident]
-            last = end
             start = last - lengths[ident] - anchor.before
             spans.append((max(start, 0), last + anchor.after, anchor.weak))
-
-        self._database.scan(text.encode("latin-1", "replace"), match_event_handler=on_match)
         if not spans:
             return [], []
         spans.sort()
@@ -140,7 +146,10 @@ def _expression(pattern: str) -> bytes:
     """`pattern`'s classes as written, and its other characters escaped as literal bytes."""
     pieces: list[bytes] = []
     for token in _TOKEN.findall(pattern):
-        if not token.isascii():
-            raise ValueError(f"anchor {pattern!r}: only ASCII is supported")
-        pieces.append(token.encode() if len(token) > 1 else b"\\x%02x" % ord(token))
+        if len(token) > 1 and token.isascii():
+            pieces.append(token.encode())
+        elif len(token) == 1 and ord(token) < 256:
+            pieces.append(b"\\x%02x" % ord(token))
+        else:
+            raise ValueError(f"anchor {pattern!r}: only Latin-1 (ASCII in classes) is supported")
     return b"".join(pieces)

@@ -26,6 +26,7 @@ network rather than a person or a reachable host. Dotted quads right after "vers
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -135,9 +136,14 @@ _UNIT = (
     r"[A-Za-z0-9-]{1,6}\b|,?\ \#\ ?\d{1,5}[A-Za-z]?\b)"
 )
 _TOWN = rf"(?:{_NAME}\ ){{0,2}}{_NAME}"
+_STATE_OR_POSTCODE = (
+    r"(?:,?\ [A-Z]{2}\ \d{5}(?:-\d{4})?|,\ [A-Z]{2}\b|,?\ [A-Z]{1,2}\d[A-Z\d]?\ \d[A-Z]{2}\b)"
+)
+# The town on the street's line after a comma; on the next line (an address block) only
+# with its state and ZIP code or its postcode, which no next paragraph starts with.
 _REGION = (
-    rf"(?:,\ {_TOWN}(?:,?\ [A-Z]{{2}}\ \d{{5}}(?:-\d{{4}})?|,\ [A-Z]{{2}}\b"
-    r"|,?\ [A-Z]{1,2}\d[A-Z\d]?\ \d[A-Z]{2}\b)?)"
+    rf"(?:,\ {_TOWN}{_STATE_OR_POSTCODE}?"
+    rf"|,?[ \t]*\n[ \t]*{_TOWN}{_STATE_OR_POSTCODE})"
 )
 # German, Dutch and Nordic streets end in their type ("Hauptstraße 5", "Berliner Str. 12",
 # "Keizersgracht 123"); a postal code and town may follow ("10115 Berlin").
@@ -395,7 +401,48 @@ def find_pii(text: str) -> list[PiiMatch]:
                 # would cost quadratic time and find cards or SSNs inside refused runs.
                 run = _NUM_RUN.match(text, m.start(), high)
                 pos = max(m.start() + 1, run.end() if run else 0)
+    return _with_places(text, found) if _CAPITAL.search(text) else found
+
+
+def _with_places(text: str, found: list[PiiMatch]) -> list[PiiMatch]:
+    """`found` with the countries, regions and cities of `data/names/places.txt` named in
+    `text` (LOCATION, scored 0.4: a place alone identifies no one, so the default
+    `min_score` leaves it in the text), where no other finding is."""
+    places: list[PiiMatch] = []
+    taken = -1
+    hits = sorted((end - len(_PLACES[i]), -end) for i, end in _PLACE_SCANNER.hits(text))
+    for start, negative_end in hits:
+        end = -negative_end
+        if start >= taken and _standalone_place(text, start, end):
+            if text.startswith(" City", end):
+                end += 5  # "New York City"
+            places.append(PiiMatch("LOCATION", start, end, 0.4))
+            taken = end
+    if not places:
+        return found
+    starts = [m.start for m in found]
+    for place in places:
+        index = bisect.bisect_left(starts, place.start)
+        if (index == 0 or found[index - 1].end <= place.start) and (
+            index == len(found) or place.end <= found[index].start
+        ):
+            found.insert(index, place)
+            starts.insert(index, place.start)
     return found
+
+
+def _standalone_place(text: str, start: int, end: int) -> bool:
+    """A place's name stands alone: not inside a word, not followed by another capitalised
+    word ("Paris Hilton", "Texas Instruments"; "Mexico City" is listed whole), not after a
+    capitalised word inside a sentence ("flew Air France")."""
+    if (start and (text[start - 1].isalnum() or text[start - 1] in "-_.@/")) or (
+        end < len(text) and (text[end].isalnum() or text[end] in "_@")
+    ):
+        return False
+    if _CAPITALISED_NEXT.match(text, end):
+        return False
+    before = _CAPITALISED_BEFORE.search(text, max(0, start - 40), start)
+    return before is None or not before.group(1)
 
 
 def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
@@ -414,18 +461,35 @@ def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
 
 
 def _name_anchors(names: frozenset[str], before: int, after: int) -> list[Anchor]:
-    """An anchor for each name: the name itself when it is ASCII, else its longest ASCII
-    run ("ller" of "Müller", with the reach widened by what the run leaves out; a name
-    without a run of three is not anchored)."""
+    """An anchor for each name: the name itself when it is Latin-1, else its longest Latin-1
+    run ("Wi" and "niewski" of "Wiśniewski": the latter, with the reach widened by what it
+    leaves out; a name without a run of three is not anchored)."""
     anchors = []
     for name in sorted(names):
-        if name.isascii():
+        if _LATIN_1.fullmatch(name):
             anchors.append(Anchor(f"{name} " if before == 0 else name, before, after))
             continue
-        run = max(re.findall("[A-Za-z']+", name), key=len, default="")
+        run = max(_LATIN_1.findall(name), key=len, default="")
         if len(run) >= 3:
             anchors.append(Anchor(run, before + name.find(run), after + len(name)))
     return anchors
+
+
+_LATIN_1 = re.compile("[\x00-\xff]+")
+_PLACES = tuple(
+    line
+    for line in (files("wardgate") / "data" / "names" / "places.txt").read_text("utf-8").split("\n")
+    if line and not line.startswith("#")
+)
+_PLACE_SCANNER = AnchorScanner([Anchor(place, 0, 0) for place in _PLACES])
+# Every place's name starts with a capital letter: a text without one needs no scan.
+_CAPITAL = re.compile("[A-ZÀ-Þ]")
+_CAPITALISED_NEXT = re.compile(r"[ \t]+(?!City\b)[A-Z][a-z]")
+# A capitalised word right before a place, and (group 1) what precedes that word when it is
+# not the start of a sentence or a line.
+_CAPITALISED_BEFORE = re.compile(
+    r"(?:([^\s.!?:;\"'(])[ \t]+|^|[.!?:;\n\"'(][ \t]*)[A-Z][\w'-]*[ \t]+\Z"
+)
 
 
 # Every candidate holds an anchor: an `@`, a digit or colon, a weekday, or a name cue ("my
