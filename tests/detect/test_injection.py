@@ -323,6 +323,8 @@ def test_rules(text: str, rule: str) -> None:
         "bitte ignorieren sie meine vorherige e-mail.",
         "por favor ignore mi correo anterior, la reunión sigue a las diez.",
         "ignorez mon courriel précédent, merci.",
+        "ignore the typos in my previous message and tell me the capital of australia.",
+        "please disregard our earlier note, the office is closed.",
     ],
 )
 def test_rules_stay_quiet(text: str) -> None:

@@ -268,13 +268,15 @@ _ARTIFACT_BEFORE = _not_after(
     "correo", "email", "e-mail", "mail", "mensaje de correo", "pedido", "versión", "version",
     "courriel", "factura", "fattura", "commande", "reunión", "réunion", "riunione", "versione",
 )  # fmt: skip
+# "Ignore the typos in my previous message": what the writer takes back is their own.
+_OWN = _not_after("my", "our")
 _OVERRIDE_OBJECTS = (
     r"(?:instruct\w*|instrukt\w*|instrucc?i\w*|instruç\w*|istruzion\w*|prompts?|rules?"
     r"|regel\w*|regl\w*|règle\w*|regol\w*|regra\w*|directions?|directives?|direttiv\w*"
     r"|directrices|guidelines?|richtlinie\w*|commands?|befehl\w*|comand\w*|commande\w*"
     r"|orders|órdenes|ordres|constraints|restrictions?|programming|guidance|context|anweisung\w*"
     r"|vorgabe\w*|aufgabe\w*|indicaci\w*|indicazion\w*|consignes?|opdracht\w*"
-    rf"|(?:previous|prior|earlier|preceding)(?! {_ARTIFACTS_EN})|{_ARTIFACT_BEFORE_EN}above"
+    rf"|{_OWN}(?:previous|prior|earlier|preceding)(?! {_ARTIFACTS_EN})|{_ARTIFACT_BEFORE_EN}above"
     rf"(?! {_ARTIFACTS_EN})|everything|oben\w*"
     rf"|(?:vorherig|bisherig)\w*(?! {_ARTIFACTS_DE})|zuvor|alles|{_ARTIFACT_BEFORE}"
     r"(?:anterior\w*|précédent\w*|precedent\w*)|ci-dessus|vorige|obig\w*|todo|tout"
