@@ -135,6 +135,8 @@ def test_match_is_frozen() -> None:
         # closings, relatives and introductions
         ("Best regards,\nHenrik Sørensen", "PERSON", "Henrik Sørensen"),
         ("Thanks,\nPriya", "PERSON", "Priya"),
+        ("Thank You,\r\n\r\nPriya", "PERSON", "Priya"),  # any case, CRLF, a blank line
+        ("I\u2019m Priya from billing", "PERSON", "Priya"),  # a curly apostrophe
         ("Sincerely, Mateo Gutiérrez", "PERSON", "Mateo Gutiérrez"),
         ("Please forward this to my wife Ingrid.", "PERSON", "Ingrid"),
         ("I'm Priya from billing", "PERSON", "Priya"),
@@ -195,6 +197,7 @@ def test_match_is_frozen() -> None:
             "1600 Pennsylvania Avenue NW\nWashington, DC 20500",
         ),
         ("Send it to 221B Baker Street\nThanks for all", "LOCATION", "221B Baker Street"),
+        ("to 221B Baker Street\nThanks, OK?", "LOCATION", "221B Baker Street"),  # no ZIP code
         # countries, regions and cities we list, standing alone
         ("I moved here from Tunisia last year.", "LOCATION", "Tunisia"),
         ("Visit Papua New Guinea soon", "LOCATION", "Papua New Guinea"),  # the longest
@@ -284,9 +287,15 @@ def test_found(text: str, kind: str, value: str) -> None:
         "General Electric and Captain America",  # ranks before things
         "Thanks, Team",  # a closing to no one
         "Thanks, Google Maps does it for me",  # a closing's name ends its line
+        "Our partner Siemens will join; my friend ChatGPT said so",  # a cue needs a known name
+        "Best regards,\nFinance Team",  # a department signs
+        "We are hiring a Sr. Data Analyst",  # Sr is Senior
+        "Madame Tussauds and Monsieur Cuisine",  # brands after titles
+        "Als Schneider verdient man wenig. Avec Dupont, nous irons.",  # openers, not given names
         "Texas Instruments and Paris Hilton",  # a place's name before another capitalised word
         "We flew Air France",  # after a capitalised word inside a sentence
         "see wiki/Paris_notes and Canada_goose",  # inside a path or an identifier
+        "TZ=Australia/Sydney and Jakarta EE",  # a time zone; a capitalised pair after
     ],
 )
 def test_not_found(text: str) -> None:
@@ -378,3 +387,12 @@ def test_total_and_in_bounds(text: str) -> None:
 def test_total_on_number_like_text(text: str) -> None:
     for m in find_pii(text):
         assert 0 <= m.start < m.end <= len(text)
+
+
+def test_names_on_weaker_evidence_score_under_the_default_min_score() -> None:
+    # A listed family name after an unknown word, and a listed place alone, are reported
+    # but left in the text by the default policy (min_score 0.5).
+    (family,) = pii.find_pii("Zbigniew Kowalski called")
+    (place,) = pii.find_pii("I moved here from Tunisia")
+    (given,) = pii.find_pii("Anna Kowalski called")
+    assert family.score < 0.5 and place.score < 0.5 <= given.score

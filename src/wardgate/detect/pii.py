@@ -105,13 +105,13 @@ _SIGNOFFS = (
     "best,", "wishes,", "cordially,", "respectfully,",
 )  # fmt: skip
 _INTRODUCTIONS = (
-    "I'm", "I am", "this is", "This is", "call me", "Call me", "named", "President", "Senator",
-    "Judge", "General", "Captain", "Professor", "Officer", "Detective", "Agent", "Sergeant",
-    "Colonel", "Governor", "Mayor", "Minister", "Chancellor", "Coach", "Nurse", "Father",
-    "Sister", "Brother", "Uncle", "Aunt",
+    "I'm", "I\u2019m", "I am", "this is", "This is", "call me", "Call me", "named", "President",
+    "Senator", "Judge", "General", "Captain", "Professor", "Officer", "Detective", "Agent",
+    "Sergeant", "Colonel", "Governor", "Mayor", "Minister", "Chancellor", "Coach", "Nurse",
+    "Father", "Sister", "Brother", "Uncle", "Aunt",
 )  # fmt: skip
 _INTRODUCTION = "|".join(re.escape(cue) for cue in _INTRODUCTIONS)  # spaces escaped: VERBOSE
-_TITLES = ("Dear", "Mr", "Ms", "Mx", "Dr", "Prof", "Miss", "Sr", "Mme", "Mlle", "Herr", "Frau",
+_TITLES = ("Dear", "Mr", "Ms", "Mx", "Dr", "Prof", "Miss", "Sra", "Mme", "Mlle", "Herr", "Frau",
            "Madame", "Monsieur", "Signor")  # fmt: skip
 _STREET_EN = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl"
@@ -136,14 +136,12 @@ _UNIT = (
     r"[A-Za-z0-9-]{1,6}\b|,?\ \#\ ?\d{1,5}[A-Za-z]?\b)"
 )
 _TOWN = rf"(?:{_NAME}\ ){{0,2}}{_NAME}"
-_STATE_OR_POSTCODE = (
-    r"(?:,?\ [A-Z]{2}\ \d{5}(?:-\d{4})?|,\ [A-Z]{2}\b|,?\ [A-Z]{1,2}\d[A-Z\d]?\ \d[A-Z]{2}\b)"
-)
+_ZIP_OR_POSTCODE = r"(?:,?\ [A-Z]{2}\ \d{5}(?:-\d{4})?|,?\ [A-Z]{1,2}\d[A-Z\d]?\ \d[A-Z]{2}\b)"
 # The town on the street's line after a comma; on the next line (an address block) only
 # with its state and ZIP code or its postcode, which no next paragraph starts with.
 _REGION = (
-    rf"(?:,\ {_TOWN}{_STATE_OR_POSTCODE}?"
-    rf"|,?[ \t]*\n[ \t]*{_TOWN}{_STATE_OR_POSTCODE})"
+    rf"(?:,\ {_TOWN}(?:{_ZIP_OR_POSTCODE}|,\ [A-Z]{{2}}\b)?"
+    rf"|,?[ \t]*\r?\n[ \t]*{_TOWN}{_ZIP_OR_POSTCODE})"
 )
 # German, Dutch and Nordic streets end in their type ("Hauptstraße 5", "Berliner Str. 12",
 # "Keizersgracht 123"); a postal code and town may follow ("10115 Berlin").
@@ -170,14 +168,17 @@ _BRANCHES = (
     (
         "person",
         rf"""\b(?:(?i:my\ name\ is|my\ name's|full\ name:|name:)|Dear|Hi|Hello|Hey
-        |(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sr|Sra|Mme|Mlle)\.?|Miss|Herr|Frau|Madame|Monsieur|Signora?
-        |(?P<kin>(?i:my|our)\ (?i:{_KIN}))
-        |(?P<signoff>(?:(?:Kind|Best|Warm|Warmest|With\ kind)\ regards|Regards|Sincerely
-            |Yours\ (?:sincerely|truly|faithfully)|Cheers|Thanks|Many\ thanks|Thank\ you
-            |Best|Best\ wishes|Cordially|Respectfully),)
-        |(?P<intro>{_INTRODUCTION}))
-        (?:[ \t]+|(?<=,)[ \t]*\n[ \t]*)
-        (?P<name>{_NAME}(?:\ [A-Z]\.)?(?:[ -]{_NAME}){{0,2}})""",
+        |(?:Mr|Mrs|Ms|Dr|Prof)\.?|Miss
+        # Cues that as often precede a firm, a title or a thing ("Madame Tussauds", "our
+        # partner Siemens", "Thanks,\nFinance Team"): the name after them must be one we know.
+        |(?P<known>(?:Mx|Sra|Mme|Mlle)\.?|Herr|Frau|Madame|Monsieur|Signora?
+            |(?i:my|our)\ (?i:{_KIN})
+            |(?P<signoff>(?i:(?:kind|best|warm|warmest|with\ kind)\ regards|regards|sincerely
+                |yours\ (?:sincerely|truly|faithfully)|cheers|thanks|many\ thanks|thank\ you
+                |best|best\ wishes|cordially|respectfully),)
+            |(?P<intro>{_INTRODUCTION})))
+        (?:[ \t]+|(?<=,)[ \t]*(?:\r?\n[ \t]*){{1,2}})
+        (?P<name>{_NAME}(?:\ [A-Z]\.)?(?:[ -]{_NAME}){{0,2}})(?!\w)""",
     ),
     # "Clara R. Dickson": a first name, a middle initial and a last name need no cue (without
     # the initial's period, title case says "Steak N Shake" and "Spend A Buck" too).
@@ -367,6 +368,13 @@ _NOT_GIVEN_NAMES = (
             "Yesterday", "Tomorrow", "Municipal", "National", "Federal", "Royal", "Imperial",
             "Eastern", "Western", "Northern", "Southern", "Central", "One", "Two", "Three",
             "Four", "Five", "Here", "Where", "Who", "What", "Why", "How", "Not", "No", "Yes",
+            "Als", "Viele", "Ihr", "Ihre", "Auch", "Nur", "Wie", "Wenn", "Weil", "Dass", "Herrn",
+            "Familie", "Firma", "Avec", "Selon", "Pour", "Par", "Sans", "Maison", "Según",
+            "Con", "Para", "Por", "Sin", "Familia", "Tres", "Todos", "Todas", "Seit", "Laut",
+            "Restart", "Configure", "Install", "Update", "Run", "Use", "Avoid", "Start", "Stop",
+            "Open", "Close", "Enable", "Disable", "Memento", "Yin", "Radio", "Bodegas",
+            "Champagne", "Birra", "Tax", "Property", "Department", "Corp", "Inc",
+            "Ltd", "Resources", "Operations", "Support", "Finance", "Billing", "Sales",
         }
     )
     | _SENTENCE_STARTS
@@ -436,7 +444,7 @@ def _standalone_place(text: str, start: int, end: int) -> bool:
     word ("Paris Hilton", "Texas Instruments"; "Mexico City" is listed whole), not after a
     capitalised word inside a sentence ("flew Air France")."""
     if (start and (text[start - 1].isalnum() or text[start - 1] in "-_.@/")) or (
-        end < len(text) and (text[end].isalnum() or text[end] in "_@")
+        end < len(text) and (text[end].isalnum() or text[end] in "_@/")
     ):
         return False
     if _CAPITALISED_NEXT.match(text, end):
@@ -484,7 +492,7 @@ _PLACES = tuple(
 _PLACE_SCANNER = AnchorScanner([Anchor(place, 0, 0) for place in _PLACES])
 # Every place's name starts with a capital letter: a text without one needs no scan.
 _CAPITAL = re.compile("[A-ZÀ-Þ]")
-_CAPITALISED_NEXT = re.compile(r"[ \t]+(?!City\b)[A-Z][a-z]")
+_CAPITALISED_NEXT = re.compile(r"[ \t]+(?!City\b)[A-Z][A-Za-z]")
 # A capitalised word right before a place, and (group 1) what precedes that word when it is
 # not the start of a sentence or a line.
 _CAPITALISED_BEFORE = re.compile(
@@ -505,7 +513,11 @@ _ANCHORS = AnchorScanner(
         Anchor("[a-fA-F]:[a-fA-F]", 40, 96),
         *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
         *(Anchor(cue, 0, 140) for cue in _TITLES),
-        *(Anchor(f"{cue} ", 0, 80) for cue in _INTRODUCTIONS),
+        # The scan sees other characters as `?`: "I?m " finds "I\u2019m ".
+        *(
+            Anchor(f"{cue} ".encode("latin-1", "replace").decode("latin-1"), 0, 80)
+            for cue in _INTRODUCTIONS
+        ),
         *(
             Anchor(f"{owner} {kin} ", 0, 80, caseless=True)
             for owner in ("my", "our")
@@ -536,26 +548,22 @@ def _email(text: str, m: re.Match[str]) -> PiiMatch | None:
 def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
     name = m.group("name")
     first = name.split(" ", 1)[0]
-    if m.group("intro") or m.group("signoff") or m.group("kin"):
-        # A name after these cues ends before a word that is no name ("my brother George
-        # Was Here").
+    if m.group("known"):
+        # The name ends before a word that is no name ("my brother George Was Here"), and
+        # must then be one we know: a listed given name first or family name last.
         words = name.split(" ")
         cut = next((i for i, word in enumerate(words[1:], 1) if word in _NOT_GIVEN_NAMES), None)
         words = words[:cut]
-        end = m.start("name") + len(" ".join(words))
-        if m.group("intro"):
-            # "I'm", "This is", "General": what follows is as often a title or a thing as a
-            # name ("This is Spinal Tap", "General Electric"), so it must be a name we know.
-            if first not in _GIVEN_NAMES and words[-1].split("-")[0] not in _FAMILY_NAMES:
-                return None
-            return PiiMatch("PERSON", m.start("name"), end, 0.6)
-        if first in _DEAR_NOT_NAMES or first in _NOT_GIVEN_NAMES:
-            return None  # "Thanks, Team", "my boss The"
-        # A closing's name ends its line or sentence ("Regards,\nAnna"; not "Thanks, Google
-        # Maps does it").
+        if first not in _GIVEN_NAMES and words[-1].split("-")[0] not in _FAMILY_NAMES:
+            return None
+        if first in _NOT_GIVEN_NAMES:
+            return None
+        # A closing's name ends its line or sentence ("Regards,\nAnna"; not "Thanks, Anna
+        # and Tom will follow up").
         if m.group("signoff") and not _NAME_ENDS.match(text, m.end("name")):
             return None
-        return PiiMatch("PERSON", m.start("name"), end, 0.7)
+        end = m.start("name") + len(" ".join(words))
+        return PiiMatch("PERSON", m.start("name"), end, 0.6 if m.group("intro") else 0.7)
     cue = m.group("person").split(" ", 1)[0]
     if (cue == "Dear" or cue in _GREETINGS) and first in _DEAR_NOT_NAMES:
         return None
@@ -565,7 +573,7 @@ def _person(text: str, m: re.Match[str]) -> PiiMatch | None:
     return PiiMatch("PERSON", m.start("name"), m.end("name"), 0.7)
 
 
-_NAME_ENDS = re.compile(r"[ \t]*(?:$|[\r\n.,!;])")
+_NAME_ENDS = re.compile(r"[ \t]*(?:$|[\r\n.,!;:])")
 
 
 def _initialed(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -597,7 +605,9 @@ def _given(text: str, m: re.Match[str]) -> PiiMatch | None:
         return None  # "San Mateo County", "Santa Ana Winds", "Hurricane Katrina Relief"
     if _HOUSE_NUMBER.match(text, m.end()):
         return None  # "Peter Zuidhove 188": a street named after a person
-    return PiiMatch("PERSON", m.start(), m.end(), 0.6)
+    # A family name alone says less: the word before it may open a sentence in a language
+    # we list no words of, or name a firm ("Maruti Suzuki"). Reported, not masked by default.
+    return PiiMatch("PERSON", m.start(), m.end(), 0.6 if first in _GIVEN_NAMES else 0.45)
 
 
 _NEXT_WORD = re.compile(r"\ ([A-Z][a-z]+)")
