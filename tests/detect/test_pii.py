@@ -103,6 +103,16 @@ def test_match_is_frozen() -> None:
         ("in September 2021 we moved", "DATE_TIME", "September 2021"),
         ("flew to Leppen on Tuesday morning", "DATE_TIME", "Tuesday"),
         ("see you friday", "DATE_TIME", "friday"),
+        # a day and a month, times of day, years after a word that makes them one
+        ("Meet me on 3 March.", "DATE_TIME", "3 March"),
+        ("on the 5th of May we left", "DATE_TIME", "5th of May"),
+        ("The call is at 3:30 PM today", "DATE_TIME", "3:30 PM"),
+        ("see you at 15:00 then", "DATE_TIME", "15:00"),
+        ("The firm was founded in 1977.", "DATE_TIME", "1977"),
+        ("music of the 1990s", "DATE_TIME", "1990s"),
+        ("am 14. Mai 2024 beginnt es", "DATE_TIME", "14. Mai 2024"),
+        ("el 14 de mayo de 2024", "DATE_TIME", "14 de mayo de 2024"),
+        ("2024年5月14日", "DATE_TIME", "2024年5月14日"),
         # national ids with checksums
         ("DNI 12345678Z", "ES_NIF", "12345678Z"),
         ("NIE X1234567L", "ES_NIE", "X1234567L"),
@@ -272,7 +282,10 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Morgan Stanley and Wells Fargo",  # ambiguous given names are not listed
         "Thomas The Tank",  # a sentence's word, not a family name
         "The bus station is on Peter Zuidhove 188",  # a street named after a person
-        "In 1999 2000 2001 2002 we grew",  # years
+        "1999 2000 2001 2002 were good years",  # years, not a phone number
+        "within 2048 bytes, up to 1500 users, the 2000 employees",  # counts, not years
+        "John 3:16 and an aspect ratio of 16:9",  # no clock without am/pm or "at"
+        "4 Mars rovers and 2024年13月1日",  # a foreign month needs its year; no 13th month
         "Susie has 11 Rhode Island Reds and 6 Golden Comets",  # a place, not a street type
         "We stopped at 3 Rest Areas and 2 Truck Stops",  # words no street type ends
         "Explain why the Roman Empire fell",  # names that are adjectives, brands, places

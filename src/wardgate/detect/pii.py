@@ -14,11 +14,16 @@ Validators run only on candidates and import their libraries on first use.
 
 Scores say how sure the shape plus the check make us: 0.95 for checksummed values (cards,
 IBANs), 0.85 to 0.9 for those needing context, 0.6 to 0.7 for names and addresses, which
-only a context phrase finds. Dates (DATE_TIME) are found in their common written forms,
-times of day included, when they name a real day: 0.85 after a birth word ("born", "DOB"),
-as that is the sensitive kind, else 0.55, and 0.4 for a month and year or a weekday alone,
-so that a policy can keep to dates of birth by its threshold. Bare years and clock times
-are not dates here. IP addresses are flagged whatever their range, but private,
+only a context phrase finds. Dates (DATE_TIME) are found in their common written forms
+(English, and with a year in French, German, Spanish, Italian, Portuguese and CJK), times
+of day included, when they name a real day: 0.85 after a birth word ("born", "DOB"), as
+that is the sensitive kind, else 0.55, and 0.4 for a month and year, a day and month, a
+weekday, a time of day (with am/pm, or after "at") or a year after a word that makes it
+one ("in 1977", "the 1990s") alone, so that the default policy leaves those in the text
+and a policy can keep to dates of birth by its threshold. Bare numbers are not dates.
+Person names (0.6 to 0.7) need a cue or a listed given name; a listed family name after
+an unknown word scores 0.45. Listed countries, regions and cities alone are LOCATION 0.4.
+IP addresses are flagged whatever their range, but private,
 loopback, link-local and other non-global ones score 0.4: they name a machine inside a
 network rather than a person or a reachable host. Dotted quads right after "version",
 "build", "release" or "firmware" are version numbers, not addresses.
@@ -87,6 +92,16 @@ _NAME = rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+)?|'[{_UPPER}][{_LOW
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+)
+# Month names of the other languages we find dates in; only with a year ("14 mai 2024",
+# "am 3. März 2021", "el 5 de mayo de 2020"): alone, "mars" and "mayo" are other words.
+_MONTH_OTHER = (
+    r"(?i:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre"
+    r"|novembre|décembre|decembre|januar|jänner|februar|märz|maerz|april|juni|juli|august"
+    r"|september|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto"
+    r"|septiembre|setiembre|octubre|noviembre|diciembre|gennaio|febbraio|aprile|maggio"
+    r"|giugno|luglio|settembre|ottobre|dicembre|janeiro|fevereiro|março|maio|junho|julho"
+    r"|setembro|outubro|novembro|dezembro)"
 )
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
@@ -203,10 +218,30 @@ _BRANCHES = (
             \d{{4}}-\d{{1,2}}-\d{{1,2}}(?:[T\ ]{_TIME}(?:Z|[+-]\d{{2}}:?\d{{2}})?)?
             |\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}(?:\ {_TIME})?
             |\d{{1,2}}(?:st|nd|rd|th)?\ (?:of\ )?{_MONTH}\ \d{{4}}
-            |{_MONTH}\ (?:\d{{1,2}}(?:st|nd|rd|th)?,?\ )?\d{{4}})
+            |{_MONTH}\ (?:\d{{1,2}}(?:st|nd|rd|th)?,?\ )?\d{{4}}
+            |\d{{1,2}}\.?\ (?:de\ )?{_MONTH_OTHER}\ (?:de\ )?\d{{4}}
+            |\d{{4}}年\d{{1,2}}月(?:\d{{1,2}}日)?
+            # A day and a month without a year ("March 3rd", "the 5th of May").
+            |\d{{1,2}}(?:st|nd|rd|th)?\ (?:of\ )?{_MONTH}(?!\ \d)
+            |{_MONTH}\ \d{{1,2}}(?:st|nd|rd|th)?(?![\d:]))
         (?![\w/-]|[.,:]\d)""",
     ),
     ("weekday", rf"(?=[FMSTWfmstw])\b(?i:{'|'.join(_WEEKDAYS)})\b"),
+    # A time of day: with am or pm, or on the 24-hour clock after "at" ("at 15:00").
+    (
+        "clock",
+        r"""(?=\d)(?<![\w.:/-])(?:\d{1,2}(?::[0-5]\d){1,2}\ ?(?i:[ap]\.m\.|[ap]m\b)
+        |\d{1,2}\ ?(?i:[ap]\.m\.|[ap]m\b)
+        |(?:(?<=\bat\ )|(?<=\bum\ )|(?<=\bà\ )|(?<=\buntil\ )|(?<=\bfrom\ ))
+            (?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?(?!\d|[.:]\d))""",
+    ),
+    # A year or a decade after a word that makes it one ("founded in 1977", "the 1990s").
+    (
+        "year",
+        r"""(?=[12]\d{3})(?:(?<=\b[Ii]n\ )|(?<=\b[Ss]ince\ )|(?<=\b[Dd]uring\ )|(?<=\bfrom\ )
+        |(?<=\buntil\ )|(?<=\btill\ )|(?<=\bto\ )|(?<=\bbefore\ )|(?<=\bafter\ )|(?<=\bborn\ )
+        |(?<=\byear\ )|(?<=\bthe\ ))(?:1[89]\d\d|20[0-4]\d)(?:s|'s)?(?![\w'\u2019]|[.,:/-]\d)""",
+    ),
     ("ipv4", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\w)"),
     (
         "ipv6",
@@ -620,7 +655,12 @@ def _street(text: str, m: re.Match[str]) -> PiiMatch | None:
 def _date(text: str, m: re.Match[str]) -> PiiMatch | None:
     value = m.group()
     numbers = re.findall(r"\d+", value)
-    if value[0].isdigit() and not value[1:3].isalpha() and " " not in value[:3]:
+    if "年" in value:
+        day = numbers[2] if len(numbers) == 3 else "1"
+        if not _calendar_date(f"{numbers[0]}-{numbers[1]}-{day}"):
+            return None
+        score = 0.55 if len(numbers) == 3 else 0.4
+    elif value[0].isdigit() and not _MONTH_WORD.search(value):
         if not _calendar_date(value):
             return None
         if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
@@ -632,7 +672,8 @@ def _date(text: str, m: re.Match[str]) -> PiiMatch | None:
         score = 0.55 if len(numbers) == 2 else 0.4  # a month and year name no day
     if _context(text, m.start(), _DOB_WORDS):
         score = 0.85
-    return PiiMatch("DATE_TIME", m.start(), m.end(), score)
+    end = m.end() - 1 if _SENTENCE_DOT.search(value) else m.end()
+    return PiiMatch("DATE_TIME", m.start(), end, score)
 
 
 _NUMERIC_DATE = re.compile(r"(\d+)([/.-])(\d+)[/.-](\d+)(?:[T ](\d+):(\d+)(?::(\d+))?)?")
@@ -672,6 +713,34 @@ def _calendar_date(value: str) -> bool:
             continue
         return True
     return False
+
+
+_MONTH_WORD = re.compile(r"[^\W\d_]{2}")
+# A full month name's period ends the sentence ("on 3 March."); an abbreviation keeps its own.
+_SENTENCE_DOT = re.compile(r"(?<=[a-z]{4})\.$")
+
+
+def _clock(text: str, m: re.Match[str]) -> PiiMatch | None:
+    return PiiMatch("DATE_TIME", m.start(), m.end(), 0.4)
+
+
+# What counts follow ("in 2048 bytes", "to 1500 users"): the number is no year then.
+_COUNTED = re.compile(
+    r"[ \t]*(?:%|(?i:bytes?|[kmgt]i?b|ms|px|km|kg|items?|rows?|users?|people|employees|units"
+    r"|dollars|euros|times|words|points|lines|records|requests|pages|hours|minutes|seconds"
+    r"|days|copies|calories|members|tokens|characters|steps|miles|meters|metres|feet)\b)"
+)
+
+
+def _year(text: str, m: re.Match[str]) -> PiiMatch | None:
+    value = m.group()
+    if _COUNTED.match(text, m.end()):
+        return None
+    # After "the" only a decade ("the 1990s"), not a count ("the 2000 employees").
+    if text[max(0, m.start() - 4) : m.start()].lower() == "the " and not value.endswith("0s"):
+        return None
+    score = 0.85 if _context(text, m.start(), _DOB_WORDS) else 0.4
+    return PiiMatch("DATE_TIME", m.start(), m.end(), score)
 
 
 def _weekday(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -903,6 +972,8 @@ _VALIDATORS = {
     "street": _street,
     "date": _date,
     "weekday": _weekday,
+    "clock": _clock,
+    "year": _year,
     "ipv4": _ip,
     "ipv6": _ip,
     "iban": _iban,
