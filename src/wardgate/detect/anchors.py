@@ -23,6 +23,7 @@ import ctypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 import hyperscan
 
@@ -42,8 +43,11 @@ class Anchor:
     after: int
     caseless: bool = False
     # A weak anchor (an `=` of any assignment) alone lets a detector try only the few
-    # shapes that need nothing stronger: see `AnchorScanner.windows(..., strong=...)`.
+    # shapes that need nothing stronger: see `AnchorScanner.split_windows`.
     weak: bool = False
+    # The shapes an anchor can start: `grouped_windows` keeps each group's windows apart,
+    # so a detector runs only that group's patterns in them.
+    group: str = ""
 
     @property
     def length(self) -> int:
@@ -82,25 +86,37 @@ class AnchorScanner:
 
     def split_windows(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The windows around every anchor, and those around the strong (not `weak`) ones."""
-        anchors, lengths = self._anchors, self._lengths
-        spans: list[tuple[int, int, bool]] = []
-        for ident, last in self.hits(text):
-            anchor = anchors[ident]
-            start = last - lengths[ident] - anchor.before
-            spans.append((max(start, 0), last + anchor.after, anchor.weak))
+        spans = self._spans(text)
         if not spans:
             return [], []
-        spans.sort()
         every = self._merged(text, spans)
         strong = (
-            self._merged(text, [s for s in spans if not s[2]])
-            if any(s[2] for s in spans)
+            self._merged(text, [s for s in spans if not s[2].weak])
+            if any(s[2].weak for s in spans)
             else every
         )
         return every, strong
 
+    def grouped_windows(self, text: str) -> dict[str, list[tuple[int, int]]]:
+        """The windows around the anchors of each `group` that has any in `text`."""
+        spans: dict[str, list[tuple[int, int, Anchor]]] = {}
+        for span in self._spans(text):
+            spans.setdefault(span[2].group, []).append(span)
+        return {group: self._merged(text, members) for group, members in spans.items()}
+
+    def _spans(self, text: str) -> list[tuple[int, int, Anchor]]:
+        """Each anchor match's reach, `(start, end, anchor)`, in order of start."""
+        anchors, lengths = self._anchors, self._lengths
+        spans: list[tuple[int, int, Anchor]] = []
+        for ident, last in self.hits(text):
+            anchor = anchors[ident]
+            start = last - lengths[ident] - anchor.before
+            spans.append((max(start, 0), last + anchor.after, anchor))
+        spans.sort(key=itemgetter(0, 1))
+        return spans
+
     @staticmethod
-    def _merged(text: str, spans: list[tuple[int, int, bool]]) -> list[tuple[int, int]]:
+    def _merged(text: str, spans: list[tuple[int, int, Anchor]]) -> list[tuple[int, int]]:
         merged: list[tuple[int, int]] = []
         low, high = -1, -1
         for start, end, _ in spans:

@@ -37,11 +37,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from wardgate.detect.anchors import Anchor, AnchorScanner
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import ModuleType
 
 __all__ = ["PII_TYPES", "PiiMatch", "find_pii"]
@@ -266,12 +267,11 @@ def _alternatives(branches: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<{name}>{body})" for name, body in branches), re.VERBOSE)
 
 
-_CANDIDATES = _alternatives(_BRANCHES)
 _NUM_RUN = _alternatives(tuple(branch for branch in _BRANCHES if branch[0] == "num"))
-_AFTER_REJECTED = {
-    name: _alternatives(_BRANCHES[i + 1 :]) if i + 1 < len(_BRANCHES) else None
-    for i, (name, _) in enumerate(_BRANCHES)
-}
+# Names are searched only around name anchors (cues, listed names, initials), the other
+# shapes only around theirs (`@`, digits, weekdays): each pattern runs where it can match.
+_NAMES = "names"
+_NAME_BRANCHES = frozenset({"person", "initialed", "given"})
 
 _CONTEXT_CHARS = 40
 # A line break ends a sentence unless it ends a label line ("Phone:\n+44 ...").
@@ -429,11 +429,39 @@ def find_pii(text: str) -> list[PiiMatch]:
     >>> find_pii("mail jane.doe@example.org")
     [PiiMatch(type='EMAIL_ADDRESS', start=5, end=25, score=0.95)]
     """
+    windows = _ANCHORS.grouped_windows(text)
+    found = _search(text, windows.get(_NAMES, ()), _BY_NAMES)
+    shapes = _search(text, windows.get("", ()), _BY_SHAPES)
+    if shapes:
+        found = _merged(found, shapes) if found else shapes
+    return _with_places(text, found) if _CAPITAL.search(text) else found
+
+
+class _Search(NamedTuple):
+    """The candidate pattern of a group of branches, and after each branch, the pattern of
+    the group's branches that follow it (tried where that branch's validator refused)."""
+
+    pattern: re.Pattern[str]
+    after: dict[str, re.Pattern[str] | None]
+
+
+def _branch_search(branches: tuple[tuple[str, str], ...]) -> _Search:
+    return _Search(
+        _alternatives(branches),
+        {
+            name: _alternatives(branches[i + 1 :]) if i + 1 < len(branches) else None
+            for i, (name, _) in enumerate(branches)
+        },
+    )
+
+
+def _search(text: str, windows: Sequence[tuple[int, int]], search: _Search) -> list[PiiMatch]:
+    """The candidates of `search` in `windows` that their validators accept, in order."""
     found: list[PiiMatch] = []
-    for low, high in _ANCHORS.windows(text):
+    for low, high in windows:
         pos = low
-        while (m := _CANDIDATES.search(text, pos, high)) is not None:
-            match = _confirm(text, m, high)
+        while (m := search.pattern.search(text, pos, high)) is not None:
+            match = _confirm(text, m, high, search.after)
             if match is not None:
                 found.append(match)
                 pos = match.end
@@ -444,7 +472,21 @@ def find_pii(text: str) -> list[PiiMatch]:
                 # would cost quadratic time and find cards or SSNs inside refused runs.
                 run = _NUM_RUN.match(text, m.start(), high)
                 pos = max(m.start() + 1, run.end() if run else 0)
-    return _with_places(text, found) if _CAPITAL.search(text) else found
+    return found
+
+
+_BY_NAMES = _branch_search(tuple(b for b in _BRANCHES if b[0] in _NAME_BRANCHES))
+_BY_SHAPES = _branch_search(tuple(b for b in _BRANCHES if b[0] not in _NAME_BRANCHES))
+
+
+def _merged(first: list[PiiMatch], second: list[PiiMatch]) -> list[PiiMatch]:
+    """Two ordered lists of disjoint matches as one: where two overlap, the one starting
+    first (then the longer) stays."""
+    merged: list[PiiMatch] = []
+    for match in sorted(first + second, key=lambda m: (m.start, -m.end)):
+        if not merged or match.start >= merged[-1].end:
+            merged.append(match)
+    return merged
 
 
 def _with_places(text: str, found: list[PiiMatch]) -> list[PiiMatch]:
@@ -488,7 +530,9 @@ def _standalone_place(text: str, start: int, end: int) -> bool:
     return before is None or not before.group(1)
 
 
-def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
+def _confirm(
+    text: str, m: re.Match[str], high: int, after: dict[str, re.Pattern[str] | None]
+) -> PiiMatch | None:
     """The first alternative at ``m``'s position that its validator accepts."""
     candidate: re.Match[str] | None = m
     while candidate is not None:
@@ -496,7 +540,7 @@ def _confirm(text: str, m: re.Match[str], high: int) -> PiiMatch | None:
         if kind is None:
             return None
         match = _VALIDATORS[kind](text, candidate)
-        rest = _AFTER_REJECTED[kind]
+        rest = after[kind]
         if match is not None or rest is None:
             return match
         candidate = rest.match(text, candidate.start(), high)
@@ -510,11 +554,12 @@ def _name_anchors(names: frozenset[str], before: int, after: int) -> list[Anchor
     anchors = []
     for name in sorted(names):
         if _LATIN_1.fullmatch(name):
-            anchors.append(Anchor(f"{name} " if before == 0 else name, before, after))
+            anchors.append(Anchor(f"{name} " if before == 0 else name, before, after, group=_NAMES))
             continue
         run = max(_LATIN_1.findall(name), key=len, default="")
         if len(run) >= 3:
-            anchors.append(Anchor(run, before + name.find(run), after + len(name)))
+            reach = (before + name.find(run), after + len(name))
+            anchors.append(Anchor(run, *reach, group=_NAMES))
     return anchors
 
 
@@ -546,28 +591,31 @@ _ANCHORS = AnchorScanner(
         # An IPv6 address without a digit still has `::` or a run of hex groups.
         Anchor("::", 40, 96),
         Anchor("[a-fA-F]:[a-fA-F]", 40, 96),
-        *(Anchor(cue, 0, 140, caseless=True) for cue in ("my name", "full name", "name:")),
-        *(Anchor(cue, 0, 140) for cue in _TITLES),
+        *(
+            Anchor(cue, 0, 140, caseless=True, group=_NAMES)
+            for cue in ("my name", "full name", "name:")
+        ),
+        *(Anchor(cue, 0, 140, group=_NAMES) for cue in _TITLES),
         # The scan sees other characters as `?`: "I?m " finds "I\u2019m ".
         *(
-            Anchor(f"{cue} ".encode("latin-1", "replace").decode("latin-1"), 0, 80)
+            Anchor(f"{cue} ".encode("latin-1", "replace").decode("latin-1"), 0, 80, group=_NAMES)
             for cue in _INTRODUCTIONS
         ),
         *(
-            Anchor(f"{owner} {kin} ", 0, 80, caseless=True)
+            Anchor(f"{owner} {kin} ", 0, 80, caseless=True, group=_NAMES)
             for owner in ("my", "our")
             for kin in _KIN_WORDS
         ),
         # "Kind regards,": the closing's first word lies before the anchor.
-        *(Anchor(cue, 12, 80, caseless=True) for cue in _SIGNOFFS),
+        *(Anchor(cue, 12, 80, caseless=True, group=_NAMES) for cue in _SIGNOFFS),
         # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
-        *(Anchor(f"{cue} [A-Z]", 0, 60) for cue in sorted(_GREETINGS)),
-        Anchor(" [A-Z]. ", 40, 60),
+        *(Anchor(f"{cue} [A-Z]", 0, 60, group=_NAMES) for cue in sorted(_GREETINGS)),
+        Anchor(" [A-Z]. ", 40, 60, group=_NAMES),
         # Literal anchors: with a `[A-Z]` class after each of 369 names, compiling the
-        # database took 125 MB at its peak, which the process kept (make bench's RSS row).
+        # database took 125 MB at its peak (make bench's RSS row).
         *_name_anchors(_GIVEN_NAMES, 0, 60),
         # A family name's candidate starts at the given name before it.
-        *_name_anchors(_FAMILY_NAMES - _GIVEN_NAMES, 40, 40),
+        *_name_anchors(_FAMILY_NAMES - _GIVEN_NAMES, 24, 24),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
     ]
 )
