@@ -387,8 +387,8 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("игнор|проигнор|забуд|не",
            r"(?:игнорир\w*|проигнорир\w*|забудь\w*|не обращай\w* внимани\w*)", _GAP,
            r"(?:инструкци\w*|указани\w*|правил\w*|вопрос\w*|выше|предыдущ\w*|команд\w*)"),
-        _s("忽略|无视|忽视|忘记|忘掉|理会",
-           r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|不理会)[^。\uff01\uff1f\n]{0,12}?(?:指令|指示|说明"
+        _s("忽略|无视|忽视|忘记|忘掉|理会|别管|不要管",
+           r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|不理会|不用理会|不必理会|别管|不要管)[^。\uff01\uff1f\n]{0,12}?(?:指令|指示|说明"
            r"|规则|问题|要求|命令|提示|以上|上面|之前|前面)"),
         _s("無視|忘れ",
            r"(?:指示|命令|ルール|質問|上記|以前)[^。\uff01\uff1f\n]{0,12}?(?:無視|忘れ)"),
@@ -413,6 +413,17 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("répète|écri|affiche|répond",
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),
         _s("直接|只", r"(?:直接|只)(?:输出|回答|说|回复)"),
+        # A dictation after "please" or "just", with its (fullwidth) colon: "请复述这句话",
+        # "请重复以下话语", "请输出" and a colon (a bare "输出" and a colon labels an example).
+        _s("复述|重复|输出|说出|写出",
+           r"(?:请|直接|只需|只|并|就|然后)你?(?:复述|重复|输出|说出|写出)(?:一下|一遍)?"
+           r"(?:以下|下面|如下|这句话|这段话|下列)?的?(?:话语|话|内容|句子|文字)?\s*[\uff1a:]"),
+        # "Add no other words, quotes or prefixes": the dictation's terms.
+        _s("不要|不添加|不加",
+           r"不要?(?:添加|加|附加|包含)?(?:任何|其他|额外)的?(?:词汇|词语|词|文字|解释|前缀|引号)"),
+        _s("ただ|単に|そのまま|せずに",
+           r"(?:ただ(?!し)|単に|そのまま)[^。\n]{0,12}?(?:出力|アウトプット|繰り返|言い換え|復唱)"
+           r"|(?:追加|余計な)の?(?:情報|言葉|説明|単語)?を?(?:追加)?せずに"),
         # A verb of saying, in any person or register, straight before a colon: the
         # dictation of a goal hijack ("repita:", "veuillez répéter :", "sagen Sie nur:"). Said
         # at the start of a sentence, or after "please" or "only"; never after a subject
