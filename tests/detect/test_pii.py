@@ -112,7 +112,10 @@ def test_match_is_frozen() -> None:
         ("music of the 1990s", "DATE_TIME", "1990s"),
         ("am 14. Mai 2024 beginnt es", "DATE_TIME", "14. Mai 2024"),
         ("el 14 de mayo de 2024", "DATE_TIME", "14 de mayo de 2024"),
-        ("2024年5月14日", "DATE_TIME", "2024年5月14日"),
+        ("会议于2024年5月14日举行", "DATE_TIME", "2024年5月14日"),  # between CJK characters
+        ("Hi \u0141ukasz, room 12 is free", "PERSON", "\u0141ukasz"),  # a greeting, non-ASCII
+        ("Hey\tAnna, room 12 is free", "PERSON", "Anna"),
+        ("on 3 June.", "DATE_TIME", "3 June"),  # the sentence's period is not the month's
         # national ids with checksums
         ("DNI 12345678Z", "ES_NIF", "12345678Z"),
         ("NIE X1234567L", "ES_NIE", "X1234567L"),
@@ -286,6 +289,7 @@ def test_found(text: str, kind: str, value: str) -> None:
         "within 2048 bytes, up to 1500 users, the 2000 employees",  # counts, not years
         "John 3:16 and an aspect ratio of 16:9",  # no clock without am/pm or "at"
         "4 Mars rovers and 2024年13月1日",  # a foreign month needs its year; no 13th month
+        "Figure 2 Mars 2020 landing site; Team 5 Mai 2024 roster",  # Mars, Mai: not months here
         "Susie has 11 Rhode Island Reds and 6 Golden Comets",  # a place, not a street type
         "We stopped at 3 Rest Areas and 2 Truck Stops",  # words no street type ends
         "Explain why the Roman Empire fell",  # names that are adjectives, brands, places
@@ -409,3 +413,32 @@ def test_names_on_weaker_evidence_score_under_the_default_min_score() -> None:
     (place,) = pii.find_pii("I moved here from Tunisia")
     (given,) = pii.find_pii("Anna Kowalski called")
     assert family.score < 0.5 and place.score < 0.5 <= given.score
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("born in 1985", 0.85),  # a birth word right before a year
+        ("我出生于1990年3月5日。", 0.85),
+        ("NATO was founded in 1949.", 0.4),  # NATO is no Italian "nato"
+        ("The birth rate fell in 2008.", 0.4),  # a birth word, not before the year
+        ("The NATO summit was held in the 1990s", 0.4),  # a decade is no date of birth
+    ],
+)
+def test_year_scores(text: str, score: float) -> None:
+    (match,) = pii.find_pii(text)
+    assert match.score == score
+
+
+def test_a_street_after_a_name_is_found_as_one_pass_would() -> None:
+    # Names and other shapes are searched apart; a street's candidate starting inside a name
+    # must not hide the street after it.
+    text = "Zbigniew Schneider Bergmann Friedrichstraße 5"
+    assert _found(text) == [
+        ("PERSON", "Zbigniew Schneider"),
+        ("LOCATION", "Bergmann Friedrichstraße 5"),
+    ]
+    assert _found("Anna Lopez Hauptstraße 5") == [
+        ("PERSON", "Anna Lopez"),
+        ("LOCATION", "Hauptstraße 5"),
+    ]

@@ -11,9 +11,9 @@ never ends inside a word and the patterns' look-aheads see the real next charact
 Hyperscan matches bytes; the text is scanned as Latin-1 with every other character (and
 every lone surrogate) replaced by one `?`, so byte offsets are string indices and each byte
 is one character: an anchor matches exactly where it would in the text. (UTF-32, four
-bytes a character, cost twice the time of the scan.) Anchors are Latin-1 literals (a `?`
-in one would also match any other character), optionally with ASCII character classes
-(`[0-9]`), matched case-sensitively unless marked caseless (ASCII letters only).
+bytes a character, cost twice the time of the scan.) Anchors are Latin-1 literals and
+character classes (`[0-9]`; a `?` in either also matches any character past Latin-1),
+matched case-sensitively unless marked caseless (ASCII letters only).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ _TOKEN = re.compile(r"\[[^\]]+\]|.", re.DOTALL)
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """`pattern` (Latin-1 literal characters and ASCII `[...]` classes) and the reach of
-    the candidates that contain it."""
+    """`pattern` (Latin-1 literal characters and `[...]` classes) and the reach of the
+    candidates that contain it."""
 
     pattern: str
     before: int
@@ -162,10 +162,10 @@ def _expression(pattern: str) -> bytes:
     """`pattern`'s classes as written, and its other characters escaped as literal bytes."""
     pieces: list[bytes] = []
     for token in _TOKEN.findall(pattern):
-        if len(token) > 1 and token.isascii():
-            pieces.append(token.encode())
+        if len(token) > 1 and max(map(ord, token)) < 256:
+            pieces.append(token.encode("latin-1"))
         elif len(token) == 1 and ord(token) < 256:
             pieces.append(b"\\x%02x" % ord(token))
         else:
-            raise ValueError(f"anchor {pattern!r}: only Latin-1 (ASCII in classes) is supported")
+            raise ValueError(f"anchor {pattern!r}: only Latin-1 is supported")
     return b"".join(pieces)

@@ -96,13 +96,16 @@ _MONTH = (
 )
 # Month names of the other languages we find dates in; only with a year ("14 mai 2024",
 # "am 3. März 2021", "el 5 de mayo de 2020"): alone, "mars" and "mayo" are other words.
-_MONTH_OTHER = (
-    r"(?i:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre"
-    r"|novembre|décembre|decembre|januar|jänner|februar|märz|maerz|april|juni|juli|august"
-    r"|september|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto"
+_MONTH_ROMANCE = (  # lower case as written: "Mars 2020" is a rover
+    r"(?:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre"
+    r"|novembre|décembre|decembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto"
     r"|septiembre|setiembre|octubre|noviembre|diciembre|gennaio|febbraio|aprile|maggio"
     r"|giugno|luglio|settembre|ottobre|dicembre|janeiro|fevereiro|março|maio|junho|julho"
     r"|setembro|outubro|novembro|dezembro)"
+)
+_MONTH_DE = (  # capitalised, after a day with its period: "3. März 2021"
+    r"(?:Januar|Jänner|Februar|März|Maerz|April|Mai|Juni|Juli|August|September|Oktober"
+    r"|November|Dezember)"
 )
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
@@ -220,13 +223,15 @@ _BRANCHES = (
             |\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}(?:\ {_TIME})?
             |\d{{1,2}}(?:st|nd|rd|th)?\ (?:of\ )?{_MONTH}\ \d{{4}}
             |{_MONTH}\ (?:\d{{1,2}}(?:st|nd|rd|th)?,?\ )?\d{{4}}
-            |\d{{1,2}}\.?\ (?:de\ )?{_MONTH_OTHER}\ (?:de\ )?\d{{4}}
-            |\d{{4}}年\d{{1,2}}月(?:\d{{1,2}}日)?
+            |\d{{1,2}}\.?\ (?:de\ )?{_MONTH_ROMANCE}\ (?:de\ )?\d{{4}}
+            |\d{{1,2}}\.\ {_MONTH_DE}\ \d{{4}}
             # A day and a month without a year ("March 3rd", "the 5th of May").
             |\d{{1,2}}(?:st|nd|rd|th)?\ (?:of\ )?{_MONTH}(?!\ \d)
             |{_MONTH}\ \d{{1,2}}(?:st|nd|rd|th)?(?![\d:]))
         (?![\w/-]|[.,:]\d)""",
     ),
+    # CJK writes a date between other characters, with no space around it.
+    ("cjk_date", r"(?<![0-9\uff10-\uff19])[0-9]{4}年[0-9]{1,2}月(?:[0-9]{1,2}日)?"),
     ("weekday", rf"(?=[FMSTWfmstw])\b(?i:{'|'.join(_WEEKDAYS)})\b"),
     # A time of day: with am or pm, or on the 24-hour clock after "at" ("at 15:00").
     (
@@ -307,10 +312,16 @@ _NIR_WORDS = _words(
     "nir", "insee", "sécurité sociale", "securite sociale", "numéro de sécu", "social security"
 )
 _NHS_WORDS = _words("nhs", "nhs number", "nhs no")
-_DOB_WORDS = _words(
-    "born", "born on", "birth", "birthday", "dob", r"d\.o\.b\.?", "date of birth", "geboren",
-    "né", "née", "nacido", "nacida", "nato", "nata", "geburtsdatum",
-)  # fmt: skip
+_DOB_WORDS = re.compile(
+    r"(?i)(?<!\w)(?:born|born on|birth|birthday|dob|d\.o\.b\.?|date of birth|geboren|né|née"
+    r"|nacido|nacida|geburtsdatum)(?!\w)|(?-i:(?<!\w)nat[oa](?!\w))|出生|生日|生年月日|誕生日"
+)
+# A birth word right before a year: only then is a bare year a date of birth ("born in
+# 1985"; not "NATO was founded in 1949" or "the birth rate fell in 2008").
+_BORN_BEFORE_YEAR = re.compile(
+    r"(?i)(?<!\w)(?:born|b\.|year of birth|birth year|dob|geboren|né|née|nacid[oa])"
+    r"(?:\W{0,3}|\s+(?:in|on|im|en|in the year))\s*$"
+)
 _VERSION_BEFORE = re.compile(r"(?i)(?<!\w)(?:version|ver\.?|release|build|firmware|v)\s*[:=]?\s*$")
 _DEAR_NOT_NAMES = frozenset(
     {
@@ -431,7 +442,7 @@ def find_pii(text: str) -> list[PiiMatch]:
     """
     windows = _ANCHORS.grouped_windows(text)
     found = _search(text, windows.get(_NAMES, ()), _BY_NAMES)
-    shapes = _search(text, windows.get("", ()), _BY_SHAPES)
+    shapes = _search(text, windows.get("", ()), _BY_SHAPES, taken=found)
     if shapes:
         found = _merged(found, shapes) if found else shapes
     return _with_places(text, found) if _CAPITAL.search(text) else found
@@ -455,12 +466,26 @@ def _branch_search(branches: tuple[tuple[str, str], ...]) -> _Search:
     )
 
 
-def _search(text: str, windows: Sequence[tuple[int, int]], search: _Search) -> list[PiiMatch]:
-    """The candidates of `search` in `windows` that their validators accept, in order."""
+def _search(
+    text: str,
+    windows: Sequence[tuple[int, int]],
+    search: _Search,
+    taken: Sequence[PiiMatch] = (),
+) -> list[PiiMatch]:
+    """The candidates of `search` in `windows` that their validators accept, in order. A
+    candidate starting inside a `taken` match is not tried: the search goes on after that
+    match, as one pass of every pattern would ("Anna Lopez Hauptstraße 5" is a name, then a
+    street). One starting before a taken match may overlap it, and wins over it in
+    `_merged`."""
     found: list[PiiMatch] = []
+    starts = [m.start for m in taken]
     for low, high in windows:
         pos = low
         while (m := search.pattern.search(text, pos, high)) is not None:
+            inside = bisect.bisect_right(starts, m.start()) - 1
+            if inside >= 0 and m.start() < taken[inside].end:
+                pos = taken[inside].end
+                continue
             match = _confirm(text, m, high, search.after)
             if match is not None:
                 found.append(match)
@@ -608,8 +633,13 @@ _ANCHORS = AnchorScanner(
         ),
         # "Kind regards,": the closing's first word lies before the anchor.
         *(Anchor(cue, 12, 80, caseless=True, group=_NAMES) for cue in _SIGNOFFS),
-        # A greeting's name follows at once and is capitalised ("Hi team," costs nothing).
-        *(Anchor(f"{cue} [A-Z]", 0, 60, group=_NAMES) for cue in sorted(_GREETINGS)),
+        # A greeting's name is capitalised: "Hi team," costs nothing. (`?` stands for the
+        # capitals past Latin-1: "Hi Łukasz".)
+        *(
+            Anchor(f"{cue}{blank}[A-ZÀ-Þ?]", 0, 60, group=_NAMES)
+            for cue in sorted(_GREETINGS)
+            for blank in (" ", "  ", "\t")
+        ),
         Anchor(" [A-Z]. ", 40, 60, group=_NAMES),
         # Literal anchors: with a `[A-Z]` class after each of 369 names, compiling the
         # database took 125 MB at its peak (make bench's RSS row).
@@ -765,7 +795,10 @@ def _calendar_date(value: str) -> bool:
 
 _MONTH_WORD = re.compile(r"[^\W\d_]{2}")
 # A full month name's period ends the sentence ("on 3 March."); an abbreviation keeps its own.
-_SENTENCE_DOT = re.compile(r"(?<=[a-z]{4})\.$")
+_SENTENCE_DOT = re.compile(
+    r"(?i:january|february|march|april|may|june|july|august|september|october|november"
+    r"|december)\.$"
+)
 
 
 def _clock(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -787,8 +820,10 @@ def _year(text: str, m: re.Match[str]) -> PiiMatch | None:
     # After "the" only a decade ("the 1990s"), not a count ("the 2000 employees").
     if text[max(0, m.start() - 4) : m.start()].lower() == "the " and not value.endswith("0s"):
         return None
-    score = 0.85 if _context(text, m.start(), _DOB_WORDS) else 0.4
-    return PiiMatch("DATE_TIME", m.start(), m.end(), score)
+    born = not value.endswith("s") and _BORN_BEFORE_YEAR.search(
+        text, max(0, m.start() - 24), m.start()
+    )
+    return PiiMatch("DATE_TIME", m.start(), m.end(), 0.85 if born else 0.4)
 
 
 def _weekday(text: str, m: re.Match[str]) -> PiiMatch | None:
@@ -1019,6 +1054,7 @@ _VALIDATORS = {
     "given": _given,
     "street": _street,
     "date": _date,
+    "cjk_date": _date,
     "weekday": _weekday,
     "clock": _clock,
     "year": _year,
