@@ -409,7 +409,7 @@ def test_total_on_number_like_text(text: str) -> None:
 def test_names_on_weaker_evidence_score_under_the_default_min_score() -> None:
     # A listed family name after an unknown word, and a listed place alone, are reported
     # but left in the text by the default policy (min_score 0.5).
-    (family,) = pii.find_pii("Zbigniew Kowalski called")
+    (family,) = pii.find_pii("Ziemowit Kowalski called")
     (place,) = pii.find_pii("I moved here from Tunisia")
     (given,) = pii.find_pii("Anna Kowalski called")
     assert family.score < 0.5 and place.score < 0.5 <= given.score
