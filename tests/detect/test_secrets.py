@@ -51,6 +51,8 @@ POSITIVES = [
         "SECRET.github",
     ),
     ("", "glpat-Zr8Tq1Wv5Bn7Cj0Hf6Gp", " is mine", "SECRET.gitlab"),
+    ("mailgun ", "key-3ax6xnjp29jd6fds4gc373sgvjxteol0", "", "SECRET.mailgun"),  # not hex
+    ("NOTION_TOKEN=", "secret_Zq8Lm2Rt9Vx4Bn7Cj0Hf6GpWd8eYf1gHj3tR7kQ2mXz", "\n", "SECRET.notion"),
     ("slack ", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "", "SECRET.slack"),
     (
         "hook ",
