@@ -54,7 +54,6 @@ DEFAULT_OUT = REPO / "docs" / "detection.md"
 PERTURB = REPO.parent / "shared" / "tools" / "perturb.py"
 PERTURB_SEED = 20251125
 TARGET_RECALL, TARGET_FPR = 0.90, 0.02
-BEGIN, END = "<!-- injection:begin -->", "<!-- injection:end -->"
 SEED = 20251125
 
 
@@ -300,7 +299,6 @@ def _target(row: dict[str, Any]) -> str:
 def render(results: dict[str, Any]) -> str:
     thresholds = results["thresholds"]
     lines = [
-        BEGIN,
         "## Prompt injection and jailbreaks",
         "",
         f"Command: `{results['command']}`. Model `{results['model']}` "
@@ -369,7 +367,6 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['n']} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
     if "semantic" in results:
         lines += render_semantic(results["semantic"])
-    lines.append(END)
     return "\n".join(lines) + "\n"
 
 
@@ -412,15 +409,7 @@ def render_semantic(semantic: dict[str, Any]) -> list[str]:
 
 
 def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Detection quality\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    report_sections.write_section(path, "injection", section, "# Detection quality")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -47,13 +47,13 @@ def test_metrics_per_source() -> None:
 def test_write_section_keeps_other_sections(tmp_path: Path) -> None:
     out = tmp_path / "detection.md"
     out.write_text("# Detection quality\n\n<!-- attacks:begin -->\nA\n<!-- attacks:end -->\n")
-    eval_injection.write_section(out, f"{eval_injection.BEGIN}\nfirst\n{eval_injection.END}\n")
-    eval_injection.write_section(out, f"{eval_injection.BEGIN}\nsecond\n{eval_injection.END}\n")
+    eval_injection.write_section(out, "first\n")
+    eval_injection.write_section(out, "second\n")
     text = out.read_text()
     assert "<!-- attacks:begin -->\nA\n<!-- attacks:end -->" in text
     assert "second" in text and "first" not in text
     created = tmp_path / "new.md"
-    eval_injection.write_section(created, f"{eval_injection.BEGIN}\nx\n{eval_injection.END}\n")
+    eval_injection.write_section(created, "x\n")
     assert created.read_text().startswith("# Detection quality\n")
 
 
@@ -79,7 +79,7 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert eval_injection.main(["--limit", "2", "--out", str(out), "--json", str(raw)]) == 0
     text = out.read_text()
     assert text.startswith("# Detection quality")
-    assert eval_injection.BEGIN in text and eval_injection.END in text
+    assert "<!-- injection:begin -->" in text and "<!-- injection:end -->" in text
     assert "injecagent_base" in text and "### Robustness" in text and "16 KB" in text
     results = json.loads(raw.read_text())
     assert set(results["robustness"]["kinds"]) == {
