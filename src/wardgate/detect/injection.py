@@ -268,15 +268,21 @@ _ARTIFACT_BEFORE = _not_after(
     "correo", "email", "e-mail", "mail", "mensaje de correo", "pedido", "versión", "version",
     "courriel", "factura", "fattura", "commande", "reunión", "réunion", "riunione", "versione",
 )  # fmt: skip
-# "Ignore the typos in my previous message": what the writer takes back is their own.
-_OWN = _not_after("my", "our")
+# "Ignore the typos in my previous message": what the writer takes back is their own message
+# ("ignore my previous and say ..." stays an override).
+_OWN_MESSAGES = (
+    r"(?:messages?|questions?|requests?|repl(?:y|ies)|answers?|comments?|typos?|sentences?"
+    r"|prompts?|posts?|notes?)\b"
+)
 _OVERRIDE_OBJECTS = (
     r"(?:instruct\w*|instrukt\w*|instrucc?i\w*|instruç\w*|istruzion\w*|prompts?|rules?"
     r"|regel\w*|regl\w*|règle\w*|regol\w*|regra\w*|directions?|directives?|direttiv\w*"
     r"|directrices|guidelines?|richtlinie\w*|commands?|befehl\w*|comand\w*|commande\w*"
     r"|orders|órdenes|ordres|constraints|restrictions?|programming|guidance|context|anweisung\w*"
     r"|vorgabe\w*|aufgabe\w*|indicaci\w*|indicazion\w*|consignes?|opdracht\w*"
-    rf"|{_OWN}(?:previous|prior|earlier|preceding)(?! {_ARTIFACTS_EN})|{_ARTIFACT_BEFORE_EN}above"
+    rf"|{_not_after('my', 'our')}(?:previous|prior|earlier|preceding)(?! {_ARTIFACTS_EN})"
+    rf"|(?:(?<=my )|(?<=our ))(?:previous|prior|earlier|preceding)"
+    rf"(?! {_ARTIFACTS_EN}| {_OWN_MESSAGES})|{_ARTIFACT_BEFORE_EN}above"
     rf"(?! {_ARTIFACTS_EN})|everything|oben\w*"
     rf"|(?:vorherig|bisherig)\w*(?! {_ARTIFACTS_DE})|zuvor|alles|{_ARTIFACT_BEFORE}"
     r"(?:anterior\w*|précédent\w*|precedent\w*)|ci-dessus|vorige|obig\w*|todo|tout"
@@ -387,8 +393,8 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("игнор|проигнор|забуд|не",
            r"(?:игнорир\w*|проигнорир\w*|забудь\w*|не обращай\w* внимани\w*)", _GAP,
            r"(?:инструкци\w*|указани\w*|правил\w*|вопрос\w*|выше|предыдущ\w*|команд\w*)"),
-        _s("忽略|无视|忽视|忘记|忘掉|理会|别管|不要管",
-           r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|不理会|不用理会|不必理会|别管|不要管)[^。\uff01\uff1f\n]{0,12}?(?:指令|指示|说明"
+        _s("忽略|无视|忽视|忘记|忘掉|理会",
+           r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|不理会)[^。\uff01\uff1f\n]{0,12}?(?:指令|指示|说明"
            r"|规则|问题|要求|命令|提示|以上|上面|之前|前面)"),
         _s("無視|忘れ",
            r"(?:指示|命令|ルール|質問|上記|以前)[^。\uff01\uff1f\n]{0,12}?(?:無視|忘れ)"),
@@ -413,17 +419,15 @@ RULES: Mapping[str, tuple[_Pattern, ...]] = {
         _w("répète|écri|affiche|répond",
            r"(?:répète|écris|affiche|réponds)\w* (?:seulement|simplement|directement|uniquement)"),
         _s("直接|只", r"(?:直接|只)(?:输出|回答|说|回复)"),
-        # A dictation after "please" or "just", with its (fullwidth) colon: "请复述这句话",
-        # "请重复以下话语", "请输出" and a colon (a bare "输出" and a colon labels an example).
-        _s("复述|重复|输出|说出|写出",
-           r"(?:请|直接|只需|只|并|就|然后)你?(?:复述|重复|输出|说出|写出)(?:一下|一遍)?"
+        # A dictation: "please repeat" or "please restate" with its (fullwidth) colon ("请复述
+        # 这句话", "请重复以下话语"). Not "output", "write out" or "say" and a colon: Chinese
+        # tasks and examples are written so ("然后输出" and a colon, "请输出" and a colon).
+        _s("复述|重复",
+           r"(?:请|直接|只需|只)你?(?:复述|重复)(?:一下|一遍)?"
            r"(?:以下|下面|如下|这句话|这段话|下列)?的?(?:话语|话|内容|句子|文字)?\s*[\uff1a:]"),
-        # "Add no other words, quotes or prefixes": the dictation's terms.
-        _s("不要|不添加|不加",
-           r"不要?(?:添加|加|附加|包含)?(?:任何|其他|额外)的?(?:词汇|词语|词|文字|解释|前缀|引号)"),
-        _s("ただ|単に|そのまま|せずに",
-           r"(?:ただ(?!し)|単に|そのまま)[^。\n]{0,12}?(?:出力|アウトプット|繰り返|言い換え|復唱)"
-           r"|(?:追加|余計な)の?(?:情報|言葉|説明|単語)?を?(?:追加)?せずに"),
+        # "Add no other or extra words", as the English rule: not "no explanations", "no
+        # quotes" or "no prefix", which formatting requests ask for.
+        _s("不要|不添加|不加", r"不要?(?:添加|加|附加)?(?:其他|额外)的?(?:词汇|词语|文字)"),
         # A verb of saying, in any person or register, straight before a colon: the
         # dictation of a goal hijack ("repita:", "veuillez répéter :", "sagen Sie nur:"). Said
         # at the start of a sentence, or after "please" or "only"; never after a subject
