@@ -211,8 +211,6 @@ def test_match_is_frozen() -> None:
         ),
         ("Send it to 221B Baker Street\nThanks for all", "LOCATION", "221B Baker Street"),
         ("to 221B Baker Street\nThanks, OK?", "LOCATION", "221B Baker Street"),  # no ZIP code
-        ("Our office is in Austin, TX 78701.", "LOCATION", "Austin, TX 78701"),  # town, state, ZIP
-        ("New York, NY 10001-1234", "LOCATION", "New York, NY 10001-1234"),
         # countries, regions and cities we list, standing alone
         ("I moved here from Tunisia last year.", "LOCATION", "Tunisia"),
         ("Visit Papua New Guinea soon", "LOCATION", "Papua New Guinea"),  # the longest
@@ -292,7 +290,6 @@ def test_found(text: str, kind: str, value: str) -> None:
         "John 3:16 and an aspect ratio of 16:9",  # no clock without am/pm or "at"
         "4 Mars rovers and 2024年13月1日",  # a foreign month needs its year; no 13th month
         "Figure 2 Mars 2020 landing site; Team 5 Mai 2024 roster",  # Mars, Mai: not months here
-        "Error code XY 12345 and Build, QA 20240",  # no US state
         "Susie has 11 Rhode Island Reds and 6 Golden Comets",  # a place, not a street type
         "We stopped at 3 Rest Areas and 2 Truck Stops",  # words no street type ends
         "Explain why the Roman Empire fell",  # names that are adjectives, brands, places

@@ -216,8 +216,6 @@ _BRANCHES = (
         |\b(?:{_STREET_FIRST})\ (?:(?:de|del|de\ la|da|do|dos|das|di|della|dei|delle)\ )?
             {_NAME}(?:\ {_NAME}){{0,3}},?\ \d{{1,4}}[a-zA-Z]?\b{_POSTAL_TOWN}?""",
     ),
-    # A town with its US state and ZIP code, no street before it ("Austin, TX 78701").
-    ("region", rf"(?<![\w,]){_TOWN},\ ?(?P<state>[A-Z]{{2}})\ \d{{5}}(?:-\d{{4}})?(?![\d-])"),
     (
         "date",
         rf"""(?=[\dADFJMNOS])(?<![\w./:-])(?:
@@ -728,22 +726,6 @@ def _given(text: str, m: re.Match[str]) -> PiiMatch | None:
 _NEXT_WORD = re.compile(r"\ ([A-Z][a-z]+)")
 
 
-_US_STATES = frozenset(
-    {
-        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-        "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
-        "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
-        "VA", "WA", "WV", "WI", "WY", "DC", "PR",
-    }
-)  # fmt: skip
-
-
-def _region(text: str, m: re.Match[str]) -> PiiMatch | None:
-    if m.group("state") not in _US_STATES:
-        return None
-    return PiiMatch("LOCATION", m.start(), m.end(), 0.6)
-
-
 def _street(text: str, m: re.Match[str]) -> PiiMatch | None:
     return PiiMatch("LOCATION", m.start(), m.end(), 0.7)
 
@@ -1071,7 +1053,6 @@ _VALIDATORS = {
     "initialed": _initialed,
     "given": _given,
     "street": _street,
-    "region": _region,
     "date": _date,
     "cjk_date": _date,
     "weekday": _weekday,
