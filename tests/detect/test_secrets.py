@@ -280,6 +280,8 @@ def test_github_checksum_raises_score() -> None:
 
 NEGATIVES = [
     "AKIAIOSFODNN7EXAMPLE",  # AWS's documented example key: public, not a leak
+    "key-takeawaysfromthequarterlyreviews",  # a slug of Mailgun's length: no digits
+    "secret_MethodHoverResultUserHomeAccountColorAddres",  # a name of Notion's: no digits
     "commit 3f2a9c1e0b7d4e5f6a8b9c0d1e2f3a4b5c6d7e8f fixed the build",  # git commit id
     "request id 123e4567-e89b-12d3-a456-426614174000",  # UUID
     'api_key = "your_api_key_here"',  # docs placeholder

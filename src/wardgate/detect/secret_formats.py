@@ -105,8 +105,15 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("jina", "jina", r"jina_[A-Za-z0-9_\-]{50,80}", "jina_"),
     TokenFormat("linear", "linear", r"lin_(?:api|oauth)_[A-Za-z0-9]{40}", "lin_"),
     TokenFormat("mailchimp", "mailchimp", r"[" + _HEX + r"]{32}-us[0-9]{1,2}", "-us", 0.85, 32),
-    # Mailgun's own examples are not hex: `key-3ax6xnjp29jd6fds4gc373sgvjxteol0`.
-    TokenFormat("mailgun", "mailgun", r"key-[0-9a-z]{32}", "key-", 0.8),
+    # Mailgun's own examples are not hex: `key-3ax6xnjp29jd6fds4gc373sgvjxteol0`. Random
+    # base 36 has digits and letters both (a slug such as `key-takeawaysfromthe...` has not).
+    TokenFormat(
+        "mailgun",
+        "mailgun",
+        r"key-(?=[a-z]{0,31}[0-9])(?=[0-9]{0,31}[a-z])[0-9a-z]{32}",
+        "key-",
+        0.8,
+    ),
     TokenFormat(
         "msteams",
         "msteams",
@@ -130,7 +137,13 @@ TOKEN_FORMATS: tuple[TokenFormat, ...] = (
     TokenFormat("netlify", "netlify", r"nfp_[A-Za-z0-9]{36}", "nfp_"),
     TokenFormat("notion", "notion", r"ntn_[0-9]{11}[A-Za-z0-9]{35}", "ntn_"),
     # Notion's integration secrets before `ntn_`.
-    TokenFormat("notion_legacy", "notion", r"secret_[A-Za-z0-9]{43}", "secret_", 0.8),
+    TokenFormat(
+        "notion_legacy",
+        "notion",
+        r"secret_(?=[A-Za-z]{0,42}[0-9])(?=[0-9]{0,42}[A-Za-z])[A-Za-z0-9]{43}",
+        "secret_",
+        0.8,
+    ),
     TokenFormat(
         "postman", "postman", r"PMAK-[" + _HEX + r"]{24}-[" + _HEX + r"]{34}", "PMAK-", 0.95
     ),
