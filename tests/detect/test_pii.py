@@ -130,6 +130,10 @@ def test_match_is_frozen() -> None:
         ("Hello, my name is John Smith.", "PERSON", "John Smith"),
         ("Dear María López,", "PERSON", "María López"),
         ("ask Mr. O'Brien", "PERSON", "O'Brien"),
+        ("Dear Mr. O'Brien,", "PERSON", "O'Brien"),  # a title after the greeting, not "Mr"
+        ("Dear Dr. Anna Schmidt,", "PERSON", "Anna Schmidt"),
+        ("Cardiologist Prof Peter MacDonald said", "PERSON", "Peter MacDonald"),  # Mac, a capital
+        ("Officer Sandra VanHinkle was shot", "PERSON", "Sandra VanHinkle"),
         ("Hi Christin, I'm writing about", "PERSON", "Christin"),  # a greeting with a comma
         ("Name: Kamila Červinková", "PERSON", "Kamila Červinková"),  # Latin Extended-A
         ("says Clara R. Dickson today", "PERSON", "Clara R. Dickson"),  # a middle initial
@@ -305,6 +309,7 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Thanks, Team",  # a closing to no one
         "Thanks, Google Maps does it for me",  # a closing's name ends its line
         "Our partner Siemens will join; my friend ChatGPT said so",  # a cue needs a known name
+        "Dear YouTube, hi GitHub, thanks",  # a capital inside a brand, not after a particle
         "Best regards,\nFinance Team",  # a department signs
         "We are hiring a Sr. Data Analyst",  # Sr is Senior
         "Madame Tussauds and Monsieur Cuisine",  # brands after titles

@@ -89,7 +89,15 @@ class PiiMatch:
 # code point by code point, and a lower-case letter starting a name costs nothing here.
 _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u017f"
 _LOWER = "a-zß-öø-ÿ\u0100-\u017f"
-_NAME = rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+)?|'[{_UPPER}][{_LOWER}]+)"
+# A capital inside a name only after a particle: MacDonald, McGuinness, DeShawn, LeBron,
+# DiCaprio, VanHinkle (not YouTube or GitHub, which are brands).
+_PARTICLE_CAPITAL = (
+    r"(?:(?<=Mac)|(?<=Mc)|(?<=Van)|(?<=De)|(?<=Le)|(?<=La)|(?<=Di)|(?<=Du))[A-Z][a-z]+"
+)
+_NAME = (
+    rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+|{_PARTICLE_CAPITAL})?"
+    rf"|'[{_UPPER}][{_LOWER}]+)"
+)
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
@@ -329,6 +337,8 @@ _DEAR_NOT_NAMES = frozenset(
         "Friends", "Hiring", "Madam", "Manager", "Member", "Members", "Parent", "Parents",
         "Sir", "Sirs", "Support", "Team", "User", "Users", "Valued", "There", "Everyone",
         "Everybody", "Folks", "Guys", "Again", "World",
+        # A title after the greeting: its own cue finds the name ("Dear Mr. O'Brien").
+        "Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Miss",
     }
 )  # fmt: skip
 # Words that put a lettered item before a name-like word ("Section B. Results").
