@@ -91,8 +91,8 @@ _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u017f"
 _LOWER = "a-zß-öø-ÿ\u0100-\u017f"
 # A capital inside a name only after a particle: MacDonald, McGuinness, DeShawn, LeBron,
 # DiCaprio, VanHinkle (not YouTube or GitHub, which are brands).
-_PARTICLE_CAPITAL = (
-    r"(?:(?<=Mac)|(?<=Mc)|(?<=Van)|(?<=De)|(?<=Le)|(?<=La)|(?<=Di)|(?<=Du))[A-Z][a-z]+"
+_PARTICLE_CAPITAL = (  # the capital first: the look-behinds run only before one
+    r"(?=[A-Z])(?:(?<=Mac)|(?<=Mc)|(?<=Van)|(?<=De)|(?<=Le)|(?<=La)|(?<=Di)|(?<=Du))[A-Z][a-z]+"
 )
 _NAME = (
     rf"[{_UPPER}](?:[{_LOWER}]+(?:'[{_UPPER}][{_LOWER}]+|{_PARTICLE_CAPITAL})?"
