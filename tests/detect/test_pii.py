@@ -116,6 +116,23 @@ def test_match_is_frozen() -> None:
         ("Hi \u0141ukasz, room 12 is free", "PERSON", "\u0141ukasz"),  # a greeting, non-ASCII
         ("Hey\tAnna, room 12 is free", "PERSON", "Anna"),
         ("on 3 June.", "DATE_TIME", "3 June"),  # the sentence's period is not the month's
+        # Bitcoin addresses, by their checksums: base58 (P2PKH, P2SH), bech32 and bech32m
+        (
+            "send to 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa now",
+            "CRYPTO",
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+        ),
+        ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "CRYPTO", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"),
+        (
+            "wallet bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+            "CRYPTO",
+            "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        ),
+        (
+            "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297",
+            "CRYPTO",
+            "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297",
+        ),
         # national ids with checksums
         ("DNI 12345678Z", "ES_NIF", "12345678Z"),
         ("NIE X1234567L", "ES_NIE", "X1234567L"),
@@ -310,6 +327,8 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Thanks, Google Maps does it for me",  # a closing's name ends its line
         "Our partner Siemens will join; my friend ChatGPT said so",  # a cue needs a known name
         "Dear YouTube, hi GitHub, thanks",  # a capital inside a brand, not after a particle
+        # Bitcoin addresses whose checksums fail
+        "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdr",
         "Best regards,\nFinance Team",  # a department signs
         "We are hiring a Sr. Data Analyst",  # Sr is Senior
         "Madame Tussauds and Monsieur Cuisine",  # brands after titles

@@ -50,6 +50,7 @@ __all__ = ["PII_TYPES", "PiiMatch", "find_pii"]
 PII_TYPES = frozenset(
     {
         "CREDIT_CARD",
+        "CRYPTO",
         "DATE_TIME",
         "DE_TAX_ID",
         "EMAIL_ADDRESS",
@@ -261,6 +262,12 @@ _BRANCHES = (
         "ipv6",
         r"""(?<![\w:.])(?:[0-9A-Fa-f]{1,4}|:):(?:[0-9A-Fa-f]{0,4}:){0,6}
         (?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.])""",
+    ),
+    # A Bitcoin address: base58 (legacy and P2SH) or bech32 (SegWit), checked by its checksum.
+    (
+        "crypto",
+        r"(?=[13bB])(?<!\w)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|[bB][cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71})"
+        r"(?!\w)",
     ),
     ("iban", r"\b[A-Za-z]{2}\d{2}(?:\ ?[A-Za-z0-9]{4}){2,7}(?:\ ?[A-Za-z0-9]{1,3})?"),
     (
@@ -868,6 +875,49 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 
 
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BECH32_GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+_BECH32_CONSTANTS = (1, 0x2BC830A3)  # bech32 (SegWit v0) and bech32m (v1 and later)
+
+
+def _crypto(text: str, m: re.Match[str]) -> PiiMatch | None:
+    value = m.group()
+    valid = _bech32(value.lower()) if value[:3].lower() == "bc1" else _base58check(value)
+    return PiiMatch("CRYPTO", m.start(), m.end(), 0.95) if valid else None
+
+
+def _base58check(value: str) -> bool:
+    """A Bitcoin P2PKH or P2SH address: 25 bytes whose last 4 are their double SHA-256."""
+    import hashlib
+
+    number = 0
+    for character in value:
+        number = number * 58 + _BASE58.index(character)
+    zeros = len(value) - len(value.lstrip("1"))
+    raw = b"\0" * zeros + number.to_bytes((number.bit_length() + 7) // 8, "big")
+    if len(raw) != 25 or raw[0] not in (0, 5):
+        return False
+    return hashlib.sha256(hashlib.sha256(raw[:-4]).digest()).digest()[:4] == raw[-4:]
+
+
+def _bech32(address: str) -> bool:
+    """A `bc1` address whose BCH checksum holds (BIP 173 and 350)."""
+    human, _, data = address.rpartition("1")
+    if human != "bc" or len(data) < 7:
+        return False
+    values = [ord(c) >> 5 for c in human] + [0] + [ord(c) & 31 for c in human]
+    values += [_BECH32.index(c) for c in data]
+    checksum = 1
+    for value in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+        for bit, generator in enumerate(_BECH32_GENERATOR):
+            if top >> bit & 1:
+                checksum ^= generator
+    return checksum in _BECH32_CONSTANTS
+
+
 def _iban(text: str, m: re.Match[str]) -> PiiMatch | None:
     value = m.group()
     length = _IBAN_LENGTHS.get(value[:2].upper())
@@ -1070,6 +1120,7 @@ _VALIDATORS = {
     "year": _year,
     "ipv4": _ip,
     "ipv6": _ip,
+    "crypto": _crypto,
     "iban": _iban,
     "natid": _natid,
     "num": _num,
