@@ -99,10 +99,23 @@ class AnchorScanner:
 
     def grouped_windows(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """The windows around the anchors of each `group` that has any in `text`."""
+        return self.windows_and_matches(text)[0]
+
+    def windows_and_matches(
+        self, text: str, exact: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, list[tuple[int, int]]], list[tuple[int, int, Anchor]]]:
+        """The windows around the anchors of each group, and the matches themselves
+        (`start, end, anchor`, in order of start) of the anchors of the `exact` groups, which
+        are what a detector looks for (a listed name) rather than where to look."""
         spans: dict[str, list[tuple[int, int, Anchor]]] = {}
+        matches: list[tuple[int, int, Anchor]] = []
         for span in self._spans(text):
-            spans.setdefault(span[2].group, []).append(span)
-        return {group: self._merged(text, members) for group, members in spans.items()}
+            if span[2].group in exact:
+                matches.append(span)
+            else:
+                spans.setdefault(span[2].group, []).append(span)
+        windows = {group: self._merged(text, members) for group, members in spans.items()}
+        return windows, matches
 
     def _spans(self, text: str) -> list[tuple[int, int, Anchor]]:
         """Each anchor match's reach, `(start, end, anchor)`, in order of start."""

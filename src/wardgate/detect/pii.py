@@ -291,6 +291,8 @@ _NUM_RUN = _alternatives(tuple(branch for branch in _BRANCHES if branch[0] == "n
 # Names are searched only around name anchors (cues, listed names, initials), the other
 # shapes only around theirs (`@`, digits, weekdays): each pattern runs where it can match.
 _NAMES = "names"
+_PLACE = "place"
+_EXACT = frozenset({_PLACE})
 _NAME_BRANCHES = frozenset({"person", "initialed", "given"})
 
 _CONTEXT_CHARS = 40
@@ -457,12 +459,12 @@ def find_pii(text: str) -> list[PiiMatch]:
     >>> find_pii("mail jane.doe@example.org")
     [PiiMatch(type='EMAIL_ADDRESS', start=5, end=25, score=0.95)]
     """
-    windows = _ANCHORS.grouped_windows(text)
+    windows, places = _ANCHORS.windows_and_matches(text, _EXACT)
     found = _search(text, windows.get(_NAMES, ()), _BY_NAMES)
     shapes = _search(text, windows.get("", ()), _BY_SHAPES, taken=found)
     if shapes:
         found = _merged(found, shapes) if found else shapes
-    return _with_places(text, found) if _CAPITAL.search(text) else found
+    return _with_places(text, found, places) if places else found
 
 
 class _Search(NamedTuple):
@@ -531,15 +533,15 @@ def _merged(first: list[PiiMatch], second: list[PiiMatch]) -> list[PiiMatch]:
     return merged
 
 
-def _with_places(text: str, found: list[PiiMatch]) -> list[PiiMatch]:
+def _with_places(
+    text: str, found: list[PiiMatch], matches: Sequence[tuple[int, int, Anchor]]
+) -> list[PiiMatch]:
     """`found` with the countries, regions and cities of `data/names/places.txt` named in
-    `text` (LOCATION, scored 0.4: a place alone identifies no one, so the default
-    `min_score` leaves it in the text), where no other finding is."""
+    `text` (`matches` of their anchors; LOCATION, scored 0.4: a place alone identifies no
+    one, so the default `min_score` leaves it in the text), where no other finding is."""
     places: list[PiiMatch] = []
     taken = -1
-    hits = sorted((end - len(_PLACES[i]), -end) for i, end in _PLACE_SCANNER.hits(text))
-    for start, negative_end in hits:
-        end = -negative_end
+    for start, end, _ in sorted(matches, key=lambda match: (match[0], -match[1])):
         if start >= taken and _standalone_place(text, start, end):
             if text.startswith(" City", end):
                 end += 5  # "New York City"
@@ -611,9 +613,6 @@ _PLACES = tuple(
     for line in (files("wardgate") / "data" / "names" / "places.txt").read_text("utf-8").split("\n")
     if line and not line.startswith("#")
 )
-_PLACE_SCANNER = AnchorScanner([Anchor(place, 0, 0) for place in _PLACES])
-# Every place's name starts with a capital letter: a text without one needs no scan.
-_CAPITAL = re.compile("[A-ZÀ-Þ]")
 _CAPITALISED_NEXT = re.compile(r"[ \t]+(?!City\b)[A-Z][A-Za-z]")
 # A capitalised word right before a place, and (group 1) what precedes that word when it is
 # not the start of a sentence or a line.
@@ -664,6 +663,8 @@ _ANCHORS = AnchorScanner(
         # A family name's candidate starts at the given name before it.
         *_name_anchors(_FAMILY_NAMES - _GIVEN_NAMES, 24, 24),
         *(Anchor(day, 0, 0, caseless=True) for day in _WEEKDAYS),
+        # Listed places are found by their anchors' matches alone: no pattern, no window.
+        *(Anchor(place, 0, 0, group=_PLACE) for place in _PLACES),
     ]
 )
 
