@@ -133,6 +133,11 @@ def test_match_is_frozen() -> None:
             "CRYPTO",
             "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297",
         ),
+        (  # an Ethereum address whose letters' case spells its EIP-55 checksum
+            "pay 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "CRYPTO",
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        ),
         # national ids with checksums
         ("DNI 12345678Z", "ES_NIF", "12345678Z"),
         ("NIE X1234567L", "ES_NIE", "X1234567L"),
@@ -327,6 +332,7 @@ def test_found(text: str, kind: str, value: str) -> None:
         "Thanks, Google Maps does it for me",  # a closing's name ends its line
         "Our partner Siemens will join; my friend ChatGPT said so",  # a cue needs a known name
         "Dear YouTube, hi GitHub, thanks",  # a capital inside a brand, not after a particle
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",  # the wrong case: its checksum fails
         # Bitcoin addresses whose checksums fail
         "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdr",
         "Best regards,\nFinance Team",  # a department signs
@@ -466,3 +472,10 @@ def test_a_street_after_a_name_is_found_as_one_pass_would() -> None:
         ("PERSON", "Anna Lopez"),
         ("LOCATION", "Hauptstraße 5"),
     ]
+
+
+def test_an_ethereum_address_in_one_case_has_no_checksum_and_scores_lower() -> None:
+    (checked,) = pii.find_pii("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+    (unchecked,) = pii.find_pii("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
+    assert (checked.type, unchecked.type) == ("CRYPTO", "CRYPTO")
+    assert unchecked.score < checked.score

@@ -263,11 +263,12 @@ _BRANCHES = (
         r"""(?<![\w:.])(?:[0-9A-Fa-f]{1,4}|:):(?:[0-9A-Fa-f]{0,4}:){0,6}
         (?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.])""",
     ),
-    # A Bitcoin address: base58 (legacy and P2SH) or bech32 (SegWit), checked by its checksum.
+    # A Bitcoin address: base58 (legacy and P2SH) or bech32 (SegWit), checked by its checksum;
+    # an Ethereum address, checked by its letters' case (EIP-55) where it has both.
     (
         "crypto",
-        r"(?=[13bB])(?<!\w)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|[bB][cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71})"
-        r"(?!\w)",
+        r"(?=[13bB0])(?<!\w)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|[bB][cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71}"
+        r"|0x[0-9a-fA-F]{40})(?!\w)",
     ),
     ("iban", r"\b[A-Za-z]{2}\d{2}(?:\ ?[A-Za-z0-9]{4}){2,7}(?:\ ?[A-Za-z0-9]{1,3})?"),
     (
@@ -884,8 +885,26 @@ _BECH32_CONSTANTS = (1, 0x2BC830A3)  # bech32 (SegWit v0) and bech32m (v1 and la
 
 def _crypto(text: str, m: re.Match[str]) -> PiiMatch | None:
     value = m.group()
+    if value.startswith("0x"):
+        return _ethereum(m)
     valid = _bech32(value.lower()) if value[:3].lower() == "bc1" else _base58check(value)
     return PiiMatch("CRYPTO", m.start(), m.end(), 0.95) if valid else None
+
+
+def _ethereum(m: re.Match[str]) -> PiiMatch | None:
+    """An Ethereum address: with both cases, only where they spell its EIP-55 checksum (0.95);
+    in one case, which carries no checksum, 0.7."""
+    digits = m.group()[2:]
+    if digits.islower() or digits.isupper() or digits.isdigit():
+        return PiiMatch("CRYPTO", m.start(), m.end(), 0.7)
+    from wardgate.detect.keccak import keccak256
+
+    digest = keccak256(digits.lower().encode()).hex()
+    expected = "".join(
+        c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c.lower()
+        for i, c in enumerate(digits)
+    )
+    return PiiMatch("CRYPTO", m.start(), m.end(), 0.95) if expected == digits else None
 
 
 def _base58check(value: str) -> bool:
