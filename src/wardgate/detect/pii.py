@@ -462,7 +462,9 @@ def find_pii(text: str) -> list[PiiMatch]:
     """
     windows, places = _ANCHORS.windows_and_matches(text, _EXACT)
     found = _search(text, windows.get(_NAMES, ()), _BY_NAMES)
-    shapes = _search(text, windows.get("", ()), _BY_SHAPES, taken=found)
+    # An address needs its `@`: most texts have none and skip that alternative.
+    by_shapes = _BY_SHAPES if "@" in text else _BY_SHAPES_BUT_EMAIL
+    shapes = _search(text, windows.get("", ()), by_shapes, taken=found)
     if shapes:
         found = _merged(found, shapes) if found else shapes
     return _with_places(text, found, places) if places else found
@@ -522,6 +524,9 @@ def _search(
 
 _BY_NAMES = _branch_search(tuple(b for b in _BRANCHES if b[0] in _NAME_BRANCHES))
 _BY_SHAPES = _branch_search(tuple(b for b in _BRANCHES if b[0] not in _NAME_BRANCHES))
+_BY_SHAPES_BUT_EMAIL = _branch_search(
+    tuple(b for b in _BRANCHES if b[0] not in _NAME_BRANCHES and b[0] != "email")
+)
 
 
 def _merged(first: list[PiiMatch], second: list[PiiMatch]) -> list[PiiMatch]:
