@@ -21,6 +21,10 @@ FRAGMENTS = [
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "sk_live_abcdefghijklmnopqrstuvwx",
     "token=", ":", "=", "@", "é", "\u2019", "\n", "  ", "the", "quarterly", "numbers",
     "value", "é€", "42", "7", "-", ".", "(", ")", "+",
+    # names, places and dates found from lists and cues
+    "Zbigniew Kowalski", "Best regards,\nAnna", "my wife Ingrid", "I'm Priya", "Herr Müller",
+    "Tunisia", "New York City", "in 1977", "at 15:00", "3:30 PM", "March 3rd", "14. Mai 2024",
+    "2024年5月14日", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
 ]  # fmt: skip
 
 
@@ -35,10 +39,24 @@ def _whole_split(
     return whole, whole
 
 
+_WINDOWS_AND_MATCHES = AnchorScanner.windows_and_matches
+
+
+def _whole_grouped(
+    scanner: AnchorScanner, text: str, exact: frozenset[str] = frozenset()
+) -> tuple[dict[str, list[tuple[int, int]]], list[tuple[int, int, Anchor]]]:
+    # Every group's window is the whole text; the exact groups' matches are what they are.
+    _, matches = _WINDOWS_AND_MATCHES(scanner, text, exact)
+    whole = _whole(scanner, text)
+    groups = {anchor.group for anchor in scanner._anchors} - exact
+    return ({group: whole for group in groups} if whole else {}), matches
+
+
 def scan_whole_text(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every detector scan the whole text with every shape: the reference."""
     monkeypatch.setattr(AnchorScanner, "windows", _whole)
     monkeypatch.setattr(AnchorScanner, "split_windows", _whole_split)
+    monkeypatch.setattr(AnchorScanner, "windows_and_matches", _whole_grouped)
 
 
 @pytest.mark.parametrize("seed", range(30))
