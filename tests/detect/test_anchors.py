@@ -24,7 +24,8 @@ FRAGMENTS = [
     # names, places and dates found from lists and cues
     "Zbigniew Kowalski", "Best regards,\nAnna", "my wife Ingrid", "I'm Priya", "Herr Müller",
     "Tunisia", "New York City", "in 1977", "at 15:00", "3:30 PM", "March 3rd", "14. Mai 2024",
-    "2024年5月14日", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    "2024年5月14日", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+    "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
 ]  # fmt: skip
 
 

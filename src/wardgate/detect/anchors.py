@@ -45,8 +45,8 @@ class Anchor:
     # A weak anchor (an `=` of any assignment) alone lets a detector try only the few
     # shapes that need nothing stronger: see `AnchorScanner.split_windows`.
     weak: bool = False
-    # The shapes an anchor can start: `grouped_windows` keeps each group's windows apart,
-    # so a detector runs only that group's patterns in them.
+    # The shapes an anchor can start: `windows_and_matches` keeps each group's windows
+    # apart, so a detector runs only that group's patterns in them.
     group: str = ""
 
     @property
@@ -96,10 +96,6 @@ class AnchorScanner:
             else every
         )
         return every, strong
-
-    def grouped_windows(self, text: str) -> dict[str, list[tuple[int, int]]]:
-        """The windows around the anchors of each `group` that has any in `text`."""
-        return self.windows_and_matches(text)[0]
 
     def windows_and_matches(
         self, text: str, exact: frozenset[str] = frozenset()

@@ -331,9 +331,13 @@ _NIR_WORDS = _words(
 )
 _NHS_WORDS = _words("nhs", "nhs number", "nhs no")
 _DOB_WORDS = re.compile(
-    r"(?i)(?<!\w)(?:born|born on|birth|birthday|dob|d\.o\.b\.?|date of birth|geboren|né|née"
-    r"|nacido|nacida|geburtsdatum)(?!\w)|(?-i:(?<!\w)nat[oa](?!\w))|出生|生日|生年月日|誕生日"
-)
+    _words(
+        "born", "born on", "birth", "birthday", "dob", r"d\.o\.b\.?", "date of birth",
+        "geboren", "né", "née", "nacido", "nacida", "geburtsdatum",
+        r"(?-i:nat[oa])",  # Italian, in lower case: "NATO" is no birth word
+    ).pattern
+    + "|出生|生日|生年月日|誕生日"  # CJK words stand between other characters, no boundaries
+)  # fmt: skip
 # A birth word right before a year: only then is a bare year a date of birth ("born in
 # 1985"; not "NATO was founded in 1949" or "the birth rate fell in 2008").
 _BORN_BEFORE_YEAR = re.compile(
@@ -375,11 +379,14 @@ _BEFORE_NOT_A_NAME = ("San ", "Santa ", "Santo ", "São ", "Saint ", "St. ", "Hu
 _BEFORE_REACH = max(map(len, _BEFORE_NOT_A_NAME))
 
 
-def _names(file: str) -> frozenset[str]:
+def _list_lines(file: str) -> list[str]:
+    """The lines of `data/names/<file>`, less blank lines and `#` comments."""
     text = (files("wardgate") / "data" / "names" / file).read_text("utf-8")
-    return frozenset(
-        name for line in text.splitlines() if not line.startswith("#") for name in line.split()
-    )
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def _names(file: str) -> frozenset[str]:
+    return frozenset(name for line in _list_lines(file) for name in line.split())
 
 
 _GIVEN_NAMES = _names("given.txt")
@@ -417,30 +424,30 @@ _NOT_GIVEN_NAMES = (
             "Am", "Vom", "Zum", "Zur", "Beim", "Und", "Oder", "Aber", "Mit", "Von", "Bei", "Für",
             "Auf", "Aus", "Nach", "Vor", "Über", "Unter", "Le", "La", "Les", "Un", "Une", "Du",
             "De", "Au", "Aux", "Mon", "Ma", "Mes", "El", "Los", "Las", "Una", "Del", "Al", "Mi",
-            "Su", "Il", "Lo", "Gli", "Della", "Dei", "Os", "As", "Um", "Uma", "Do", "Da", "Dos",
+            "Su", "Il", "Lo", "Gli", "Della", "Dei", "Os", "Um", "Uma", "Do", "Da", "Dos",
             "Na", "Van", "Ter", "Het", "Een", "San", "Santa", "Santo", "São", "Saint",
-            "St", "Sainte", "Fort", "Mount", "Mt", "Port", "Lake", "Cape", "New", "North", "South",
+            "St", "Sainte", "Mount", "Mt", "Cape", "New", "North", "South",
             "East", "West", "Upper", "Lower", "Great", "Little", "Old", "Ask", "Call", "Tell",
             "Send", "Email", "Contact", "Meet", "Visit", "Thank", "Thanks", "Please", "Let", "Get",
             "Give", "Have", "Make", "See", "Check", "Message", "Text", "Invite", "Remind", "Help",
             "Ping", "Find", "Show", "Write", "Pay", "Is", "Was", "Are", "Does", "Did", "Has",
             "Will", "Can", "Could", "Would", "Should", "Dear", "Hi", "Hello", "Hey", "Mr", "Mrs",
             "Ms", "Dr", "Professor", "President", "Senator", "Judge", "General", "Captain",
-            "Team", "Company", "Family", "Group", "Mister", "Sir", "Lady", "Lord", "King", "Queen",
-            "Prince", "Princess", "Pope", "Chef", "Café", "Cafe", "Restaurant", "Hotel", "Casa",
-            "Villa", "Chez", "Bistro", "Bar", "Pizzeria", "Trattoria", "Klinik", "Praxis",
+            "Team", "Family", "Mister", "Sir", "Lady", "Lord", "King", "Queen",
+            "Prince", "Princess", "Pope", "Chef", "Café", "Cafe", "Restaurant", "Casa",
+            "Chez", "Bistro", "Bar", "Pizzeria", "Trattoria", "Klinik", "Praxis",
             "Don", "Doña", "Señor", "Señora", "Hermanos", "Mariscal", "Perito", "Presidente",
             "Again", "Watch", "Also", "Only", "Even", "Just", "Still", "Now", "Today",
             "Yesterday", "Tomorrow", "Municipal", "National", "Federal", "Royal", "Imperial",
             "Eastern", "Western", "Northern", "Southern", "Central", "One", "Two", "Three",
-            "Four", "Five", "Here", "Where", "Who", "What", "Why", "How", "Not", "No", "Yes",
+            "Four", "Five", "Where", "Who", "What", "Why", "How", "Not", "Yes",
             "Als", "Viele", "Ihr", "Ihre", "Auch", "Nur", "Wie", "Wenn", "Weil", "Dass", "Herrn",
             "Familie", "Firma", "Avec", "Selon", "Pour", "Par", "Sans", "Maison", "Según",
             "Con", "Para", "Por", "Sin", "Familia", "Tres", "Todos", "Todas", "Seit", "Laut",
             "Restart", "Configure", "Install", "Update", "Run", "Use", "Avoid", "Start", "Stop",
             "Open", "Close", "Enable", "Disable", "Memento", "Yin", "Radio", "Bodegas",
-            "Champagne", "Birra", "Tax", "Property", "Department", "Corp", "Inc",
-            "Ltd", "Resources", "Operations", "Support", "Finance", "Billing", "Sales",
+            "Champagne", "Birra", "Tax", "Property", "Department",
+            "Resources", "Operations", "Support", "Finance", "Billing", "Sales",
         }
     )
     | _SENTENCE_STARTS
@@ -614,11 +621,7 @@ def _name_anchors(names: frozenset[str], before: int, after: int) -> list[Anchor
 
 
 _LATIN_1 = re.compile("[\x00-\xff]+")
-_PLACES = tuple(
-    line
-    for line in (files("wardgate") / "data" / "names" / "places.txt").read_text("utf-8").split("\n")
-    if line and not line.startswith("#")
-)
+_PLACES = tuple(_list_lines("places.txt"))  # one place a line: "Papua New Guinea"
 _CAPITALISED_NEXT = re.compile(r"[ \t]+(?!City\b)[A-Z][A-Za-z]")
 # A capitalised word right before a place, and (group 1) what precedes that word when it is
 # not the start of a sentence or a line.
@@ -825,10 +828,6 @@ _SENTENCE_DOT = re.compile(
 )
 
 
-def _clock(text: str, m: re.Match[str]) -> PiiMatch | None:
-    return PiiMatch("DATE_TIME", m.start(), m.end(), 0.4)
-
-
 # What counts follow ("in 2048 bytes", "to 1500 users"): the number is no year then.
 _COUNTED = re.compile(
     r"[ \t]*(?:%|(?i:bytes?|[kmgt]i?b|ms|px|km|kg|items?|rows?|users?|people|employees|units"
@@ -850,7 +849,8 @@ def _year(text: str, m: re.Match[str]) -> PiiMatch | None:
     return PiiMatch("DATE_TIME", m.start(), m.end(), 0.85 if born else 0.4)
 
 
-def _weekday(text: str, m: re.Match[str]) -> PiiMatch | None:
+def _weak_date(text: str, m: re.Match[str]) -> PiiMatch | None:
+    """A weekday or a time of day alone: a date, but seldom one that identifies anyone."""
     return PiiMatch("DATE_TIME", m.start(), m.end(), 0.4)
 
 
@@ -1140,8 +1140,8 @@ _VALIDATORS = {
     "street": _street,
     "date": _date,
     "cjk_date": _date,
-    "weekday": _weekday,
-    "clock": _clock,
+    "weekday": _weak_date,
+    "clock": _weak_date,
     "year": _year,
     "ipv4": _ip,
     "ipv6": _ip,
