@@ -479,3 +479,12 @@ def test_an_ethereum_address_in_one_case_has_no_checksum_and_scores_lower() -> N
     (unchecked,) = pii.find_pii("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
     assert (checked.type, unchecked.type) == ("CRYPTO", "CRYPTO")
     assert unchecked.score < checked.score
+
+
+def test_a_text_pays_for_a_bounded_number_of_address_checksums() -> None:
+    # Each EIP-55 check costs a Keccak-256 in Python: past 32 `0x` in a text, addresses are
+    # reported unchecked, so the wrong case is no longer refused there.
+    wrong = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"
+    found = find_pii(" ".join([wrong] * 40))
+    assert [m.score for m in found] == [0.7] * 8
+    assert found[0].start == 32 * (len(wrong) + 1)
