@@ -11,7 +11,8 @@ never ends inside a word and the patterns' look-aheads see the real next charact
 Hyperscan matches bytes; the text is scanned as Latin-1 with every other character (and
 every lone surrogate) replaced by one `?`, so byte offsets are string indices and each byte
 is one character: an anchor matches exactly where it would in the text. (UTF-32, four
-bytes a character, cost twice the time of the scan.) Anchors are Latin-1 literals and
+bytes a character, made the scan seven times slower: 230 against 31 µs for the windows of
+bench's 4 KB chat prompt, `timeit` of `windows` at 44bdc8f.) Anchors are Latin-1 literals and
 character classes (`[0-9]`; a `?` in either also matches any character past Latin-1),
 matched case-sensitively unless marked caseless (ASCII letters only).
 """
